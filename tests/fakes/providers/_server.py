@@ -239,7 +239,10 @@ class FakeProviderServer:
             content_type=request.content_type,
         )
         if request.content_type == "application/json" and raw:
-            recorded.json = json.loads(raw)
+            try:
+                recorded.json = json.loads(raw)
+            except ValueError:
+                recorded.json = None
         elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             recorded.form = {k: v if isinstance(v, str) else "<file>" for k, v in (await request.post()).items()}
         self.requests.append(recorded)

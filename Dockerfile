@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t genbot .      Run: docker compose up -d      Sync commands: docker compose run --rm bot sync
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY providers ./providers
+COPY cogs ./cogs
+RUN pip wheel --wheel-dir /wheels .
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATABASE_PATH=/data/bot.sqlite3 OUTPUT_DIR=/data/outputs
+RUN groupadd --system --gid 10001 bot \
+ && useradd --system --uid 10001 --gid bot --home-dir /home/bot --create-home bot \
+ && mkdir /data && chown bot:bot /data
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels pip install /wheels/*.whl
+USER bot
+WORKDIR /home/bot
+VOLUME ["/data"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["python", "-m", "bot"]
+CMD ["run"]

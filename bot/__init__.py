@@ -1,0 +1,1 @@
+"""The application: settings, wiring, storage, the job engine, quota and rendering."""

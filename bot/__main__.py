@@ -1,0 +1,142 @@
+"""``python -m bot`` runs the bot; ``python -m bot sync [--guild ID]`` syncs the slash commands;
+``python -m bot check`` validates the configuration. Configuration problems end with one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import discord
+from pydantic import ValidationError
+
+from bot.catalogue import configured_model_keys
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and ``.env``; a ``ConfigError`` naming the setting (never its value)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        setting = "__".join(str(part) for part in first["loc"]).upper() or "settings"
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(setting, f"{first['msg']}{more}") from None
+
+
+def require_token(settings: Settings) -> str:
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN", "not set. Put your bot token in .env (see .env.example).")
+    return settings.discord_token.get_secret_value().strip()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default)")
+    sync = sub.add_parser("sync", help="register the slash commands with Discord, then exit")
+    sync.add_argument("--guild", type=int, help="sync to one server only (instant; for testing)")
+    sub.add_parser("check", help="validate the configuration and list the enabled models")
+    return parser.parse_args(argv)
+
+
+def check(settings: Settings) -> int:
+    print("Configuration is valid.")
+    print(f"  Discord API:   {settings.discord_api_base_url}")
+    print(f"  Database:      {settings.database_path}")
+    print(f"  Bot token:     {'set' if settings.discord_token else 'MISSING (set DISCORD_TOKEN)'}")
+    for name, block in settings.providers().items():
+        state = "enabled" if block.enabled else "disabled (no API key)"
+        print(f"  {name + ':':<15}{state}, {block.base_url}")
+    keys = configured_model_keys(settings)
+    print(f"  Models:        {', '.join(keys) if keys else 'none: set at least one provider API key'}")
+    return 0 if settings.discord_token and keys else EXIT_CONFIG
+
+
+async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | None = None) -> int:
+    from bot.app import Bot
+    from bot.runtime import open_services
+
+    token = require_token(settings)
+    async with open_services(settings) as services:
+        bot = Bot(services, run_engine=not sync)
+        async with bot:
+            if sync:
+                await bot.login(token)
+                return await sync_commands(bot, guild_id)
+            return await _run_until_signal(bot, token)
+
+
+async def sync_commands(bot: discord.Client, guild_id: int | None) -> int:
+    tree = bot.tree  # type: ignore[attr-defined]
+    if guild_id is None:
+        synced = await tree.sync()
+        print(f"Synced {len(synced)} global commands (they can take a while to appear everywhere).")
+    else:
+        guild = discord.Object(id=guild_id)
+        tree.copy_global_to(guild=guild)
+        synced = await tree.sync(guild=guild)
+        print(f"Synced {len(synced)} commands to server {guild_id}.")
+    return 0
+
+
+async def _run_until_signal(bot: discord.Client, token: str) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(bot.start(token))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if stopper in done:
+        log.info("shutting down")
+        await bot.close()
+    else:
+        stopper.cancel()
+    await runner
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        if args.command == "check":
+            return check(settings)
+        require_token(settings)
+        return asyncio.run(run_bot(settings, sync=args.command == "sync", guild_id=getattr(args, "guild", None)))
+    except ConfigError as exc:
+        print(f"Configuration error: {exc.setting}: {exc.problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except discord.LoginFailure:
+        print(
+            "Configuration error: DISCORD_TOKEN was rejected by Discord. "
+            "Copy a fresh token from the Developer Portal (Bot → Reset Token) into .env.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Ephemeral replies and the one mapping from an exception to words a user can act on."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot.errors import BotError
+from providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+
+def error_text(error: BaseException, *, where: str) -> str:
+    """User-facing text for ``error``. Unexpected errors are logged with a reference id the text mentions."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError) and error.__cause__:
+        error = error.__cause__
+    if isinstance(error, BotError | ProviderError):
+        return error.user_message
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {needed} permission to use this."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} seconds."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You are not allowed to use this command here."
+    if isinstance(error, app_commands.TransformerError):
+        return f"“{error.value}” is not a valid value for that option."
+    ref = secrets.token_hex(3)
+    log.error("unexpected error in %s (ref %s)", where, ref, exc_info=error)
+    return f"Something went wrong on our side (ref `{ref}`). It has been logged; please try again."
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: object) -> None:
+    """Tell only the user who acted, whatever state the interaction is in. Never raises."""
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+        elif _deferred_ephemeral_original(interaction):
+            await interaction.edit_original_response(content=text, **kwargs)  # type: ignore[arg-type]
+        else:
+            await interaction.followup.send(text, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+    except discord.HTTPException as exc:
+        log.warning("could not send an ephemeral reply (interaction %s): %s", interaction.id, exc)
+
+
+def _deferred_ephemeral_original(interaction: discord.Interaction) -> bool:
+    """True when the initial response is our own ephemeral "thinking" message, which we may simply edit."""
+    response_type = interaction.response.type
+    return response_type == discord.InteractionResponseType.deferred_channel_message and bool(
+        interaction.extras.get("ephemeral_ack")
+    )
+
+
+async def defer_ephemeral(interaction: discord.Interaction) -> None:
+    """Acknowledge within Discord's 3 seconds with a "thinking…" visible only to the user."""
+    interaction.extras["ephemeral_ack"] = True
+    await interaction.response.defer(ephemeral=True, thinking=True)

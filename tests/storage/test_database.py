@@ -1,0 +1,92 @@
+"""The database: PRAGMAs, migrations by user_version, whole-transaction locking, rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from bot.storage.database import Database, migrations
+
+
+@pytest.fixture
+async def db(tmp_path):
+    async with Database(tmp_path / "sub" / "bot.sqlite3") as database:
+        yield database
+
+
+async def test_opens_with_wal_foreign_keys_and_busy_timeout(db):
+    assert (await db.fetch_value("PRAGMA journal_mode")) == "wal"
+    assert (await db.fetch_value("PRAGMA foreign_keys")) == 1
+    assert (await db.fetch_value("PRAGMA busy_timeout")) >= 5000
+    async with db.transaction() as conn, conn.execute("PRAGMA foreign_keys") as cur:
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_migrations_are_applied_once_and_recorded(db, tmp_path):
+    latest = migrations()[-1][0]
+    assert await db.schema_version() == latest
+    tables = {row[0] for row in await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "jobs",
+        "job_outputs",
+        "credit_usage",
+        "credit_bonus",
+        "credit_ledger",
+        "member_quota",
+        "role_limits",
+        "guild_settings",
+        "audit_log",
+    } <= tables
+    await db.close()
+    async with Database(db.path) as again:  # reopening applies nothing new
+        assert await again.schema_version() == latest
+
+
+async def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path):
+    path = tmp_path / "race.sqlite3"
+    first, second = Database(path), Database(path)
+    await asyncio.gather(first.open(), second.open())
+    assert await first.schema_version() == await second.schema_version() == migrations()[-1][0]
+    await first.close()
+    await second.close()
+
+
+async def test_transaction_rolls_back_on_error(db):
+    with pytest.raises(RuntimeError):  # noqa: PT012 - the error must come from inside the transaction
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO role_limits (guild_id, role_id, credit_limit) VALUES (1, 2, 3)")
+            raise RuntimeError("boom")
+    assert await db.fetch_value("SELECT COUNT(*) FROM role_limits") == 0
+
+
+async def test_transactions_do_not_interleave(db):
+    """Read-modify-write in concurrent transactions never loses an update."""
+    await db.execute("INSERT INTO credit_bonus (guild_id, user_id, balance) VALUES (1, 1, 0)")
+
+    async def increment() -> None:
+        async with db.transaction() as conn:
+            async with conn.execute("SELECT balance FROM credit_bonus") as cur:
+                value = (await cur.fetchone())[0]
+            await asyncio.sleep(0)
+            await conn.execute("UPDATE credit_bonus SET balance = ?", (value + 1,))
+
+    await asyncio.gather(*(increment() for _ in range(50)))
+    assert await db.fetch_value("SELECT balance FROM credit_bonus") == 50
+
+
+async def test_constraints_hold(db):
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.execute("INSERT INTO credit_bonus (guild_id, user_id, balance) VALUES (1, 1, -1)")
+    with pytest.raises(sqlite3.IntegrityError):  # foreign key: no such job
+        await db.execute(
+            "INSERT INTO credit_ledger (guild_id, user_id, job_id, kind, created_at) VALUES (1, 1, 999, 'reserve', 0)"
+        )
+    with pytest.raises(sqlite3.OperationalError):  # the read connection is read-only
+        await db.reader.execute("DELETE FROM jobs")
+
+
+def test_migration_files_are_numbered_without_gaps():
+    numbers = [number for number, _, _ in migrations()]
+    assert numbers == list(range(1, len(numbers) + 1))

@@ -1,0 +1,137 @@
+"""Settings: .env.example lists every setting, nested blocks, secrets, and the command line's exit codes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
+
+
+def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> set[str]:
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= setting_names(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names
+
+
+def example_lines() -> list[str]:
+    return (ROOT / ".env.example").read_text().splitlines()
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    listed = {m.group(1) for line in example_lines() if (m := ASSIGNMENT.match(line))}
+    assert listed == setting_names()
+
+
+def test_every_setting_in_env_example_has_a_comment_above_it():
+    lines = example_lines()
+    for i, line in enumerate(lines):
+        if ASSIGNMENT.match(line):
+            above = lines[i - 1]
+            assert above.startswith("# "), f"no comment above {line!r}"
+            assert not ASSIGNMENT.match(above), f"no comment above {line!r}"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not ASSIGNMENT.match(f"{k.upper()}=")}
+    env.update(extra)
+    return env
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_nested_provider_settings_and_secret_reprs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WAVESPEED__API_KEY", "ws-secret-key")
+    monkeypatch.setenv("LUMA_AGENTS__BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("DISCORD_TOKEN", "tok.en.secret")
+    monkeypatch.setenv("OPERATOR_USER_IDS", "1, 2 3")
+    monkeypatch.setenv("COSTS__UNI_1_MAX", "5")
+    settings = Settings()
+    assert settings.wavespeed.api_key is not None
+    assert settings.wavespeed.api_key.get_secret_value() == "ws-secret-key"
+    assert settings.wavespeed.enabled
+    assert not settings.lumozai.enabled
+    assert settings.luma_agents.base_url == "http://127.0.0.1:9/v1"
+    assert settings.operator_user_ids == {1, 2, 3}
+    assert settings.costs.for_model("uni-1-max") == 5
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "ws-secret-key" not in text
+        assert "tok.en.secret" not in text
+
+
+def test_dotenv_file_is_read(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc\nLUMOZAI__API_KEY=lz\nQUOTA_RESET_HOUR_UTC=6\n")
+    settings = Settings()
+    assert settings.lumozai.enabled
+    assert settings.quota_reset_hour_utc == 6
+
+
+def test_no_token_is_one_clear_line_and_exit_2(tmp_path):
+    result = run_cli(tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: DISCORD_TOKEN: not set. Put your bot token in .env (see .env.example)."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"WAVESPEED__MAX_CONCURRENCY": "0"}, "WAVESPEED__MAX_CONCURRENCY"),
+        ({"QUOTA_RESET_HOUR_UTC": "25"}, "QUOTA_RESET_HOUR_UTC"),
+        ({"DISCORD_API_BASE_URL": "discord.com"}, "DISCORD_API_BASE_URL"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_setting_names_the_setting_without_values_or_traceback(tmp_path, env, setting):
+    result = run_cli(tmp_path, DISCORD_TOKEN="super-secret-token", WAVESPEED__API_KEY="sk-hidden", **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Configuration error: {setting}: ")
+    assert "Traceback" not in result.stderr
+    for secret in ("super-secret-token", "sk-hidden", *env.values()):
+        assert secret not in result.stderr + result.stdout
+
+
+def test_check_lists_models_without_secrets(tmp_path):
+    result = run_cli(tmp_path, "check", DISCORD_TOKEN="super-secret-token", LUMA_AGENTS__API_KEY="luma-api-hidden")
+    assert result.returncode == 0, result.stderr
+    assert "Models:        uni-1, uni-1-max" in result.stdout
+    assert "super-secret-token" not in result.stdout + result.stderr
+    assert "luma-api-hidden" not in result.stdout + result.stderr
+
+
+def test_check_without_any_model_fails(tmp_path):
+    result = run_cli(tmp_path, "check", DISCORD_TOKEN="t")
+    assert result.returncode == 2
+    assert "none: set at least one provider API key" in result.stdout

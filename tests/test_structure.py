@@ -1,0 +1,45 @@
+"""The layering of design.md §1: cogs → bot → providers, and no SQL or HTTP inside cogs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", python_files("providers"), ids=lambda p: p.name)
+def test_providers_import_nothing_from_discord_bot_or_cogs(path):
+    assert not imported_modules(path) & {"discord", "bot", "cogs"}
+
+
+@pytest.mark.parametrize("path", python_files("bot"), ids=lambda p: p.name)
+def test_bot_does_not_import_cogs(path):
+    allowed = {"app.py"}  # the client loads the cog extensions by package name
+    if path.name not in allowed:
+        assert "cogs" not in imported_modules(path)
+
+
+@pytest.mark.parametrize("path", python_files("cogs"), ids=lambda p: p.name)
+def test_cogs_run_no_sql_and_open_no_http_sessions(path):
+    text = path.read_text()
+    assert not imported_modules(path) & {"aiosqlite", "sqlite3", "aiohttp"}
+    for marker in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "ClientSession("):
+        assert marker not in text, f"{path.name} contains {marker!r}"
