@@ -70,7 +70,11 @@ class Response:
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("X-Request-Id")
+        return self.headers.get("X-Request-Id") or self.headers.get("X-Oneapi-Request-Id")
+
+
+ErrorMapper = Callable[[Response, Phase], ProviderError | None]
+"""An adapter's own reading of an error response (e.g. codes in the body); None falls back to the status."""
 
 
 def error_message_from_body(body: Any, text: str = "") -> str:
@@ -175,8 +179,10 @@ class HttpClient:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        error_mapper: ErrorMapper | None = None,
     ) -> None:
         self._session = session
+        self._error_mapper = error_mapper
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
@@ -274,6 +280,10 @@ class HttpClient:
                 await self._sleep(wait)
 
     def _error(self, response: Response, phase: Phase) -> ProviderError:
+        if self._error_mapper is not None:
+            mapped = self._error_mapper(response, phase)
+            if mapped is not None:
+                return mapped
         return error_for_status(
             response.status,
             error_message_from_body(response.body, response.text),

@@ -31,6 +31,7 @@ CREATE TABLE jobs (
     application_id        INTEGER,
     interaction_token     TEXT,
     token_expires_at      REAL,
+    token_edits_original  INTEGER NOT NULL DEFAULT 0,         -- the token's @original is the job message
     message_id            INTEGER,
     ephemeral             INTEGER NOT NULL DEFAULT 0,
     interaction_context   INTEGER,                            -- 0 guild, 1 bot DM, 2 private channel
@@ -57,6 +58,8 @@ CREATE TABLE job_outputs (
     width       INTEGER,
     height      INTEGER,
     nsfw        INTEGER NOT NULL DEFAULT 0,
+    source_url  TEXT,                       -- where the provider served it (for links to large files)
+    url_expires_at REAL,                    -- when that URL stops working, when known
     PRIMARY KEY (job_id, idx)
 );
 

@@ -229,7 +229,9 @@ class FakeProviderServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/media/"):
             return await handler(request)
-        raw = await request.read()
+        # multipart is parsed from the stream (post() caches it for the handler); other bodies are read raw.
+        form = await request.post() if request.content_type == "multipart/form-data" else None
+        raw = b"" if form is not None else await request.read()
         recorded = Recorded(
             method=request.method,
             path=request.path,
@@ -243,8 +245,9 @@ class FakeProviderServer:
                 recorded.json = json.loads(raw)
             except ValueError:
                 recorded.json = None
-        elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            recorded.form = {k: v if isinstance(v, str) else "<file>" for k, v in (await request.post()).items()}
+        elif form is not None or request.content_type == "application/x-www-form-urlencoded":
+            fields = form if form is not None else await request.post()
+            recorded.form = {k: v if isinstance(v, str) else "<file>" for k, v in fields.items()}
         self.requests.append(recorded)
 
         script = self._take_script(request)
