@@ -36,15 +36,15 @@ def error_text(error: BaseException, *, where: str) -> str:
     return f"Something went wrong on our side (ref `{ref}`). It has been logged; please try again."
 
 
-async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: object) -> None:
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Tell only the user who acted, whatever state the interaction is in. Never raises."""
     try:
         if not interaction.response.is_done():
-            await interaction.response.send_message(text, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            await interaction.response.send_message(text, ephemeral=True)
         elif _deferred_ephemeral_original(interaction):
-            await interaction.edit_original_response(content=text, **kwargs)  # type: ignore[arg-type]
+            await interaction.edit_original_response(content=text, embed=None, view=None)
         else:
-            await interaction.followup.send(text, ephemeral=True, **kwargs)  # type: ignore[arg-type]
+            await interaction.followup.send(text, ephemeral=True)
     except discord.HTTPException as exc:
         log.warning("could not send an ephemeral reply (interaction %s): %s", interaction.id, exc)
 

@@ -8,15 +8,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
 from bot.catalogue import Catalogue
+from bot.fetch import Fetcher
+from bot.jobs.delivery import Delivery
+from bot.jobs.media_store import MediaStore
+from bot.jobs.retention import purge_forever
+from bot.jobs.scheduler import Scheduler
+from bot.jobs.service import JobService
+from bot.jobs.transitions import JobTransitions
+from bot.quota import QuotaService
 from bot.settings import Settings
 from bot.settings_store import ServerSettingsStore
 from bot.storage.database import Database
+from bot.storage.jobs import JobRepository
 from providers._http import Timeouts
 from providers.base import Provider
 from providers.luma_agents import LumaAgentsProvider
@@ -39,7 +48,7 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         if not block.enabled:
             continue
         assert block.api_key is not None
-        common = {
+        common: dict[str, Any] = {
             "api_key": block.api_key,
             "base_url": block.base_url,
             "timeouts": Timeouts(submit_s=block.submit_timeout_s, fetch_s=block.poll_timeout_s),
@@ -56,8 +65,17 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
 
 
 @dataclass
+class Engine:
+    """The parts of the job engine that need the Discord client; built when the bot starts."""
+
+    delivery: Delivery
+    scheduler: Scheduler
+    jobs: JobService
+
+
+@dataclass
 class Services:
-    """What the bot is built from. The job engine attaches itself in ``start`` and parks in ``stop``."""
+    """What the bot is built from, constructed once. ``start`` builds the job engine around the Discord client."""
 
     settings: Settings
     session: aiohttp.ClientSession
@@ -65,16 +83,73 @@ class Services:
     providers: dict[str, Provider]
     catalogue: Catalogue
     server_settings: ServerSettingsStore
+    quota: QuotaService
+    job_records: JobRepository
+    media: MediaStore
+    fetcher: Fetcher
+    _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the job engine has not been started")
+        return self._engine
+
     async def start(self, bot: Bot) -> None:
-        """Called from the bot's setup hook, once the Discord HTTP client exists."""
+        """Called from the bot's setup hook, once the Discord HTTP client exists: resume every unfinished job."""
+        transitions = JobTransitions(self.database, self.job_records, self.quota)
+        delivery = Delivery(
+            client=bot,
+            jobs=self.job_records,
+            media=self.media,
+            settings=self.settings,
+            catalogue=self.catalogue,
+            server_settings=self.server_settings,
+        )
+        scheduler = Scheduler(
+            settings=self.settings,
+            jobs=self.job_records,
+            providers=self.providers,
+            catalogue=self.catalogue,
+            transitions=transitions,
+            fetcher=self.fetcher,
+            media=self.media,
+            notify=delivery.notify,
+        )
+        delivery.position = scheduler.position
+        jobs = JobService(
+            settings=self.settings,
+            database=self.database,
+            jobs=self.job_records,
+            quota=self.quota,
+            transitions=transitions,
+            catalogue=self.catalogue,
+            server_settings=self.server_settings,
+            fetcher=self.fetcher,
+            media=self.media,
+            scheduler=scheduler,
+            delivery=delivery,
+        )
+        self._engine = Engine(delivery=delivery, scheduler=scheduler, jobs=jobs)
+        await scheduler.start()
+        await delivery.resume()
+        self._background.append(
+            asyncio.create_task(
+                purge_forever(self.job_records, self.media, retention_s=self.settings.output_retention_days * 86400),
+                name="purge-outputs",
+            )
+        )
 
     async def stop(self) -> None:
+        """Stop polling and delivering (state is in the database), in the reverse order of start."""
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self._engine is not None:
+            await self._engine.scheduler.stop()
+            await self._engine.delivery.stop()
 
 
 @asynccontextmanager
@@ -84,6 +159,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     async with (
         aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": HTTP_USER_AGENT}) as session,
         Database(settings.database_path) as database,
+        Fetcher(
+            max_bytes=settings.fetch_max_bytes,
+            timeout_s=settings.fetch_timeout_s,
+            allow_private=settings.allow_private_network_fetch,
+            user_agent=HTTP_USER_AGENT,
+        ) as fetcher,
     ):
         providers = build_providers(settings, session)
         yield Services(
@@ -93,4 +174,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             providers=providers,
             catalogue=Catalogue.build(settings, providers),
             server_settings=ServerSettingsStore(database),
+            quota=QuotaService(database, settings),
+            job_records=JobRepository(database),
+            media=MediaStore(settings.output_dir),
+            fetcher=fetcher,
         )

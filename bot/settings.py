@@ -22,7 +22,9 @@ class ProviderSettings(BaseModel):
     base_url: str
     max_concurrency: int = Field(4, ge=1, description="upstream jobs running at once; more wait in the bot's queue")
     requests_per_minute: int = Field(60, ge=1, description="submissions and polls per minute")
-    first_poll_s: float = Field(4.0, gt=0, description="first poll this long after submission")
+    first_poll_s: float | None = Field(
+        None, gt=0, description="first poll this long after submission; default: 3/4 of the model's typical time"
+    )
     poll_interval_s: float = Field(3.0, gt=0, description="then poll this often")
     max_poll_interval_s: float = Field(60.0, gt=0, description="cap of the backoff on transient errors")
     submit_timeout_s: float = Field(60.0, gt=0)
@@ -37,21 +39,18 @@ class WaveSpeedSettings(ProviderSettings):
     base_url: str = "https://api.wavespeed.ai"
     max_concurrency: int = Field(3, ge=1)
     requests_per_minute: int = Field(120, ge=1)
-    first_poll_s: float = Field(3.0, gt=0)
     poll_interval_s: float = Field(2.0, gt=0)
 
 
 class LumaAgentsSettings(ProviderSettings):
     base_url: str = "https://agents.lumalabs.ai/v1"
     max_concurrency: int = Field(4, ge=1)
-    first_poll_s: float = Field(10.0, gt=0)
     poll_interval_s: float = Field(3.0, gt=0)
 
 
 class LumaResellerSettings(ProviderSettings):
     base_url: str = "https://api.ephone.ai"
     max_concurrency: int = Field(2, ge=1)
-    first_poll_s: float = Field(60.0, gt=0)
     poll_interval_s: float = Field(8.0, gt=0)
     model_name: str | None = Field(None, description="sent as model_name (e.g. ray-v2) when the relay takes one")
 
@@ -59,7 +58,6 @@ class LumaResellerSettings(ProviderSettings):
 class LumozaiSettings(ProviderSettings):
     base_url: str = "https://lumozai.com"
     max_concurrency: int = Field(2, ge=1)
-    first_poll_s: float = Field(5.0, gt=0)
     poll_interval_s: float = Field(5.0, gt=0)
     submit_timeout_s: float = Field(180.0, gt=0)
     check_path: str = "/api/v4/check"

@@ -47,6 +47,7 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_active ON jobs (provider, status, id) WHERE status IN ('queued', 'submitting', 'running');
 CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE delivered_at IS NULL AND finished_at IS NOT NULL;
 CREATE INDEX jobs_by_user ON jobs (user_id, guild_id, id DESC);
+CREATE INDEX jobs_active_by_user ON jobs (user_id) WHERE status IN ('queued', 'submitting', 'running');
 CREATE INDEX jobs_by_finish ON jobs (finished_at) WHERE outputs_purged_at IS NULL;
 
 CREATE TABLE job_outputs (

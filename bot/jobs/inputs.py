@@ -1,0 +1,70 @@
+"""Input images (attachments, or the stored output of an earlier job): checked before anything is charged.
+
+``check_attachment`` looks only at what Discord says about an attachment (no I/O), so a command can refuse at
+once; ``load_image`` then downloads it, checks the real bytes and stores it for the job.
+"""
+
+from __future__ import annotations
+
+import discord
+
+from bot.errors import InvalidInput
+from bot.fetch import Fetcher, FetchError
+from bot.jobs.media_store import MediaStore
+from bot.jobs.requests import StoredImage
+from bot.settings import Settings
+
+ACCEPTED_IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP"}
+MIN_SIDE_PX = 64
+
+ImageSource = discord.Attachment | StoredImage
+
+
+def _accepted() -> str:
+    return ", ".join(ACCEPTED_IMAGE_TYPES.values())
+
+
+def _check_dimensions(width: int | None, height: int | None, settings: Settings, what: str) -> None:
+    if width is None or height is None:
+        return
+    longest = settings.attachment_max_side_px
+    if max(width, height) > longest:
+        raise InvalidInput(
+            f"The {what} is {width}×{height} pixels; the longest side may be at most {longest}. "
+            "Resize it and try again."
+        )
+    if min(width, height) < MIN_SIDE_PX:
+        raise InvalidInput(
+            f"The {what} is only {width}×{height} pixels; use an image at least {MIN_SIDE_PX} pixels on each side."
+        )
+
+
+def check_attachment(attachment: discord.Attachment, settings: Settings, *, what: str) -> None:
+    """Refuse at once what Discord's own description of the file already rules out."""
+    content_type = (attachment.content_type or "").split(";")[0].strip().lower()
+    if content_type and content_type not in ACCEPTED_IMAGE_TYPES:
+        raise InvalidInput(f"The {what} ({attachment.filename}) is not a {_accepted()} image. Attach one of those.")
+    if attachment.size > settings.attachment_max_bytes:
+        raise InvalidInput(
+            f"The {what} is {attachment.size / 1024 / 1024:.1f} MB; the limit is "
+            f"{settings.attachment_max_bytes / 1024 / 1024:.0f} MB. Attach a smaller image."
+        )
+    _check_dimensions(attachment.width, attachment.height, settings, what)
+
+
+async def load_image(
+    source: ImageSource, *, fetcher: Fetcher, media: MediaStore, settings: Settings, what: str
+) -> StoredImage:
+    if isinstance(source, StoredImage):
+        if not await media.exists(source.path):
+            raise InvalidInput(f"The {what} is no longer stored (results are kept for a limited time).")
+        return source
+    check_attachment(source, settings, what=what)
+    try:
+        downloaded = await fetcher.download(source.url, kinds=("image",), max_bytes=settings.attachment_max_bytes)
+    except FetchError as exc:
+        raise InvalidInput(f"Could not use the {what}: {exc.user_message}") from None
+    if downloaded.media_type not in ACCEPTED_IMAGE_TYPES:
+        raise InvalidInput(f"The {what} is not a {_accepted()} image. Attach one of those.")
+    _check_dimensions(downloaded.width, downloaded.height, settings, what)
+    return StoredImage(await media.save_input(downloaded.data, downloaded.media_type), downloaded.media_type)

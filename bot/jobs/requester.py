@@ -1,0 +1,78 @@
+"""Who asked for a job, from where, and how the bot can reach them later: taken from the interaction once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.settings import Settings
+from bot.settings_store import ServerConfig
+
+INTERACTION_TOKEN_LIFETIME_S = 15 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    user_id: int
+    guild_id: int  # 0 in DMs
+    channel_id: int | None
+    parent_channel_id: int | None
+    role_ids: frozenset[int]
+    channel_nsfw: bool
+    application_id: int
+    interaction_id: int
+    token: str = field(repr=False)
+    token_expires_at: float
+    context: int | None
+    guild_installed: bool
+    attachment_size_limit: int
+    manage_guild: bool = False
+
+    @classmethod
+    def from_interaction(cls, interaction: discord.Interaction) -> Requester:
+        channel = interaction.channel
+        parent_id = getattr(channel, "parent_id", None)
+        nsfw = bool(getattr(channel, "nsfw", False))
+        if not nsfw and isinstance(channel, discord.Thread) and channel.parent is not None:
+            nsfw = bool(getattr(channel.parent, "nsfw", False))
+        roles: frozenset[int] = frozenset()
+        if isinstance(interaction.user, discord.Member):
+            roles = frozenset(role.id for role in interaction.user.roles)
+        created = discord.utils.snowflake_time(interaction.id).timestamp()
+        return cls(
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id,
+            parent_channel_id=parent_id,
+            role_ids=roles,
+            channel_nsfw=nsfw,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            token=interaction.token,
+            token_expires_at=created + INTERACTION_TOKEN_LIFETIME_S,
+            context=_context_type(interaction),
+            guild_installed=interaction.guild_id is None or interaction.is_guild_integration(),
+            attachment_size_limit=interaction.filesize_limit,
+            manage_guild=interaction.permissions.manage_guild,
+        )
+
+    def is_moderator(self, config: ServerConfig, settings: Settings) -> bool:
+        """Manage Server, a moderator role of this server, or an operator from the settings."""
+        if self.user_id in settings.operator_user_ids:
+            return True
+        if not self.guild_id:
+            return False
+        return self.manage_guild or bool(self.role_ids & config.moderator_roles)
+
+
+def _context_type(interaction: discord.Interaction) -> int | None:
+    """Discord's interaction context type: 0 a server, 1 the bot's DM, 2 another DM or group DM."""
+    context = interaction.context
+    if context.guild:
+        return 0
+    if context.dm_channel:
+        return 1
+    if context.private_channel:
+        return 2
+    return None

@@ -1,0 +1,449 @@
+"""The scheduler: follows every active job from the bot's own queue to a terminal state.
+
+The database is the source of truth; this process keeps a heap of due times (polls and deadlines), a FIFO queue
+per provider for jobs waiting for a concurrency slot, and a bounded pool of workers that do the HTTP calls under
+per-provider request-rate limits. On start it rebuilds all of that from the unfinished jobs in the database.
+``clock`` and ``sleep`` are injectable, so tests can run hours of schedule in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.catalogue import Catalogue
+from bot.fetch import Fetcher, FetchError
+from bot.jobs.media_store import MediaStore
+from bot.jobs.requests import build_request
+from bot.jobs.results import collect_outputs
+from bot.jobs.transitions import JobTransitions
+from bot.settings import ProviderSettings, Settings
+from bot.storage.jobs import JobRecord, JobRepository
+from providers.base import JobState, JobStatus, Kind, Provider
+from providers.errors import NotFoundError, ProviderError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+FIRST_POLL_FRACTION = 0.75
+STOP_GRACE_S = 10.0
+GENERIC_FAILURE = "Something went wrong on our side while running this job. You have not been charged."
+RESTARTED_WHILE_SUBMITTING = (
+    "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
+    "It was not sent again and you have not been charged; try again if you still want it."
+)
+QUEUE_TIMEOUT = "The service was too busy to start this job in time. You have not been charged; try again later."
+RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting. You have not been charged."
+LOST_UPSTREAM = "The service no longer knows this job (it may have expired). You have not been charged."
+DOWNLOAD_FAILED = "The result was made but could not be downloaded. You have not been charged."
+INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent. You have not been charged."
+
+
+class RateLimiter:
+    """A token bucket: ``per_minute`` requests a minute, in bursts of up to a tenth of that."""
+
+    def __init__(self, per_minute: int, *, clock: Clock, sleep: Sleep) -> None:
+        self.rate_per_s = per_minute / 60.0
+        self.capacity = max(1.0, per_minute / 10.0)
+        self._tokens = self.capacity
+        self._updated = clock()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await self._sleep((1 - self._tokens) / self.rate_per_s)
+
+
+@dataclass
+class ProviderGate:
+    """One provider's concurrency slots, its waiting line and its request rate."""
+
+    name: str
+    settings: ProviderSettings
+    limiter: RateLimiter
+    waiting: deque[int] = field(default_factory=deque)
+    running: set[int] = field(default_factory=set)
+    paused_until: float = 0.0
+
+    def has_slot(self, now: float) -> bool:
+        return len(self.running) < self.settings.max_concurrency and now >= self.paused_until
+
+    def position(self, job_id: int) -> int | None:
+        try:
+            return self.waiting.index(job_id) + 1
+        except ValueError:
+            return None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jobs: JobRepository,
+        providers: Mapping[str, Provider],
+        catalogue: Catalogue,
+        transitions: JobTransitions,
+        fetcher: Fetcher,
+        media: MediaStore,
+        notify: Callable[[int], None],
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._providers = providers
+        self._catalogue = catalogue
+        self._transitions = transitions
+        self._fetcher = fetcher
+        self._media = media
+        self._notify = notify
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        blocks = settings.providers()
+        self._gates = {
+            name: ProviderGate(
+                name, blocks[name], RateLimiter(blocks[name].requests_per_minute, clock=clock, sleep=sleep)
+            )
+            for name in providers
+        }
+        self._heap: list[tuple[float, int, str, int]] = []
+        self._seq = itertools.count()
+        self._work: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.calls: dict[str, int] = {"submit": 0, "poll": 0}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Resume every unfinished job recorded in the database, then start dispatching."""
+        now = self._clock()
+        for job in await self._jobs.active():
+            gate = self._gates.get(job.provider)
+            if gate is None:
+                await self._transitions.fail(
+                    job.id,
+                    code="provider_disabled",
+                    message="This model is no longer enabled on this bot. You have not been charged.",
+                )
+                self._notify(job.id)
+            elif job.status == "queued":
+                gate.waiting.append(job.id)
+                self._push(job.deadline_at or now, "deadline", job.id)
+            elif job.status == "submitting":
+                log.warning("job %s was being submitted when the bot stopped: failing it without resubmitting", job.id)
+                await self._transitions.fail(job.id, code="interrupted_submit", message=RESTARTED_WHILE_SUBMITTING)
+                self._notify(job.id)
+            else:
+                gate.running.add(job.id)
+                self._push(max(now, job.next_poll_at or now), "poll", job.id)
+        self._tasks.append(asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"))
+        for n in range(self._settings.poll_workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"scheduler-worker-{n}"))
+
+    async def stop(self) -> None:
+        """Stop taking work; let calls under way finish (bounded). Unfinished jobs resume on the next start."""
+        self._stopping = True
+        self._wake.set()
+        dispatcher, workers = self._tasks[:1], self._tasks[1:]
+        for task in dispatcher:
+            task.cancel()
+        if workers:
+            for _ in workers:
+                self._work.put_nowait(("stop", 0))
+            _, pending = await asyncio.wait(workers, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ the public surface
+    def enqueue(self, job: JobRecord) -> None:
+        """A new queued job (already in the database)."""
+        gate = self._gates[job.provider]
+        gate.waiting.append(job.id)
+        self._push(job.deadline_at or self._clock(), "deadline", job.id)
+        self._wake.set()
+
+    def position(self, job_id: int) -> int | None:
+        for gate in self._gates.values():
+            place = gate.position(job_id)
+            if place is not None:
+                return place
+        return None
+
+    def position_if_enqueued(self, provider: str) -> int | None:
+        """The place a job of this provider would take in line now, or None if it would start at once."""
+        gate = self._gates.get(provider)
+        if gate is None or (not gate.waiting and gate.has_slot(self._clock())):
+            return None
+        return len(gate.waiting) + 1
+
+    def forget(self, job_id: int, provider: str) -> None:
+        """The job was cancelled: free its place in line or its slot."""
+        gate = self._gates.get(provider)
+        if gate is None:
+            return
+        if job_id in gate.waiting:
+            gate.waiting.remove(job_id)
+            self._notify_waiting(gate)
+        gate.running.discard(job_id)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ dispatching
+    def _push(self, due: float, kind: str, job_id: int) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), kind, job_id))
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            now = self._clock()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, kind, job_id = heapq.heappop(self._heap)
+                self._work.put_nowait((kind, job_id))
+            for gate in self._gates.values():
+                moved = False
+                while gate.waiting and gate.has_slot(now):
+                    job_id = gate.waiting.popleft()
+                    gate.running.add(job_id)
+                    self._work.put_nowait(("submit", job_id))
+                    moved = True
+                if moved:
+                    self._notify_waiting(gate)
+            await self._idle(now)
+
+    async def _idle(self, now: float) -> None:
+        """Sleep until the next due time, a provider pause ending, or a wake-up."""
+        candidates = [self._heap[0][0]] if self._heap else []
+        candidates += [g.paused_until for g in self._gates.values() if g.waiting and g.paused_until > now]
+        timeout = max(0.0, min(candidates) - now) if candidates else None
+        waker = asyncio.ensure_future(self._wake.wait())
+        waiters: set[asyncio.Future[Any]] = {waker}
+        if timeout is not None:
+            waiters.add(asyncio.ensure_future(self._sleep(timeout)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _notify_waiting(self, gate: ProviderGate) -> None:
+        for job_id in gate.waiting:
+            self._notify(job_id)
+
+    def _release(self, job: JobRecord) -> None:
+        gate = self._gates.get(job.provider)
+        if gate is not None:
+            gate.running.discard(job.id)
+        self._wake.set()
+
+    async def _worker(self) -> None:
+        while True:
+            kind, job_id = await self._work.get()
+            if kind == "stop":
+                return
+            try:
+                if kind == "submit":
+                    await self._submit(job_id)
+                elif kind == "poll":
+                    await self._poll(job_id)
+                elif kind == "deadline":
+                    await self._queue_deadline(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler: %s of job %s failed unexpectedly", kind, job_id)
+
+    # ------------------------------------------------------------------ submitting
+    async def _submit(self, job_id: int) -> None:
+        job = await self._jobs.get(job_id)
+        if job is None or job.status != "queued":
+            if job is not None:
+                self._release(job)
+            return
+        if not await self._jobs.claim_for_submit(job_id):
+            self._release(job)
+            return
+        gate = self._gates[job.provider]
+        try:
+            request = await build_request(job, self._media)
+        except OSError:
+            await self._fail(job, "input_missing", INPUT_GONE)
+            return
+        await gate.limiter.acquire()
+        self.calls["submit"] += 1
+        try:
+            state = await self._providers[job.provider].submit(request)
+        except ProviderError as exc:
+            if exc.retryable:
+                await self._back_in_line(job, gate, exc)
+            else:
+                log.warning("job %s: submit refused: %s", job.id, exc)
+                await self._fail(job, exc.code or type(exc).__name__, exc.user_message)
+            return
+        except Exception:
+            log.exception("job %s: submit failed unexpectedly; not resubmitting", job.id)
+            await self._fail(job, "internal_error", GENERIC_FAILURE)
+            return
+        now = self._clock()
+        first_poll = now + self._first_poll_delay(job, state)
+        if not await self._jobs.mark_running(
+            job.id,
+            remote_id=state.remote_id,
+            request_id=state.request_id,
+            upstream_status=state.upstream_status,
+            submitted_at=now,
+            next_poll_at=first_poll,
+        ):
+            self._release(job)
+            return
+        log.info(
+            "job %s submitted to %s as %s (request id %s)", job.id, job.provider, state.remote_id, state.request_id
+        )
+        running = await self._jobs.get(job.id)
+        assert running is not None
+        if state.status.terminal:
+            await self._handle_state(running, state)
+        else:
+            self._push(first_poll, "poll", job.id)
+            self._notify(job.id)
+
+    async def _back_in_line(self, job: JobRecord, gate: ProviderGate, exc: ProviderError) -> None:
+        """Rejected before acceptance (429, connection refused): wait at the head of the line and try again."""
+        wait = getattr(exc, "retry_after_s", None) or gate.settings.poll_interval_s
+        log.info("job %s: %s not accepting jobs (%s); retrying in %.1fs", job.id, gate.name, exc, wait)
+        await self._jobs.requeue(job.id)
+        gate.running.discard(job.id)
+        gate.waiting.appendleft(job.id)
+        gate.paused_until = max(gate.paused_until, self._clock() + wait)
+        self._notify_waiting(gate)
+        self._wake.set()
+
+    async def _queue_deadline(self, job_id: int) -> None:
+        job = await self._jobs.get(job_id)
+        if job is None or job.status != "queued":
+            return
+        gate = self._gates.get(job.provider)
+        if gate is not None and job_id in gate.waiting:
+            gate.waiting.remove(job_id)
+            self._notify_waiting(gate)
+        await self._fail(job, "queue_timeout", QUEUE_TIMEOUT)
+
+    # ------------------------------------------------------------------ polling
+    def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
+        if state.poll_after_s is not None:
+            return state.poll_after_s
+        block = self._gates[job.provider].settings
+        if block.first_poll_s is not None:
+            return block.first_poll_s
+        entry = self._catalogue.get(job.model_key)
+        typical = entry.capabilities.typical_duration_s if entry else block.poll_interval_s
+        return max(block.poll_interval_s, typical * FIRST_POLL_FRACTION)
+
+    def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
+        block = self._gates[job.provider].settings
+        delay = min(block.max_poll_interval_s, block.poll_interval_s * 2 ** (errors - 1))
+        delay *= self._rng.uniform(0.8, 1.2)
+        return max(delay, retry_after_s or 0.0)
+
+    async def _poll(self, job_id: int) -> None:
+        job = await self._jobs.get(job_id)
+        if job is None or job.status != "running" or job.remote_id is None:
+            return
+        if job.deadline_at is not None and self._clock() >= job.deadline_at:
+            await self._fail(job, "timeout", RUN_TIMEOUT)
+            return
+        gate = self._gates[job.provider]
+        await gate.limiter.acquire()
+        self.calls["poll"] += 1
+        try:
+            state = await self._providers[job.provider].poll(job.remote_id)
+        except NotFoundError as exc:
+            log.warning("job %s: %s", job.id, exc)
+            await self._fail(job, "not_found", LOST_UPSTREAM)
+            return
+        except ProviderError as exc:
+            await self._poll_later(job, exc, getattr(exc, "retry_after_s", None))
+            return
+        except Exception as exc:
+            log.exception("job %s: poll failed unexpectedly", job.id)
+            await self._poll_later(job, exc, None)
+            return
+        await self._handle_state(job, state)
+
+    async def _poll_later(self, job: JobRecord, exc: BaseException, retry_after_s: float | None) -> None:
+        errors = job.poll_errors + 1
+        delay = self._error_delay(job, errors, retry_after_s)
+        log.info("job %s: poll problem #%d (%s); next try in %.1fs", job.id, errors, exc, delay)
+        due = self._clock() + delay
+        await self._jobs.record_poll(job.id, upstream_status=None, next_poll_at=due, poll_errors=errors)
+        self._push(due, "poll", job.id)
+
+    async def _handle_state(self, job: JobRecord, state: JobState) -> None:
+        if state.status is JobStatus.SUCCEEDED:
+            await self._collect(job, state)
+        elif state.status is JobStatus.FAILED:
+            log.info("job %s failed upstream: %s (%s)", job.id, state.failure_code, state.upstream_status)
+            await self._fail(
+                job,
+                state.failure_code or "failed",
+                state.failure_message or GENERIC_FAILURE,
+                upstream_status=state.upstream_status,
+            )
+        else:
+            block = self._gates[job.provider].settings
+            due = self._clock() + (state.poll_after_s or block.poll_interval_s)
+            await self._jobs.record_poll(
+                job.id,
+                upstream_status=state.upstream_status,
+                next_poll_at=due,
+                poll_errors=0,
+                request_id=state.request_id,
+            )
+            self._push(due, "poll", job.id)
+            if state.upstream_status != job.upstream_status:
+                self._notify(job.id)
+
+    async def _collect(self, job: JobRecord, state: JobState) -> None:
+        try:
+            outputs = await collect_outputs(
+                job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+            )
+        except FetchError as exc:
+            if exc.retryable:
+                # A fresh poll usually hands out fresh URLs (presigned links expire).
+                await self._poll_later(job, exc, None)
+            else:
+                log.warning("job %s: result download refused: %s", job.id, exc)
+                await self._fail(job, "download_failed", DOWNLOAD_FAILED)
+            return
+        if await self._transitions.succeed(job.id, outputs, upstream_status=state.upstream_status):
+            self._release(job)
+            self._notify(job.id)
+
+    async def _fail(self, job: JobRecord, code: str, message: str, *, upstream_status: str | None = None) -> None:
+        if await self._transitions.fail(job.id, code=code, message=message, upstream_status=upstream_status):
+            self._notify(job.id)
+        self._release(job)

@@ -1,0 +1,364 @@
+"""The jobs repository: every SQL statement about jobs and their outputs. Returns frozen records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from bot.storage.database import Database, fetch_all, fetch_one
+
+ACTIVE_STATUSES = ("queued", "submitting", "running")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    job_id: int
+    idx: int
+    path: str
+    media_type: str
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    nsfw: bool = False
+    source_url: str | None = field(default=None, repr=False)
+    url_expires_at: float | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return self.media_type.startswith("video/")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    user_id: int
+    guild_id: int
+    channel_id: int | None
+    model_key: str
+    provider: str
+    kind: str
+    prompt: str
+    params: dict[str, Any]
+    status: str
+    cost: int
+    origin: str
+    parent_job_id: int | None
+    remote_id: str | None
+    upstream_status: str | None
+    upstream_request_id: str | None
+    error_code: str | None
+    error_message: str | None
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    next_poll_at: float | None
+    deadline_at: float | None
+    poll_errors: int
+    application_id: int | None
+    interaction_token: str | None = field(repr=False)
+    token_expires_at: float | None
+    token_edits_original: bool
+    message_id: int | None
+    ephemeral: bool
+    interaction_context: int | None
+    guild_installed: bool
+    channel_nsfw: bool
+    attachment_size_limit: int
+    delivery_path: str | None
+    delivered_at: float | None
+    ping_sent_at: float | None
+    message_deleted_at: float | None
+    outputs_purged_at: float | None
+    outputs: tuple[OutputRecord, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def scope(self) -> str:
+        return f"guild {self.guild_id}" if self.guild_id else "DMs"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    user_id: int
+    guild_id: int
+    channel_id: int | None
+    model_key: str
+    provider: str
+    kind: str
+    prompt: str
+    params: dict[str, Any]
+    cost: int
+    created_at: float
+    deadline_at: float
+    origin: str = "command"
+    parent_job_id: int | None = None
+    application_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    token_expires_at: float | None = None
+    token_edits_original: bool = False
+    ephemeral: bool = False
+    interaction_context: int | None = None
+    guild_installed: bool = True
+    channel_nsfw: bool = False
+    attachment_size_limit: int = 10 * 1024 * 1024
+
+
+_BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channel_nsfw")
+
+
+def _record(row: sqlite3.Row, outputs: Sequence[OutputRecord] = ()) -> JobRecord:
+    data = dict(row)
+    data["params"] = json.loads(data["params"])
+    for column in _BOOL_COLUMNS:
+        data[column] = bool(data[column])
+    return JobRecord(**data, outputs=tuple(outputs))
+
+
+def _output(row: sqlite3.Row) -> OutputRecord:
+    data = dict(row)
+    data["nsfw"] = bool(data["nsfw"])
+    return OutputRecord(**data)
+
+
+class JobRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, job_id: int) -> JobRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            return None
+        outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
+        return _record(row, [_output(o) for o in outputs])
+
+    async def get_in(self, conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
+        """Read inside an open write transaction."""
+        row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            return None
+        outputs = await fetch_all(conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
+        return _record(row, [_output(o) for o in outputs])
+
+    async def active(self) -> list[JobRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE status IN ('queued', 'submitting', 'running') ORDER BY id"
+        )
+        return [_record(row) for row in rows]
+
+    async def undelivered(self) -> list[JobRecord]:
+        """Finished jobs whose final message has not been delivered yet (e.g. the bot stopped in between)."""
+        rows = await self._db.fetch_all(
+            """SELECT id FROM jobs WHERE delivered_at IS NULL AND finished_at IS NOT NULL
+               AND message_deleted_at IS NULL ORDER BY id"""
+        )
+        jobs = [await self.get(row["id"]) for row in rows]
+        return [job for job in jobs if job is not None]
+
+    async def active_count(self, user_id: int) -> int:
+        return int(
+            await self._db.fetch_value(
+                "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'submitting', 'running')",
+                (user_id,),
+            )
+        )
+
+    async def history(
+        self, user_id: int, guild_id: int | None, *, model_key: str | None, limit: int, offset: int
+    ) -> tuple[list[JobRecord], int]:
+        """A user's jobs, newest first, in one scope (or every scope when guild_id is None), and the total count."""
+        where = "user_id = ? AND (? IS NULL OR guild_id = ?) AND (? IS NULL OR model_key = ?)"
+        args: tuple[Any, ...] = (user_id, guild_id, guild_id, model_key, model_key)
+        total = await self._db.fetch_value(f"SELECT COUNT(*) FROM jobs WHERE {where}", args)
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        )
+        return [_record(row) for row in rows], int(total)
+
+    async def purgeable(self, finished_before: float, limit: int = 200) -> list[JobRecord]:
+        rows = await self._db.fetch_all(
+            """SELECT * FROM jobs WHERE finished_at < ? AND outputs_purged_at IS NULL
+               AND EXISTS (SELECT 1 FROM job_outputs WHERE job_id = jobs.id) ORDER BY finished_at LIMIT ?""",
+            (finished_before, limit),
+        )
+        return [_record(row) for row in rows]
+
+    # ------------------------------------------------------------------ writes
+    async def insert(self, conn: aiosqlite.Connection, job: NewJob) -> int:
+        cursor = await conn.execute(
+            """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
+                   cost, origin, parent_job_id, created_at, deadline_at, application_id, interaction_token,
+                   token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
+                   channel_nsfw, attachment_size_limit)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                job.user_id,
+                job.guild_id,
+                job.channel_id,
+                job.model_key,
+                job.provider,
+                job.kind,
+                job.prompt,
+                json.dumps(job.params, sort_keys=True),
+                job.cost,
+                job.origin,
+                job.parent_job_id,
+                job.created_at,
+                job.deadline_at,
+                job.application_id,
+                job.interaction_token,
+                job.token_expires_at,
+                int(job.token_edits_original),
+                int(job.ephemeral),
+                job.interaction_context,
+                int(job.guild_installed),
+                int(job.channel_nsfw),
+                job.attachment_size_limit,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def claim_for_submit(self, job_id: int) -> bool:
+        """queued → submitting. False when the job left the queue meanwhile (cancelled)."""
+        changed = await self._db.execute(
+            "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job_id,)
+        )
+        return changed == 1
+
+    async def requeue(self, job_id: int) -> bool:
+        changed = await self._db.execute(
+            "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'submitting'", (job_id,)
+        )
+        return changed == 1
+
+    async def mark_running(
+        self,
+        job_id: int,
+        *,
+        remote_id: str,
+        request_id: str | None,
+        upstream_status: str | None,
+        submitted_at: float,
+        next_poll_at: float,
+    ) -> bool:
+        changed = await self._db.execute(
+            """UPDATE jobs SET status = 'running', remote_id = ?, upstream_request_id = ?, upstream_status = ?,
+                   submitted_at = ?, next_poll_at = ?
+               WHERE id = ? AND status = 'submitting'""",
+            (remote_id, request_id, upstream_status, submitted_at, next_poll_at, job_id),
+        )
+        return changed == 1
+
+    async def record_poll(
+        self,
+        job_id: int,
+        *,
+        upstream_status: str | None,
+        next_poll_at: float,
+        poll_errors: int,
+        request_id: str | None = None,
+    ) -> None:
+        await self._db.execute(
+            """UPDATE jobs SET upstream_status = COALESCE(?, upstream_status), next_poll_at = ?, poll_errors = ?,
+                   upstream_request_id = COALESCE(upstream_request_id, ?)
+               WHERE id = ? AND status = 'running'""",
+            (upstream_status, next_poll_at, poll_errors, request_id, job_id),
+        )
+
+    async def finish(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        status: str,
+        now: float,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        upstream_status: str | None = None,
+    ) -> bool:
+        """Move an active job to a terminal status, once. False if it was already finished."""
+        assert status in TERMINAL_STATUSES
+        cursor = await conn.execute(
+            """UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
+                   upstream_status = COALESCE(?, upstream_status)
+               WHERE id = ? AND status IN ('queued', 'submitting', 'running')""",
+            (status, now, error_code, error_message, upstream_status, job_id),
+        )
+        return cursor.rowcount == 1
+
+    async def add_outputs(self, conn: aiosqlite.Connection, outputs: Sequence[OutputRecord]) -> None:
+        await conn.executemany(
+            """INSERT INTO job_outputs (job_id, idx, path, media_type, size_bytes, width, height, nsfw, source_url,
+                   url_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    o.job_id,
+                    o.idx,
+                    o.path,
+                    o.media_type,
+                    o.size_bytes,
+                    o.width,
+                    o.height,
+                    int(o.nsfw),
+                    o.source_url,
+                    o.url_expires_at,
+                )
+                for o in outputs
+            ],
+        )
+
+    async def set_message(self, job_id: int, message_id: int) -> None:
+        await self._db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+
+    async def set_token(
+        self, job_id: int, *, application_id: int, token: str, expires_at: float, edits_original: bool
+    ) -> None:
+        """A fresh interaction token that can edit the job's message (e.g. from a Refresh click)."""
+        await self._db.execute(
+            """UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?,
+                   token_edits_original = ? WHERE id = ?""",
+            (application_id, token, expires_at, int(edits_original), job_id),
+        )
+
+    async def expire_token(self, job_id: int) -> None:
+        """Discord refused the token (expired or revoked): stop trying it."""
+        await self._db.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
+
+    async def mark_delivered(self, job_id: int, *, path: str, now: float) -> bool:
+        changed = await self._db.execute(
+            "UPDATE jobs SET delivered_at = ?, delivery_path = ? WHERE id = ? AND delivered_at IS NULL",
+            (now, path, job_id),
+        )
+        return changed == 1
+
+    async def set_delivery_path(self, job_id: int, path: str) -> None:
+        await self._db.execute("UPDATE jobs SET delivery_path = ? WHERE id = ?", (path, job_id))
+
+    async def mark_ping_sent(self, job_id: int, now: float) -> bool:
+        changed = await self._db.execute(
+            "UPDATE jobs SET ping_sent_at = ? WHERE id = ? AND ping_sent_at IS NULL", (now, job_id)
+        )
+        return changed == 1
+
+    async def mark_message_deleted(self, job_id: int, now: float) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET message_deleted_at = ?, delivered_at = COALESCE(delivered_at, ?) WHERE id = ?",
+            (now, now, job_id),
+        )
+
+    async def mark_purged(self, job_id: int, now: float) -> None:
+        await self._db.execute("UPDATE jobs SET outputs_purged_at = ? WHERE id = ?", (now, job_id))

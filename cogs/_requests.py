@@ -1,0 +1,125 @@
+"""From a command's text and options to a validated ``JobSpec``: inline flags, slash options, the model to use,
+and the attachment checks that need no download. Shared by /imagine, /edit and /video."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import discord
+
+from bot.app import Bot
+from bot.catalogue import ModelEntry
+from bot.errors import InvalidInput, NotAllowed
+from bot.jobs.inputs import check_attachment
+from bot.jobs.service import JobSpec
+from cogs._options import model_from, parse_prompt, resolve_options
+from providers.base import Kind
+
+KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
+
+
+async def choose_model(bot: Bot, guild_id: int | None, kind: Kind, asked: str | None) -> ModelEntry:
+    """The model asked for, else the server's default (when it does this kind), else the catalogue's."""
+    services = bot.services
+    config = await services.server_settings.get(guild_id)
+    if asked:
+        entry = services.catalogue.get(asked)
+        offered = [m.key for m in services.catalogue.for_kind(kind) if config.allows_model(m.key)]
+        if entry is None or not config.allows_model(asked):
+            raise InvalidInput(f"There is no model `{asked}` here. Choose one of: {', '.join(offered) or 'none'}.")
+        if not entry.does(kind):
+            raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {', '.join(offered)}.")
+        return entry
+    allowed = [m for m in services.catalogue.for_kind(kind) if config.allows_model(m.key)]
+    for key in (config.default_model, None):
+        entry = services.catalogue.default_for(kind, key)
+        if entry is not None and entry in allowed:
+            return entry
+    if allowed:
+        return allowed[0]
+    raise NotAllowed(f"No model for {KIND_WORDS[kind]} is enabled here.")
+
+
+async def build_spec(
+    bot: Bot,
+    interaction: discord.Interaction,
+    *,
+    kind: Kind,
+    text: str,
+    slash: Mapping[str, Any],
+    slash_model: str | None = None,
+    reference_images: Sequence[discord.Attachment] = (),
+    source_image: discord.Attachment | None = None,
+    start_frame: discord.Attachment | None = None,
+    end_frame: discord.Attachment | None = None,
+    private: bool = False,
+) -> JobSpec:
+    settings = bot.settings
+    parsed = parse_prompt(text)
+    prompt = parsed.prompt.strip()
+    if not prompt:
+        raise InvalidInput("Describe what you want in the prompt; it cannot be only flags.")
+    entry = await choose_model(bot, interaction.guild_id, kind, model_from(parsed.flags, slash_model))
+    limit = min(settings.prompt_max_length, entry.capabilities.prompt_max_length or settings.prompt_max_length)
+    if len(prompt) > limit:
+        raise InvalidInput(
+            f"The prompt is {len(prompt)} characters long; `{entry.key}` takes at most {limit}. Shorten it."
+        )
+    resolved = resolve_options(entry, kind, parsed.flags, slash)
+    max_refs = entry.capabilities.max_reference_images - (1 if kind is Kind.IMAGE_EDIT else 0)
+    if reference_images and "reference_images" not in entry.capabilities.fields:
+        raise InvalidInput(f"`{entry.key}` does not take reference images. Remove it or choose another model.")
+    if len(reference_images) > max(max_refs, 0):
+        raise InvalidInput(f"`{entry.key}` takes at most {max_refs} reference images here.")
+    for attachment, what in (
+        *((a, "reference image") for a in reference_images),
+        (source_image, "image to edit"),
+        (start_frame, "start image"),
+        (end_frame, "end image"),
+    ):
+        if attachment is not None:
+            check_attachment(attachment, settings, what=what)
+    return JobSpec(
+        kind=kind,
+        model_key=entry.key,
+        prompt=prompt,
+        options=resolved.options,
+        size=resolved.size,
+        reference_images=tuple(reference_images),
+        source_image=source_image,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        private=private,
+        notes=resolved.notes,
+    )
+
+
+async def model_choices(
+    bot: Bot, interaction: discord.Interaction, kind: Kind, current: str
+) -> list[discord.app_commands.Choice[str]]:
+    """Autocomplete: the models enabled and allowed here that do this kind, matching what was typed (≤ 25)."""
+    config = await bot.services.server_settings.get(interaction.guild_id)
+    needle = current.lower().strip()
+    choices = [
+        discord.app_commands.Choice(
+            name=f"{m.key}: {m.title} ({m.cost} credit{'s' if m.cost != 1 else ''})"[:100], value=m.key
+        )
+        for m in bot.services.catalogue.for_kind(kind)
+        if config.allows_model(m.key) and (needle in m.key or needle in m.title.lower())
+    ]
+    return choices[:25]
+
+
+async def ratio_choices(
+    bot: Bot, interaction: discord.Interaction, kind: Kind, current: str
+) -> list[discord.app_commands.Choice[str]]:
+    """Autocomplete: the aspect ratios of the model chosen so far (or the default one), matching what was typed."""
+    asked = getattr(interaction.namespace, "model", None)
+    try:
+        entry = await choose_model(bot, interaction.guild_id, kind, asked or None)
+    except (InvalidInput, NotAllowed):
+        return []
+    needle = current.strip()
+    ratios = [r for r in entry.capabilities.aspect_ratios if r.startswith(needle) or needle in r]
+    return [discord.app_commands.Choice(name=r, value=r) for r in ratios][:25]

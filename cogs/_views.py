@@ -1,0 +1,167 @@
+"""The buttons on job messages, persistent across restarts: ``gen:<action>:<job id>`` is all a click needs.
+
+Reroll, Edit (a modal for the new prompt), Animate, Details, Delete, Cancel and Refresh. Every action that
+makes something goes through the same job service as the commands and costs credits the same way, charged to
+whoever clicked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import discord
+
+from bot.app import Bot
+from bot.jobs.delivery import message_kwargs
+from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
+from bot.jobs.requester import Requester
+from bot.replies import defer_ephemeral, error_text, send_ephemeral
+
+log = logging.getLogger(__name__)
+
+EDIT_PROMPT_MAX = 1500
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=re.compile(rf"{CUSTOM_ID_PREFIX}:(?P<action>[a-z]+):(?P<job_id>[0-9]+)"),
+):
+    def __init__(self, action: str, job_id: int) -> None:
+        super().__init__(discord.ui.Button(custom_id=f"{CUSTOM_ID_PREFIX}:{action}:{job_id}", label=action.title()))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> JobButton:
+        return cls(match["action"], int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction[Bot]) -> None:  # type: ignore[override]
+        handler = HANDLERS.get(self.action)
+        try:
+            if handler is None:
+                await send_ephemeral(
+                    interaction, "This button is from an older version of the bot and no longer works."
+                )
+                return
+            await handler(interaction, self.job_id)
+        except Exception as exc:
+            await send_ephemeral(interaction, error_text(exc, where=f"button {self.action} of job {self.job_id}"))
+
+
+class EditPromptModal(discord.ui.Modal):
+    """Asks for the prompt of an image edit of a job's result."""
+
+    def __init__(self, job_id: int, prompt: str) -> None:
+        super().__init__(title=f"Edit the image of job #{job_id}"[:45], custom_id=f"{CUSTOM_ID_PREFIX}-edit:{job_id}")
+        self.job_id = job_id
+        self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
+            label="What should change?",
+            style=discord.TextStyle.paragraph,
+            max_length=EDIT_PROMPT_MAX,
+            default=prompt[:EDIT_PROMPT_MAX],
+            required=True,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Bot]) -> None:  # type: ignore[override]
+        await defer_ephemeral(interaction)
+        await _start_follow_up(interaction, self.job_id, "edit", prompt=self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
+        await send_ephemeral(interaction, error_text(error, where=f"edit modal of job {self.job_id}"))
+
+
+async def _start_follow_up(
+    interaction: discord.Interaction[Bot], job_id: int, origin: str, *, prompt: str | None = None
+) -> None:
+    engine = interaction.client.services.engine
+    requester = Requester.from_interaction(interaction)
+    spec = await engine.jobs.follow_up_spec(job_id, requester, origin=origin, prompt=prompt)
+    await engine.jobs.start(interaction, spec)
+
+
+async def _reroll(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    await defer_ephemeral(interaction)
+    await _start_follow_up(interaction, job_id, "reroll")
+
+
+async def _animate(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    await defer_ephemeral(interaction)
+    await _start_follow_up(interaction, job_id, "animate")
+
+
+async def _edit(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    job = await interaction.client.services.job_records.get(job_id)
+    await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else ""))
+
+
+async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    await defer_ephemeral(interaction)
+    services = interaction.client.services
+    job = await services.job_records.get(job_id)
+    if job is None or (job.ephemeral and job.user_id != interaction.user.id):
+        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
+        return
+    entry = services.catalogue.get(job.model_key)
+    await interaction.edit_original_response(embed=details_embed(job, model_title=entry.title if entry else None))
+
+
+async def _cancel(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    await defer_ephemeral(interaction)
+    text = await interaction.client.services.engine.jobs.cancel(job_id, Requester.from_interaction(interaction))
+    await send_ephemeral(interaction, text)
+
+
+async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    """Show the job's current state by editing the message the button is on; works in every context, and the
+    click's fresh 15-minute token lets delivery keep editing this message."""
+    services = interaction.client.services
+    job = await services.job_records.get(job_id)
+    if job is None:
+        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+        return
+    rendered = await services.engine.delivery.render(job, upload_limit=interaction.filesize_limit)
+    kwargs = message_kwargs(rendered)
+    await interaction.response.edit_message(
+        content=kwargs["content"], embeds=kwargs["embeds"], attachments=kwargs["attachments"], view=kwargs["view"]
+    )
+    if job.active and interaction.message is not None and interaction.message.id == job.message_id:
+        await services.job_records.set_token(
+            job.id,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            expires_at=Requester.from_interaction(interaction).token_expires_at,
+            edits_original=True,
+        )
+
+
+async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    services = interaction.client.services
+    job = await services.job_records.get(job_id)
+    requester = Requester.from_interaction(interaction)
+    config = await services.server_settings.get(interaction.guild_id)
+    if job is None:
+        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+        return
+    if job.user_id != requester.user_id and not requester.is_moderator(config, services.settings):
+        await send_ephemeral(interaction, "Only the person who made this (or a moderator) can delete it.")
+        return
+    await interaction.response.defer()
+    await interaction.delete_original_response()
+    await services.job_records.mark_message_deleted(job.id, discord.utils.utcnow().timestamp())
+    log.info("job %s: message deleted by %s", job.id, requester.user_id)
+
+
+HANDLERS = {
+    "reroll": _reroll,
+    "edit": _edit,
+    "animate": _animate,
+    "details": _details,
+    "delete": _delete,
+    "cancel": _cancel,
+    "refresh": _refresh,
+}

@@ -1,0 +1,50 @@
+"""Many concurrent reservations against one database file, in this process or in a spawned one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bot.errors import QuotaExceeded
+from bot.quota import QuotaService
+from bot.storage.database import Database
+from tests.fakes.clock import ManualClock
+from tests.quota.helpers import T0, Jobs, make_settings
+
+GUILD, USER = 1, 100
+
+
+def race_settings(limit: int) -> Any:
+    return make_settings(daily_credits=limit, max_running_jobs_per_user=10_000)
+
+
+async def reserve_many(database: Database, count: int, *, limit: int) -> Counter[str]:
+    clock = ManualClock(T0)
+    jobs = Jobs(database, QuotaService(database, race_settings(limit), clock=clock), clock)
+
+    async def one() -> str:
+        try:
+            await jobs.start(guild_id=GUILD, user_id=USER, cost=1)
+        except QuotaExceeded:
+            return "refused"
+        except Exception as exc:
+            return f"error: {type(exc).__name__}: {exc}"
+        return "reserved"
+
+    return Counter(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def process_main(path: str, count: int, limit: int, barrier: Any, results: Any) -> None:
+    """Entry point of a spawned process: open its own Database, wait for the others, then race."""
+
+    async def run() -> Counter[str]:
+        async with Database(Path(path)) as database:
+            await asyncio.to_thread(barrier.wait, 30)
+            return await reserve_many(database, count, limit=limit)
+
+    try:
+        results.put(dict(asyncio.run(run())))
+    except BaseException as exc:
+        results.put({f"crash: {type(exc).__name__}: {exc}": 1})
