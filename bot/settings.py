@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     image_deadline_s: float = Field(600.0, gt=0)
     video_deadline_s: float = Field(2700.0, gt=0)
     edit_min_interval_s: float = Field(2.0, ge=0)
+    queue_edit_interval_s: float = Field(10.0, ge=0)
     token_margin_s: float = Field(60.0, ge=0, le=600)
     completion_ping_after_s: float = Field(60.0, ge=0)
     output_dir: Path = Path("data/outputs")

@@ -45,8 +45,6 @@ ASPECT_RATIOS = (
 # Not documented. The model's Gemma text encoder reads about 256 tokens (Lumina-Image-2.0's default
 # max_sequence_length), so longer prompts are silently cut upstream; 2000 characters is generous and safe.
 PROMPT_MAX_LENGTH = 2000
-# The docs ask for at least 2 s between checks of an image task [DOC get-result].
-POLL_INTERVAL_S = 2.0
 # A sync-mode POST stays open until the image is ready; the server gives up after about 90 s (code 5004).
 SYNC_SUBMIT_TIMEOUT_S = 120.0
 
@@ -273,7 +271,7 @@ def _parse(data: Any, *, output_format: str | None = None, request_id: str | Non
     }
 
     if prediction.code == 5004 and "sync mode timed out" in error_text.lower():
-        return JobState(status=JobStatus.RUNNING, poll_after_s=POLL_INTERVAL_S, **common)
+        return JobState(status=JobStatus.RUNNING, **common)
 
     status = _STATUS_MAP.get(raw_status)
     if status is None:
@@ -285,7 +283,7 @@ def _parse(data: Any, *, output_format: str | None = None, request_id: str | Non
     if status is JobStatus.FAILED:
         return _failed(prediction, raw_status, error_text, common)
     if status is not JobStatus.SUCCEEDED:
-        return JobState(status=status, poll_after_s=POLL_INTERVAL_S, **common)
+        return JobState(status=status, **common)
 
     fmt = output_format or (prediction.input or {}).get("output_format")
     fallback = _MEDIA_TYPES.get(str(fmt).lower()) if fmt else None

@@ -3,6 +3,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+pytest_plugins = ["tests.fakes.discord.fixtures"]
+
 
 @pytest.fixture
 async def http_session():

@@ -108,6 +108,7 @@ class Delivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._last_sent_at: dict[int, float] = {}
         self._last_key: dict[int, str] = {}
+        self._last_status: dict[int, str] = {}
         self._final_attempts: dict[int, int] = {}
         self._stopping = False
         self.sent: dict[str, int] = {"token": 0, "channel": 0, "new_message": 0, "dm": 0, "ping": 0}
@@ -139,17 +140,29 @@ class Delivery:
     async def _run(self, job_id: int) -> None:
         try:
             while job_id in self._dirty and not self._stopping:
-                wait = self._last_sent_at.get(job_id, 0.0) + self._settings.edit_min_interval_s - self._clock()
+                job = await self._jobs.get(job_id)
+                if job is None:
+                    break
+                wait = self._last_sent_at.get(job_id, 0.0) + self._interval(job) - self._clock()
                 if wait > 0:
                     await self._sleep(wait)
+                # Cleared before the read: a change written after this point marks the job dirty again.
                 self._dirty.discard(job_id)
                 job = await self._jobs.get(job_id)
-                if job is not None:
-                    await self._deliver(job)
+                if job is None:
+                    break
+                await self._deliver(job)
         except Exception:
             log.exception("delivery of job %s failed unexpectedly", job_id)
         finally:
             self._tasks.pop(job_id, None)
+
+    def _interval(self, job: JobRecord) -> float:
+        """Least time between two edits of this job's message. A move up the queue is worth less than a change
+        of state, so while a job waits its message follows its place in line more slowly."""
+        if job.status == "queued" and self._last_status.get(job.id) == "queued":
+            return max(self._settings.edit_min_interval_s, self._settings.queue_edit_interval_s)
+        return self._settings.edit_min_interval_s
 
     # ------------------------------------------------------------------ rendering
     async def render(
@@ -216,7 +229,7 @@ class Delivery:
         self._dirty.add(job_id)
 
     def _forget(self, job_id: int) -> None:
-        for store in (self._last_sent_at, self._last_key, self._final_attempts):
+        for store in (self._last_sent_at, self._last_key, self._last_status, self._final_attempts):
             store.pop(job_id, None)
 
     async def _send_through_paths(self, job: JobRecord, *, final: bool) -> tuple[str | None, bool]:
@@ -288,6 +301,7 @@ class Delivery:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientFailure(f"{path}: {type(exc).__name__}") from None
         self._last_key[job.id] = rendered.key
+        self._last_status[job.id] = job.status
         self.sent[path] += 1
         return True
 

@@ -99,6 +99,16 @@ def credits_text(n: int) -> str:
     return f"{n} credit{'' if n == 1 else 's'}"
 
 
+def queue_place(position: int) -> int:
+    """The place in line a message shows: exact up to 10, then rounded up to tens, then to fifties, so that a
+    long queue moving forward does not edit every waiting message at every step."""
+    if position <= 10:
+        return position
+    if position <= 100:
+        return math.ceil(position / 10) * 10
+    return math.ceil(position / 50) * 50
+
+
 def _headline(job: JobRecord) -> str:
     return f"**{prompt_preview(job.prompt)}** · `{job.model_key}` · <@{job.user_id}>"
 
@@ -106,7 +116,8 @@ def _headline(job: JobRecord) -> str:
 def _progress_line(job: JobRecord, ctx: RenderContext) -> str:
     noun = KIND_NOUNS.get(job.kind, "job")
     if job.status == "queued":
-        place = f" (position {ctx.position})" if ctx.position else ""
+        shown = queue_place(ctx.position) if ctx.position else None
+        place = "" if shown is None else f" (position {shown})" if shown <= 10 else f" (about {shown} in line)"
         return f"⏳ Waiting to start{place}. Job #{job.id}."
     if job.status == "submitting":
         return f"📨 Sending to the {noun} service. Job #{job.id}."

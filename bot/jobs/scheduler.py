@@ -22,6 +22,7 @@ from typing import Any
 from bot.catalogue import Catalogue
 from bot.fetch import Fetcher, FetchError
 from bot.jobs.media_store import MediaStore
+from bot.jobs.render import queue_place
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.transitions import JobTransitions
@@ -206,14 +207,14 @@ class Scheduler:
         gate = self._gates.get(provider)
         if gate is None:
             return
-        if job_id in gate.waiting:
-            gate.waiting.remove(job_id)
-            self._notify_waiting(gate)
+        self._leave_line(gate, job_id)
         gate.running.discard(job_id)
         self._wake.set()
 
     # ------------------------------------------------------------------ dispatching
     def _push(self, due: float, kind: str, job_id: int) -> None:
+        if not self._heap or due < self._heap[0][0]:
+            self._wake.set()
         heapq.heappush(self._heap, (due, next(self._seq), kind, job_id))
 
     async def _dispatch_loop(self) -> None:
@@ -224,14 +225,14 @@ class Scheduler:
                 _, _, kind, job_id = heapq.heappop(self._heap)
                 self._work.put_nowait((kind, job_id))
             for gate in self._gates.values():
-                moved = False
+                moved = 0
                 while gate.waiting and gate.has_slot(now):
                     job_id = gate.waiting.popleft()
                     gate.running.add(job_id)
                     self._work.put_nowait(("submit", job_id))
-                    moved = True
+                    moved += 1
                 if moved:
-                    self._notify_waiting(gate)
+                    self._notify_moved(gate, shift=moved)
             await self._idle(now)
 
     async def _idle(self, now: float) -> None:
@@ -249,9 +250,20 @@ class Scheduler:
             for waiter in waiters:
                 waiter.cancel()
 
-    def _notify_waiting(self, gate: ProviderGate) -> None:
-        for job_id in gate.waiting:
-            self._notify(job_id)
+    def _notify_moved(self, gate: ProviderGate, *, shift: int, start: int = 0) -> None:
+        """Jobs from index ``start`` on moved ``shift`` places forward (negative: back): tell those whose shown
+        place in line changed."""
+        for index in range(start, len(gate.waiting)):
+            if queue_place(index + 1) != queue_place(index + 1 + shift):
+                self._notify(gate.waiting[index])
+
+    def _leave_line(self, gate: ProviderGate, job_id: int) -> None:
+        try:
+            index = gate.waiting.index(job_id)
+        except ValueError:
+            return
+        del gate.waiting[index]
+        self._notify_moved(gate, shift=1, start=index)
 
     def _release(self, job: JobRecord) -> None:
         gate = self._gates.get(job.provider)
@@ -338,7 +350,8 @@ class Scheduler:
         gate.running.discard(job.id)
         gate.waiting.appendleft(job.id)
         gate.paused_until = max(gate.paused_until, self._clock() + wait)
-        self._notify_waiting(gate)
+        self._notify_moved(gate, shift=-1, start=1)
+        self._notify(job.id)
         self._wake.set()
 
     async def _queue_deadline(self, job_id: int) -> None:
@@ -346,21 +359,27 @@ class Scheduler:
         if job is None or job.status != "queued":
             return
         gate = self._gates.get(job.provider)
-        if gate is not None and job_id in gate.waiting:
-            gate.waiting.remove(job_id)
-            self._notify_waiting(gate)
+        if gate is not None:
+            self._leave_line(gate, job_id)
         await self._fail(job, "queue_timeout", QUEUE_TIMEOUT)
 
     # ------------------------------------------------------------------ polling
     def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
-        if state.poll_after_s is not None:
-            return state.poll_after_s
         block = self._gates[job.provider].settings
         if block.first_poll_s is not None:
             return block.first_poll_s
+        if state.poll_after_s is not None:
+            return self._next_poll_delay(block, state.poll_after_s)
         entry = self._catalogue.get(job.model_key)
         typical = entry.capabilities.typical_duration_s if entry else block.poll_interval_s
         return max(block.poll_interval_s, typical * FIRST_POLL_FRACTION)
+
+    @staticmethod
+    def _next_poll_delay(block: ProviderSettings, hint: float | None) -> float:
+        """The provider's own estimate when it gives one, kept between the poll interval and its cap."""
+        if hint is None:
+            return block.poll_interval_s
+        return max(block.poll_interval_s, min(hint, block.max_poll_interval_s))
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         block = self._gates[job.provider].settings
@@ -371,6 +390,7 @@ class Scheduler:
     async def _poll(self, job_id: int) -> None:
         job = await self._jobs.get(job_id)
         if job is None or job.status != "running" or job.remote_id is None:
+            log.debug("job %s: not polled (%s)", job_id, job.status if job else "missing")
             return
         if job.deadline_at is not None and self._clock() >= job.deadline_at:
             await self._fail(job, "timeout", RUN_TIMEOUT)
@@ -414,7 +434,7 @@ class Scheduler:
             )
         else:
             block = self._gates[job.provider].settings
-            due = self._clock() + (state.poll_after_s or block.poll_interval_s)
+            due = self._clock() + self._next_poll_delay(block, state.poll_after_s)
             await self._jobs.record_poll(
                 job.id,
                 upstream_status=state.upstream_status,

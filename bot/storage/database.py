@@ -136,12 +136,13 @@ class Database:
             return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self.reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self.reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One call on aiosqlite's thread: execute, fetch and close together. A statement left open between two
+        # awaits would hold a read transaction, and every concurrent reader would see that stale snapshot.
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
@@ -150,13 +151,12 @@ class Database:
 
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
     """Read inside an open write transaction (sees its own uncommitted changes)."""
-    async with conn.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+    rows = await fetch_all(conn, sql, params)
+    return rows[0] if rows else None
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-    async with conn.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
+    return list(await conn.execute_fetchall(sql, params))
 
 
 def placeholders(values: Iterable[object]) -> str:

@@ -27,8 +27,6 @@ from tests.fakes.discord import (
 from tests.fakes.discord.runner import pointed_at
 from tests.fakes.media import image_bytes
 
-pytest_plugins = ["tests.fakes.discord.fixtures"]
-
 PNG = image_bytes("png", 64, 48)
 HAS_SPEC = DEFAULT_SPEC_PATH.exists()
 ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"

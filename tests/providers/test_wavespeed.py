@@ -185,7 +185,7 @@ def test_parse_non_terminal_states(status, expected):
     assert state.remote_id == "e6832d4abffb4d79bfbca19783fca133"
     assert state.upstream_status == status
     assert state.request_id == "r-1"
-    assert state.poll_after_s == ws.POLL_INTERVAL_S
+    assert state.poll_after_s is None  # no hint: WaveSpeed's advice (≥2 s) is the operator's poll interval
     assert state.outputs == ()
 
 
