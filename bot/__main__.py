@@ -93,6 +93,10 @@ async def sync_commands(bot: discord.Client, guild_id: int | None) -> int:
     else:
         guild = discord.Object(id=guild_id)
         tree.copy_global_to(guild=guild)
+        for command in tree.get_commands(guild=guild):
+            # Discord takes contexts and install types on global commands only.
+            command.allowed_contexts = None
+            command.allowed_installs = None
         synced = await tree.sync(guild=guild)
         print(f"Synced {len(synced)} commands to server {guild_id}.")
     return 0

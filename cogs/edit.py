@@ -19,6 +19,8 @@ class Edit(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="edit", description="Edit an image with a prompt")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.describe(
         image="The image to edit (PNG, JPEG or WebP)",
         prompt="What to change; inline flags work too, e.g. --ar 1:1 --style manga",

@@ -16,6 +16,8 @@ class Help(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="help", description="What this bot can do, the models enabled here, how credits work")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
     async def help(self, interaction: discord.Interaction[Bot]) -> None:
         await defer_ephemeral(interaction)
         services = self.bot.services

@@ -21,6 +21,8 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="imagine", description="Make an image from a text prompt")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.describe(
         prompt="What to make; inline flags work too, e.g. --ar 16:9 --seed 42",
         model="Which model to use (default: this server's default)",

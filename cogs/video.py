@@ -21,6 +21,8 @@ class Video(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="video", description="Make a short video from a prompt (and images)")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.describe(
         prompt="What happens in the video; inline flags work too, e.g. --ar 16:9 --duration 10s",
         start_image="The first frame",
