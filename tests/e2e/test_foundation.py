@@ -15,23 +15,31 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli_env(tmp_path: Path, fake_discord, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "WAVESPEED", "LUMA", "LUMOZAI"))}
-    env.update({
-        "DISCORD_TOKEN": fake_discord.token,
-        "DISCORD_API_BASE_URL": fake_discord.api_base,
-        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-        "OUTPUT_DIR": str(tmp_path / "outputs"),
-        "LUMA_AGENTS__API_KEY": "luma-api-test-key",
-        "LUMA_AGENTS__BASE_URL": "http://127.0.0.1:9/v1",
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    })
+    env.update(
+        {
+            "DISCORD_TOKEN": fake_discord.token,
+            "DISCORD_API_BASE_URL": fake_discord.api_base,
+            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            "OUTPUT_DIR": str(tmp_path / "outputs"),
+            "LUMA_AGENTS__API_KEY": "luma-api-test-key",
+            "LUMA_AGENTS__BASE_URL": "http://127.0.0.1:9/v1",
+            "PYTHONPATH": str(ROOT),
+            **extra,
+        }
+    )
     return env
 
 
 async def run_cli(tmp_path, fake_discord, *args: str, **env: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=tmp_path, env=cli_env(tmp_path, fake_discord, **env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=tmp_path,
+        env=cli_env(tmp_path, fake_discord, **env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode or 0, stdout.decode(), stderr.decode()
@@ -55,8 +63,13 @@ async def test_sync_registers_a_valid_command_list_on_request(tmp_path, fake_dis
 
 async def test_running_does_not_sync_commands(tmp_path, fake_discord):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=cli_env(tmp_path, fake_discord),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=cli_env(tmp_path, fake_discord),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     await asyncio.wait_for(fake_discord.ready.wait(), timeout=30)
     process.send_signal(signal.SIGTERM)
@@ -98,3 +111,45 @@ async def test_global_sync_offers_the_commands_in_servers_dms_and_user_installs(
     for name in ("help", "imagine", "edit", "video"):
         assert commands[name]["contexts"] == [0, 1, 2]
         assert commands[name]["integration_types"] == [0, 1]
+
+
+async def test_an_unexpected_error_is_an_ephemeral_reference_logged_with_its_traceback(
+    fake_discord, settings, caplog, monkeypatch
+):
+    async with bot_running(settings, fake_discord) as bot:
+
+        async def broken(guild_id):
+            raise RuntimeError("database on fire")
+
+        monkeypatch.setattr(bot.services.server_settings, "get", broken)
+        with caplog.at_level("ERROR", logger="bot.replies"):
+            record = await fake_discord.dispatch(fake_discord.slash_command("help", {}))
+            reply = await fake_discord.wait_for(
+                lambda r: r.interaction_token == record.token and r.method == "PATCH", timeout=5
+            )
+    text = reply.json["content"]
+    assert text.startswith("Something went wrong on our side (ref `")
+    ref = text.split("`")[1]
+    assert "database on fire" not in text
+    logged = [r for r in caplog.records if ref in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None
+
+
+async def test_no_secret_reaches_the_logs_even_at_debug(fake_discord, fakes, tmp_path, caplog):
+    from tests.e2e.harness import delivered, e2e_settings, latest_job_id
+
+    settings = e2e_settings(tmp_path, fake_discord, fakes, log_level="DEBUG")
+    secrets = [fake_discord.token, *(fake.api_key for fake in fakes.all())]
+    with caplog.at_level("DEBUG"):
+        async with bot_running(settings, fake_discord) as bot:
+            record = await fake_discord.dispatch(fake_discord.slash_command("imagine", {"prompt": "a cat"}))
+            await delivered(bot, await latest_job_id(bot))
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("bot", "providers", "cogs")]
+    assert ours
+    text = "\n".join(r.getMessage() for r in ours)
+    for secret in [*secrets, record.token]:
+        assert secret not in text
+    for item in bot.services.providers.values():
+        assert all(secret not in repr(item) for secret in secrets)
+    assert fake_discord.token not in repr(settings)
