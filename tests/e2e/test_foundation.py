@@ -105,7 +105,7 @@ async def test_help_is_answered_within_three_seconds_and_lists_the_models(fake_d
 
 
 async def test_global_sync_offers_the_commands_in_servers_dms_and_user_installs(tmp_path, fake_discord):
-    code, out, err = await run_cli(tmp_path, fake_discord, "sync")
+    code, _, err = await run_cli(tmp_path, fake_discord, "sync")
     assert code == 0, err
     commands = {command["name"]: command for command in fake_discord.commands[None]}
     for name in ("help", "imagine", "edit", "video"):
