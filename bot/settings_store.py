@@ -97,6 +97,10 @@ class ServerSettingsStore:
         self._cache[guild_id] = (now, config)
         return config
 
+    def forget(self, guild_id: int) -> None:
+        """Drop a server's cached settings after a change written elsewhere (its default limit, by QuotaService)."""
+        self._cache.pop(guild_id, None)
+
     async def update(
         self, guild_id: int, *, actor_id: int, reason: str | None = None, **changes: Any
     ) -> tuple[ServerConfig, ServerConfig]:

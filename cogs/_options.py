@@ -93,10 +93,20 @@ def _all_flags() -> str:
     return ", ".join(f"--{flag.name}" for flag in FLAGS)
 
 
-def _unknown(name: str) -> InvalidInput:
+class UnknownFlag(InvalidInput):
+    """A ``--name`` that is no flag at all. ``hint`` (maybe empty) suggests the closest flag; a command that knows
+    the model can list that model's flags instead of every flag."""
+
+    def __init__(self, name: str, hint: str) -> None:
+        super().__init__(f"`--{name}` is not a flag.{hint} The flags are: {_all_flags()}.")
+        self.name = name
+        self.hint = hint
+
+
+def _unknown(name: str) -> UnknownFlag:
     close = difflib.get_close_matches(name.lower(), list(_BY_NAME), n=1)
     hint = f" Did you mean --{_BY_NAME[close[0]].name}?" if close else ""
-    return InvalidInput(f"`--{name}` is not a flag.{hint} The flags are: {_all_flags()}.")
+    return UnknownFlag(name, hint)
 
 
 def _missing(flag: Flag) -> InvalidInput:

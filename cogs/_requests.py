@@ -3,6 +3,7 @@ and the attachment checks that need no download. Shared by /imagine, /edit and /
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from bot.catalogue import ModelEntry
 from bot.errors import InvalidInput, NotAllowed
 from bot.jobs.inputs import check_attachment
 from bot.jobs.service import JobSpec
-from cogs._options import model_from, parse_prompt, resolve_options
+from cogs._options import UnknownFlag, flags_for, model_from, parse_prompt, resolve_options
 from providers.base import Kind
 
 KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
@@ -56,7 +57,10 @@ async def build_spec(
     private: bool = False,
 ) -> JobSpec:
     settings = bot.settings
-    parsed = parse_prompt(text)
+    try:
+        parsed = parse_prompt(text)
+    except UnknownFlag as exc:
+        raise await _unknown_flag(bot, interaction.guild_id, kind, exc, slash_model or _model_in(text)) from None
     prompt = parsed.prompt.strip()
     if not prompt:
         raise InvalidInput("Describe what you want in the prompt; it cannot be only flags.")
@@ -66,7 +70,9 @@ async def build_spec(
         raise InvalidInput(
             f"The prompt is {len(prompt)} characters long; `{entry.key}` takes at most {limit}. Shorten it."
         )
-    resolved = resolve_options(entry, kind, parsed.flags, slash)
+    resolved = resolve_options(
+        entry, kind, _random_seed_dropped(entry, parsed.flags), _random_seed_dropped(entry, slash)
+    )
     max_refs = entry.capabilities.max_reference_images - (1 if kind is Kind.IMAGE_EDIT else 0)
     if reference_images and "reference_images" not in entry.capabilities.fields:
         raise InvalidInput(f"`{entry.key}` does not take reference images. Remove it or choose another model.")
@@ -93,6 +99,35 @@ async def build_spec(
         private=private,
         notes=resolved.notes,
     )
+
+
+def _random_seed_dropped(entry: ModelEntry, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Seed -1 means "pick one at random" for every model: for one whose seeds start at 0, send no seed rather
+    than clamp -1 to a fixed 0."""
+    seeds = entry.capabilities.seed_range
+    if seeds is None or seeds[0] <= -1 or str(given.get("seed")).strip() != "-1":
+        return dict(given)
+    return {name: value for name, value in given.items() if name != "seed"}
+
+
+_MODEL_FLAG_RE = re.compile(r"(?<!\S)(?:--|[—–])model(?:=|[^\S\n]+)(\S+)", re.IGNORECASE)
+
+
+def _model_in(text: str) -> str | None:
+    """The value of a ``--model`` flag in a prompt that could not be parsed as a whole."""
+    match = _MODEL_FLAG_RE.search(text)
+    return match[1] if match else None
+
+
+async def _unknown_flag(
+    bot: Bot, guild_id: int | None, kind: Kind, exc: UnknownFlag, asked: str | None
+) -> InvalidInput:
+    """An unknown flag, told with the flags of the model the command would use (product.md §2)."""
+    try:
+        entry = await choose_model(bot, guild_id, kind, asked.lower() if asked else None)
+    except (InvalidInput, NotAllowed):
+        return exc
+    return InvalidInput(f"`--{exc.name}` is not a flag.{exc.hint} `{entry.key}` takes: {', '.join(flags_for(entry))}.")
 
 
 async def model_choices(

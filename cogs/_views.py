@@ -7,6 +7,7 @@ whoever clicked.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
@@ -18,6 +19,7 @@ from bot.jobs.delivery import message_kwargs
 from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
 from bot.jobs.requester import Requester
 from bot.replies import defer_ephemeral, error_text, send_ephemeral
+from cogs._options import parse_prompt, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -52,36 +54,83 @@ class JobButton(
             await send_ephemeral(interaction, error_text(exc, where=f"button {self.action} of job {self.job_id}"))
 
 
-class EditPromptModal(discord.ui.Modal):
-    """Asks for the prompt of an image edit of a job's result."""
+EDIT_MODAL_ID = re.compile(rf"{CUSTOM_ID_PREFIX}-edit:(?P<job_id>[0-9]+)")
 
-    def __init__(self, job_id: int, prompt: str) -> None:
+
+class EditPromptModal(discord.ui.Modal):
+    """Asks for the prompt of an image edit of a job's result.
+
+    Sent stopped, so discord.py never keeps it: its submission is handled by ``on_edit_modal_submit`` from the
+    custom id alone, like the buttons. That works after a restart, and when two people edit the same result at
+    once (discord.py keeps one open modal per custom id, so the second submission would be dropped).
+    """
+
+    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX) -> None:
         super().__init__(title=f"Edit the image of job #{job_id}"[:45], custom_id=f"{CUSTOM_ID_PREFIX}-edit:{job_id}")
         self.job_id = job_id
+        max_length = max(1, min(max_length, EDIT_PROMPT_MAX))
         self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
             label="What should change?",
+            custom_id="prompt",
             style=discord.TextStyle.paragraph,
-            max_length=EDIT_PROMPT_MAX,
-            default=prompt[:EDIT_PROMPT_MAX],
+            max_length=max_length,
+            default=prompt[:max_length],
             required=True,
         )
         self.add_item(self.prompt)
+        self.stop()
 
-    async def on_submit(self, interaction: discord.Interaction[Bot]) -> None:  # type: ignore[override]
+
+def _text_value(components: list[Any]) -> str | None:
+    """The value of the first text input in a modal submission (in action rows or labels)."""
+    for component in components:
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == discord.ComponentType.text_input.value:
+            return str(component.get("value") or "")
+        nested = component.get("components") or ([component["component"]] if component.get("component") else [])
+        found = _text_value(nested)
+        if found is not None:
+            return found
+    return None
+
+
+async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
+    """Listener for every interaction: starts the image edit an Edit modal asked for."""
+    if interaction.type is not discord.InteractionType.modal_submit or interaction.response.is_done():
+        return
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = EDIT_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return
+    job_id = int(match["job_id"])
+    try:
         await defer_ephemeral(interaction)
-        await _start_follow_up(interaction, self.job_id, "edit", prompt=self.prompt.value)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
-        await send_ephemeral(interaction, error_text(error, where=f"edit modal of job {self.job_id}"))
+        parsed = parse_prompt(_text_value(data.get("components") or []) or "")
+        if not parsed.prompt:
+            await send_ephemeral(interaction, "Write what should change in the image.")
+            return
+        await _start_follow_up(interaction, job_id, "edit", prompt=parsed.prompt, flags=parsed.flags)
+    except Exception as exc:
+        await send_ephemeral(interaction, error_text(exc, where=f"edit modal of job {job_id}"))
 
 
 async def _start_follow_up(
-    interaction: discord.Interaction[Bot], job_id: int, origin: str, *, prompt: str | None = None
+    interaction: discord.Interaction[Bot],
+    job_id: int,
+    origin: str,
+    *,
+    prompt: str | None = None,
+    flags: dict[str, str | bool] | None = None,
 ) -> None:
-    engine = interaction.client.services.engine
+    services = interaction.client.services
     requester = Requester.from_interaction(interaction)
-    spec = await engine.jobs.follow_up_spec(job_id, requester, origin=origin, prompt=prompt)
-    await engine.jobs.start(interaction, spec)
+    spec = await services.engine.jobs.follow_up_spec(job_id, requester, origin=origin, prompt=prompt)
+    entry = services.catalogue.get(spec.model_key)
+    if flags and entry is not None:  # inline flags typed in the Edit box, checked like a command's
+        resolved = resolve_options(entry, spec.kind, flags, {})
+        spec = dataclasses.replace(spec, options=resolved.options, size=resolved.size, notes=resolved.notes)
+    await services.engine.jobs.start(interaction, spec)
 
 
 async def _reroll(interaction: discord.Interaction[Bot], job_id: int) -> None:
@@ -96,7 +145,8 @@ async def _animate(interaction: discord.Interaction[Bot], job_id: int) -> None:
 
 async def _edit(interaction: discord.Interaction[Bot], job_id: int) -> None:
     job = await interaction.client.services.job_records.get(job_id)
-    await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else ""))
+    limit = interaction.client.settings.prompt_max_length
+    await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else "", max_length=limit))
 
 
 async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:

@@ -145,7 +145,10 @@ class Delivery:
                     break
                 wait = self._last_sent_at.get(job_id, 0.0) + self._interval(job) - self._clock()
                 if wait > 0:
-                    await self._sleep(wait)
+                    # In steps of at most the normal interval, then a fresh look: a job that starts or finishes
+                    # while its place in line waits out the (longer) queue interval goes out at the normal pace.
+                    await self._sleep(min(wait, max(self._settings.edit_min_interval_s, 1.0)))
+                    continue
                 # Cleared before the read: a change written after this point marks the job dirty again.
                 self._dirty.discard(job_id)
                 job = await self._jobs.get(job_id)
@@ -199,7 +202,7 @@ class Delivery:
             path, sent = await self._send_through_paths(job, final=final)
         except TransientFailure as exc:
             log.warning("job %s: delivery will be retried (%s)", job.id, exc)
-            self._retry_later(job.id, final)
+            await self._retry_later(job.id, final)
             return
         if path is None:
             if final:
@@ -217,12 +220,16 @@ class Delivery:
             await self._maybe_ping(job, path)
             self._forget(job.id)
 
-    def _retry_later(self, job_id: int, final: bool) -> None:
+    async def _retry_later(self, job_id: int, final: bool) -> None:
         if not final:
             return
         attempt = self._final_attempts.get(job_id, 0)
         if attempt >= len(FINAL_RETRY_DELAYS_S):
-            log.error("job %s: giving up delivering after %d attempts", job_id, attempt)
+            log.error(
+                "job %s: giving up delivering after %d attempts; it stays available in /job show", job_id, attempt
+            )
+            await self._jobs.mark_delivered(job_id, path="undeliverable", now=self._clock())
+            self._forget(job_id)
             return
         self._final_attempts[job_id] = attempt + 1
         self._last_sent_at[job_id] = self._clock() + FINAL_RETRY_DELAYS_S[attempt] - self._settings.edit_min_interval_s

@@ -63,6 +63,10 @@ async def load_image(
     try:
         downloaded = await fetcher.download(source.url, kinds=("image",), max_bytes=settings.attachment_max_bytes)
     except FetchError as exc:
+        if exc.reason == "not_media":  # e.g. declared image/png, but the bytes are a web page
+            raise InvalidInput(
+                f"The {what} ({source.filename}) is not really a {_accepted()} image. Attach one of those."
+            ) from None
         raise InvalidInput(f"Could not use the {what}: {exc.user_message}") from None
     if downloaded.media_type not in ACCEPTED_IMAGE_TYPES:
         raise InvalidInput(f"The {what} is not a {_accepted()} image. Attach one of those.")

@@ -11,6 +11,7 @@ import hashlib
 import mimetypes
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 _EXTENSIONS = {
@@ -65,6 +66,11 @@ class MediaStore:
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        # Unique per write: two writes of the same path at once (the same input uploaded twice) must not share it.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

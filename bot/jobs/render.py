@@ -73,11 +73,15 @@ class RenderContext:
 
 
 def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
-    """The prompt as inert text: no mentions, no markdown, no links that embed, at most ``limit`` characters."""
-    text = " ".join(prompt.split())
+    """The prompt as inert text: no mentions, no markdown, no links that embed, at most ``limit`` characters once
+    escaped (escaping adds a character per ``_`` or ``*``, and danbooru-style prompts are full of them)."""
+    text = discord.utils.escape_markdown(discord.utils.escape_mentions(" ".join(prompt.split())))
     if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
+        text = text[: limit - 1]
+        if (len(text) - len(text.rstrip("\\"))) % 2:  # do not leave half of an escape at the end
+            text = text[:-1]
+        text += "…"
+    return text
 
 
 def timestamp(ts: float, style: str = "R") -> str:
@@ -291,7 +295,8 @@ def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.
     for key, value in shown.items():
         if key in INPUT_PARAMS:
             continue
-        embed.add_field(name=key.replace("_", " ").capitalize(), value=f"`{value}`"[:1024], inline=True)
+        name = "Upstream model" if key == "model" else key.replace("_", " ").capitalize()  # not a second "Model"
+        embed.add_field(name=name, value=f"`{value}`"[:1024], inline=True)
     for key, value in inputs.items():
         count = len(value) if isinstance(value, list) else 1
         embed.add_field(name=key.replace("_", " ").capitalize(), value=f"{count} image(s)", inline=True)

@@ -27,7 +27,7 @@ class Requester:
     context: int | None
     guild_installed: bool
     attachment_size_limit: int
-    manage_guild: bool = False
+    manage_guild: bool = False  # Manage Server or Administrator
 
     @classmethod
     def from_interaction(cls, interaction: discord.Interaction) -> Requester:
@@ -36,16 +36,13 @@ class Requester:
         nsfw = bool(getattr(channel, "nsfw", False))
         if not nsfw and isinstance(channel, discord.Thread) and channel.parent is not None:
             nsfw = bool(getattr(channel.parent, "nsfw", False))
-        roles: frozenset[int] = frozenset()
-        if isinstance(interaction.user, discord.Member):
-            roles = frozenset(role.id for role in interaction.user.roles)
         created = discord.utils.snowflake_time(interaction.id).timestamp()
         return cls(
             user_id=interaction.user.id,
             guild_id=interaction.guild_id or 0,
             channel_id=interaction.channel_id,
             parent_channel_id=parent_id,
-            role_ids=roles,
+            role_ids=member_role_ids(interaction.user),
             channel_nsfw=nsfw,
             application_id=interaction.application_id,
             interaction_id=interaction.id,
@@ -54,7 +51,7 @@ class Requester:
             context=_context_type(interaction),
             guild_installed=interaction.guild_id is None or interaction.is_guild_integration(),
             attachment_size_limit=interaction.filesize_limit,
-            manage_guild=interaction.permissions.manage_guild,
+            manage_guild=interaction.permissions.manage_guild or interaction.permissions.administrator,
         )
 
     def is_moderator(self, config: ServerConfig, settings: Settings) -> bool:
@@ -64,6 +61,13 @@ class Requester:
         if not self.guild_id:
             return False
         return self.manage_guild or bool(self.role_ids & config.moderator_roles)
+
+
+def member_role_ids(user: discord.abc.User) -> frozenset[int]:
+    """The role ids Discord sent with the member. ``Member.roles`` lists only roles found in the guild cache, which
+    is empty before GUILD_CREATE and in servers where the bot is only user-installed; the ids are always there."""
+    raw = getattr(user, "_roles", None)
+    return frozenset(int(role_id) for role_id in raw) if raw is not None else frozenset()
 
 
 def _context_type(interaction: discord.Interaction) -> int | None:

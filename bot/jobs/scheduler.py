@@ -38,6 +38,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 FIRST_POLL_FRACTION = 0.75
 STOP_GRACE_S = 10.0
+RETRY_AFTER_ERROR_S = 30.0
 GENERIC_FAILURE = "Something went wrong on our side while running this job. You have not been charged."
 RESTARTED_WHILE_SUBMITTING = (
     "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
@@ -287,6 +288,9 @@ class Scheduler:
                 raise
             except Exception:
                 log.exception("scheduler: %s of job %s failed unexpectedly", kind, job_id)
+                if kind in ("poll", "deadline") and not self._stopping:
+                    # Both are safe to repeat; dropped, the job would hold its slot until the next restart.
+                    self._push(self._clock() + RETRY_AFTER_ERROR_S, kind, job_id)
 
     # ------------------------------------------------------------------ submitting
     async def _submit(self, job_id: int) -> None:
@@ -344,6 +348,10 @@ class Scheduler:
 
     async def _back_in_line(self, job: JobRecord, gate: ProviderGate, exc: ProviderError) -> None:
         """Rejected before acceptance (429, connection refused): wait at the head of the line and try again."""
+        if job.deadline_at is not None and self._clock() >= job.deadline_at:
+            # Its queue deadline passed while it was being submitted (and was skipped then): it ends here.
+            await self._fail(job, "queue_timeout", QUEUE_TIMEOUT)
+            return
         wait = getattr(exc, "retry_after_s", None) or gate.settings.poll_interval_s
         log.info("job %s: %s not accepting jobs (%s); retrying in %.1fs", job.id, gate.name, exc, wait)
         await self._jobs.requeue(job.id)
@@ -383,8 +391,9 @@ class Scheduler:
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         block = self._gates[job.provider].settings
-        delay = min(block.max_poll_interval_s, block.poll_interval_s * 2 ** (errors - 1))
-        delay *= self._rng.uniform(0.8, 1.2)
+        delay = min(block.max_poll_interval_s, block.poll_interval_s * 2.0 ** min(errors - 1, 32))
+        # Jittered, then capped again: never past max_poll_interval_s (only a provider's Retry-After goes past it).
+        delay = min(block.max_poll_interval_s, delay * self._rng.uniform(0.8, 1.2))
         return max(delay, retry_after_s or 0.0)
 
     async def _poll(self, job_id: int) -> None:

@@ -362,3 +362,14 @@ class JobRepository:
 
     async def mark_purged(self, job_id: int, now: float) -> None:
         await self._db.execute("UPDATE jobs SET outputs_purged_at = ? WHERE id = ?", (now, job_id))
+
+    # ------------------------------------------------------------------ reads for /quota, /history, /job show
+    async def active_for_user(self, user_id: int, guild_id: int | None = None) -> list[JobRecord]:
+        """A user's queued and running jobs, oldest first, in one scope (or every scope when guild_id is None)."""
+        rows = await self._db.fetch_all(
+            """SELECT * FROM jobs
+               WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR guild_id = ?)
+               ORDER BY id""",
+            (user_id, guild_id, guild_id),
+        )
+        return [_record(row) for row in rows]

@@ -1,0 +1,235 @@
+"""/quota-admin: moderators look at and change members' credits, limits and bans, and read the audit trail.
+
+Hidden by default from members without Manage Server, and checked again here for every subcommand (the group's
+``interaction_check``): a server admin can make the command visible to anyone. A moderator acts only on the server
+the command is used in; every change is audited by the quota service in the transaction of the change.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.app import Bot
+from bot.history import history_page
+from bot.history_text import job_entry
+from bot.jobs.render import EMBED_COLOUR, credits_text
+from bot.jobs.requester import member_role_ids
+from bot.moderation_text import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
+from bot.moderator_access import require_moderator
+from bot.quota import MAX_CREDITS, MAX_REASON_LENGTH
+from bot.quota_report import build_report, ledger_text, limit_source_text, quota_embed
+from bot.replies import defer_ephemeral
+from bot.storage.audit import list_audit
+from cogs.history import show_history_page
+
+Credits = app_commands.Range[int, 0, MAX_CREDITS]
+SignedCredits = app_commands.Range[int, -MAX_CREDITS, MAX_CREDITS]
+Reason = app_commands.Range[str, 1, MAX_REASON_LENGTH]
+RECENT_JOBS = 5
+
+
+def _name(user: discord.abc.User) -> str:
+    return discord.utils.escape_markdown(user.display_name)
+
+
+@app_commands.default_permissions(manage_guild=True)
+@app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators: members' credits, limits, bans"):
+    def __init__(self, bot: Bot) -> None:
+        super().__init__()
+        self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction[Bot]) -> bool:  # type: ignore[override]
+        """Every subcommand: acknowledge first, then Manage Server, a moderator role here, or an operator."""
+        await defer_ephemeral(interaction)
+        services = self.bot.services
+        await require_moderator(interaction, services.server_settings, services.settings)
+        return True
+
+    def _guild(self, interaction: discord.Interaction[Bot]) -> int:
+        assert interaction.guild_id is not None  # guild-only, and checked by interaction_check
+        return interaction.guild_id
+
+    async def _effective_limit(self, guild_id: int, user: discord.abc.User) -> str:
+        status = await self.bot.services.quota.status(guild_id, user.id, member_role_ids(user))
+        source = limit_source_text(status.limit_source, own=False)
+        return f"Their daily limit is now {credits_text(status.limit)}: {source}."
+
+    @app_commands.command(name="view", description="A member's credits, recent credit changes and jobs")
+    @app_commands.describe(user="The member")
+    async def view(self, interaction: discord.Interaction[Bot], user: discord.User) -> None:
+        services = self.bot.services
+        guild_id = self._guild(interaction)
+        report = await build_report(
+            services.quota,
+            services.job_records,
+            services.engine.scheduler.position,
+            guild_id=guild_id,
+            user_id=user.id,
+            role_ids=member_role_ids(user),
+            max_running=services.settings.max_running_jobs_per_user,
+            jobs_in_scope_only=True,
+        )
+        ledger = await services.quota.ledger(guild_id, user.id, limit=10)
+        recent = await history_page(services.job_records, subject_id=user.id, guild_id=guild_id, model_key=None, page=1)
+        details = discord.Embed(colour=EMBED_COLOUR)
+        details.add_field(name="Last credit changes", value=ledger_text(ledger), inline=False)
+        jobs = "\n".join(job_entry(job, own=False) for job in recent.jobs[:RECENT_JOBS]) or "No jobs here yet."
+        details.add_field(name=f"Recent jobs ({recent.total} in all)", value=jobs[:1024], inline=False)
+        details.set_footer(text="All their jobs: /quota-admin history. Every change: /quota-admin audit.")
+        await interaction.edit_original_response(
+            content=f"<@{user.id}>", embeds=[quota_embed(report, own=False, subject=_name(user)), details]
+        )
+
+    @app_commands.command(name="set-limit", description="A member's own daily limit (leave credits out to remove it)")
+    @app_commands.describe(
+        user="The member", credits="Credits a day; leave out to remove their own limit", reason="Why"
+    )
+    async def set_limit(
+        self,
+        interaction: discord.Interaction[Bot],
+        user: discord.User,
+        credits: Credits | None = None,
+        reason: Reason | None = None,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        before, after = await self.bot.services.quota.set_member_limit(
+            guild_id, user.id, credits, actor_id=interaction.user.id, reason=reason
+        )
+        text = change_text(
+            f"Own daily limit of <@{user.id}>", limit_text(before, unset="none"), limit_text(after, unset="none")
+        )
+        await interaction.edit_original_response(content=f"{text}\n{await self._effective_limit(guild_id, user)}")
+
+    @app_commands.command(name="grant", description="Give bonus credits that never reset (negative takes them away)")
+    @app_commands.describe(user="The member", credits="Bonus credits to give (negative: take away)", reason="Why")
+    async def grant(
+        self,
+        interaction: discord.Interaction[Bot],
+        user: discord.User,
+        credits: SignedCredits,
+        reason: Reason | None = None,
+    ) -> None:
+        after = await self.bot.services.quota.grant(
+            self._guild(interaction), user.id, credits, actor_id=interaction.user.id, reason=reason
+        )
+        text = change_text(f"Bonus credits of <@{user.id}>", str(after - credits), str(after))
+        await interaction.edit_original_response(content=f"{text} ({'+' if credits > 0 else '−'}{abs(credits)})")
+
+    @app_commands.command(name="reset", description="Set the credits a member used today back to 0")
+    @app_commands.describe(user="The member", reason="Why")
+    async def reset(
+        self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
+    ) -> None:
+        guild_id = self._guild(interaction)
+        quota = self.bot.services.quota
+        before = await quota.status(guild_id, user.id, member_role_ids(user))
+        await quota.reset(guild_id, user.id, actor_id=interaction.user.id, reason=reason)
+        text = change_text(f"Credits used today by <@{user.id}>", str(before.used), "0")
+        await interaction.edit_original_response(content=f"{text} Bonus credits are unchanged ({before.bonus}).")
+
+    @app_commands.command(name="ban", description="Stop a member from generating in this server")
+    @app_commands.describe(user="The member", reason="Why (shown to them when they try)")
+    async def ban(
+        self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
+    ) -> None:
+        newly = await self.bot.services.quota.ban(
+            self._guild(interaction), user.id, actor_id=interaction.user.id, reason=reason
+        )
+        text = (
+            f"🚫 <@{user.id}>: not banned → **banned** from generating in this server."
+            if newly
+            else f"<@{user.id}> was already banned; the reason is updated."
+        )
+        await interaction.edit_original_response(content=text)
+
+    @app_commands.command(name="unban", description="Let a banned member generate again")
+    @app_commands.describe(user="The member", reason="Why")
+    async def unban(
+        self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
+    ) -> None:
+        was = await self.bot.services.quota.unban(
+            self._guild(interaction), user.id, actor_id=interaction.user.id, reason=reason
+        )
+        text = f"✅ <@{user.id}>: banned → **not banned**." if was else f"<@{user.id}> was not banned; nothing changed."
+        await interaction.edit_original_response(content=text)
+
+    @app_commands.command(name="role-limit", description="The daily limit of members with a role (leave out to remove)")
+    @app_commands.describe(role="The role", credits="Credits a day; leave out to remove the role's limit", reason="Why")
+    async def role_limit(
+        self,
+        interaction: discord.Interaction[Bot],
+        role: discord.Role,
+        credits: Credits | None = None,
+        reason: Reason | None = None,
+    ) -> None:
+        before, after = await self.bot.services.quota.set_role_limit(
+            self._guild(interaction), role.id, credits, actor_id=interaction.user.id, reason=reason
+        )
+        text = change_text(
+            f"Daily limit of members with <@&{role.id}>",
+            limit_text(before, unset="none"),
+            limit_text(after, unset="none"),
+        )
+        await interaction.edit_original_response(content=f"{text} A member gets the highest limit among their roles.")
+
+    @app_commands.command(name="server-default", description="This server's default daily limit (leave out to remove)")
+    @app_commands.describe(credits="Credits a day; leave out to use the bot's default", reason="Why")
+    async def server_default(
+        self, interaction: discord.Interaction[Bot], credits: Credits | None = None, reason: Reason | None = None
+    ) -> None:
+        services = self.bot.services
+        guild_id = self._guild(interaction)
+        before, after = await services.quota.set_server_default(
+            guild_id, credits, actor_id=interaction.user.id, reason=reason
+        )
+        services.server_settings.forget(guild_id)  # the quota service wrote the settings row directly
+        bot_default = f"the bot's default ({credits_text(services.settings.daily_credits)} a day)"
+        text = change_text(
+            "Default daily limit in this server",
+            limit_text(before, unset=bot_default),
+            limit_text(after, unset=bot_default),
+        )
+        await interaction.edit_original_response(content=text)
+
+    @app_commands.command(name="audit", description="Who changed what, when and why (newest first)")
+    @app_commands.describe(user="Only actions about this member", page="Which page (10 a page)")
+    async def audit(
+        self,
+        interaction: discord.Interaction[Bot],
+        user: discord.User | None = None,
+        page: app_commands.Range[int, 1, AUDIT_MAX_PAGE] = 1,
+    ) -> None:
+        entries = await list_audit(
+            self.bot.services.database,
+            self._guild(interaction),
+            target_user_id=user.id if user else None,
+            limit=page * AUDIT_PAGE_SIZE + 1,
+        )
+        shown = entries[(page - 1) * AUDIT_PAGE_SIZE : page * AUDIT_PAGE_SIZE]
+        embed = audit_embed(
+            shown,
+            page=page,
+            has_older=len(entries) > page * AUDIT_PAGE_SIZE,
+            subject=_name(user) if user else None,
+        )
+        await interaction.edit_original_response(embed=embed)
+
+    @app_commands.command(name="history", description="A member's jobs in this server, newest first")
+    @app_commands.describe(user="The member", page="Which page (10 jobs a page)")
+    async def history(
+        self, interaction: discord.Interaction[Bot], user: discord.User, page: app_commands.Range[int, 1, 100_000] = 1
+    ) -> None:
+        await show_history_page(
+            interaction, viewer_id=interaction.user.id, subject_id=user.id, model_key=None, page=page
+        )
+
+
+async def setup(bot: Bot) -> None:
+    bot.tree.add_command(QuotaAdmin(bot))
+
+
+async def teardown(bot: Bot) -> None:
+    bot.tree.remove_command("quota-admin")

@@ -1,0 +1,39 @@
+"""/quota: my credits here (used, left, bonus, when they reset, where my limit comes from) and my jobs now."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bot
+from bot.jobs.requester import member_role_ids
+from bot.quota_report import build_report, quota_embed
+from bot.replies import defer_ephemeral
+
+
+class Quota(commands.Cog):
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="quota", description="Your credits here: used, left, bonus, when they reset; your jobs")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def quota(self, interaction: discord.Interaction[Bot]) -> None:
+        await defer_ephemeral(interaction)
+        services = self.bot.services
+        report = await build_report(
+            services.quota,
+            services.job_records,
+            services.engine.scheduler.position,
+            guild_id=interaction.guild_id or 0,
+            user_id=interaction.user.id,
+            role_ids=member_role_ids(interaction.user),
+            max_running=services.settings.max_running_jobs_per_user,
+            jobs_in_scope_only=False,
+        )
+        await interaction.edit_original_response(embed=quota_embed(report, own=True))
+
+
+async def setup(bot: Bot) -> None:
+    await bot.add_cog(Quota(bot))
