@@ -16,11 +16,10 @@ from bot.history_text import job_entry
 from bot.jobs.render import EMBED_COLOUR, credits_text
 from bot.jobs.requester import member_role_ids
 from bot.moderation_text import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
-from bot.moderator_access import require_moderator
 from bot.quota import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.quota_report import build_report, ledger_text, limit_source_text, quota_embed
-from bot.replies import defer_ephemeral
 from bot.storage.audit import list_audit
+from cogs._moderator import ModeratorGroup
 from cogs.history import show_history_page
 
 Credits = app_commands.Range[int, 0, MAX_CREDITS]
@@ -36,22 +35,7 @@ def _name(user: discord.abc.User) -> str:
 @app_commands.default_permissions(manage_guild=True)
 @app_commands.guild_only()
 @app_commands.allowed_installs(guilds=True, users=False)
-class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators: members' credits, limits, bans"):
-    def __init__(self, bot: Bot) -> None:
-        super().__init__()
-        self.bot = bot
-
-    async def interaction_check(self, interaction: discord.Interaction[Bot]) -> bool:  # type: ignore[override]
-        """Every subcommand: acknowledge first, then Manage Server, a moderator role here, or an operator."""
-        await defer_ephemeral(interaction)
-        services = self.bot.services
-        await require_moderator(interaction, services.server_settings, services.settings)
-        return True
-
-    def _guild(self, interaction: discord.Interaction[Bot]) -> int:
-        assert interaction.guild_id is not None  # guild-only, and checked by interaction_check
-        return interaction.guild_id
-
+class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: members' credits, limits, bans"):
     async def _effective_limit(self, guild_id: int, user: discord.abc.User) -> str:
         status = await self.bot.services.quota.status(guild_id, user.id, member_role_ids(user))
         source = limit_source_text(status.limit_source, own=False)
@@ -61,7 +45,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
     @app_commands.describe(user="The member")
     async def view(self, interaction: discord.Interaction[Bot], user: discord.User) -> None:
         services = self.bot.services
-        guild_id = self._guild(interaction)
+        guild_id = self.guild_id(interaction)
         report = await build_report(
             services.quota,
             services.job_records,
@@ -94,7 +78,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         credits: Credits | None = None,
         reason: Reason | None = None,
     ) -> None:
-        guild_id = self._guild(interaction)
+        guild_id = self.guild_id(interaction)
         before, after = await self.bot.services.quota.set_member_limit(
             guild_id, user.id, credits, actor_id=interaction.user.id, reason=reason
         )
@@ -113,7 +97,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         reason: Reason | None = None,
     ) -> None:
         after = await self.bot.services.quota.grant(
-            self._guild(interaction), user.id, credits, actor_id=interaction.user.id, reason=reason
+            self.guild_id(interaction), user.id, credits, actor_id=interaction.user.id, reason=reason
         )
         text = change_text(f"Bonus credits of <@{user.id}>", str(after - credits), str(after))
         await interaction.edit_original_response(content=f"{text} ({'+' if credits > 0 else '−'}{abs(credits)})")
@@ -123,7 +107,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
     async def reset(
         self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
     ) -> None:
-        guild_id = self._guild(interaction)
+        guild_id = self.guild_id(interaction)
         quota = self.bot.services.quota
         before = await quota.status(guild_id, user.id, member_role_ids(user))
         await quota.reset(guild_id, user.id, actor_id=interaction.user.id, reason=reason)
@@ -136,7 +120,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
     ) -> None:
         newly = await self.bot.services.quota.ban(
-            self._guild(interaction), user.id, actor_id=interaction.user.id, reason=reason
+            self.guild_id(interaction), user.id, actor_id=interaction.user.id, reason=reason
         )
         text = (
             f"🚫 <@{user.id}>: not banned → **banned** from generating in this server."
@@ -151,7 +135,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         self, interaction: discord.Interaction[Bot], user: discord.User, reason: Reason | None = None
     ) -> None:
         was = await self.bot.services.quota.unban(
-            self._guild(interaction), user.id, actor_id=interaction.user.id, reason=reason
+            self.guild_id(interaction), user.id, actor_id=interaction.user.id, reason=reason
         )
         text = f"✅ <@{user.id}>: banned → **not banned**." if was else f"<@{user.id}> was not banned; nothing changed."
         await interaction.edit_original_response(content=text)
@@ -166,7 +150,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         reason: Reason | None = None,
     ) -> None:
         before, after = await self.bot.services.quota.set_role_limit(
-            self._guild(interaction), role.id, credits, actor_id=interaction.user.id, reason=reason
+            self.guild_id(interaction), role.id, credits, actor_id=interaction.user.id, reason=reason
         )
         text = change_text(
             f"Daily limit of members with <@&{role.id}>",
@@ -181,7 +165,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
         self, interaction: discord.Interaction[Bot], credits: Credits | None = None, reason: Reason | None = None
     ) -> None:
         services = self.bot.services
-        guild_id = self._guild(interaction)
+        guild_id = self.guild_id(interaction)
         before, after = await services.quota.set_server_default(
             guild_id, credits, actor_id=interaction.user.id, reason=reason
         )
@@ -204,7 +188,7 @@ class QuotaAdmin(app_commands.Group, name="quota-admin", description="Moderators
     ) -> None:
         entries = await list_audit(
             self.bot.services.database,
-            self._guild(interaction),
+            self.guild_id(interaction),
             target_user_id=user.id if user else None,
             limit=page * AUDIT_PAGE_SIZE + 1,
         )

@@ -17,8 +17,6 @@ from discord import app_commands
 from bot.app import Bot
 from bot.errors import InvalidInput
 from bot.moderation_text import change_text
-from bot.moderator_access import require_moderator
-from bot.replies import defer_ephemeral
 from bot.server_settings_text import (
     NSFW_WORDS,
     banned_words_text,
@@ -30,6 +28,7 @@ from bot.server_settings_text import (
     settings_embed,
 )
 from bot.settings_store import ServerConfig
+from cogs._moderator import ModeratorGroup
 
 MAX_CHANNELS = 100
 MAX_MODERATOR_ROLES = 25
@@ -73,32 +72,19 @@ def _split(text: str) -> list[str]:
 @app_commands.default_permissions(manage_guild=True)
 @app_commands.guild_only()
 @app_commands.allowed_installs(guilds=True, users=False)
-class ServerSettings(app_commands.Group, name="server-settings", description="Moderators: this server's bot settings"):
+class ServerSettings(ModeratorGroup, name="server-settings", description="Moderators: this server's bot settings"):
     models = app_commands.Group(name="models", description="Which models members can use here")
     channels = app_commands.Group(name="channels", description="Channels where generating is allowed")
     moderator_roles = app_commands.Group(name="moderator-roles", description="Roles that can use moderator commands")
     banned_words = app_commands.Group(name="banned-words", description="Words refused in prompts")
 
-    def __init__(self, bot: Bot) -> None:
-        super().__init__()
-        self.bot = bot
-
-    async def interaction_check(self, interaction: discord.Interaction[Bot]) -> bool:  # type: ignore[override]
-        """Every subcommand: acknowledge first, then Manage Server, a moderator role here, or an operator."""
-        await defer_ephemeral(interaction)
-        services = self.bot.services
-        await require_moderator(interaction, services.server_settings, services.settings)
-        return True
-
     # ------------------------------------------------------------------ helpers
     async def _config(self, interaction: discord.Interaction[Bot]) -> ServerConfig:
-        assert interaction.guild_id is not None  # guild-only, and checked by interaction_check
-        return await self.bot.services.server_settings.get(interaction.guild_id)
+        return await self.bot.services.server_settings.get(self.guild_id(interaction))
 
     async def _update(self, interaction: discord.Interaction[Bot], **changes: Any) -> tuple[ServerConfig, ServerConfig]:
-        assert interaction.guild_id is not None
         return await self.bot.services.server_settings.update(
-            interaction.guild_id, actor_id=interaction.user.id, **changes
+            self.guild_id(interaction), actor_id=interaction.user.id, **changes
         )
 
     async def _reply(self, interaction: discord.Interaction[Bot], text: str) -> None:

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypedDict, Unpack
 
 import aiohttp
 from pydantic import SecretStr
@@ -343,3 +343,42 @@ def _json_or_none(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+class AdapterOptions(TypedDict, total=False):
+    """What every adapter's constructor takes besides the session (and its own options)."""
+
+    api_key: SecretStr | str
+    base_url: str
+    timeouts: Timeouts | None
+    retry: RetryPolicy | None
+    sleep: Sleep
+
+
+class HttpAdapter:
+    """The part every adapter shares: one ``HttpClient`` for its provider, and a repr without the key."""
+
+    name: ClassVar[str]
+    DEFAULT_BASE_URL: ClassVar[str]
+    DEFAULT_TIMEOUTS: ClassVar[Timeouts | None] = None
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        error_mapper: ErrorMapper | None = None,
+        **options: Unpack[AdapterOptions],
+    ) -> None:
+        self._http = HttpClient(
+            session,
+            provider=self.name,
+            base_url=options.get("base_url") or self.DEFAULT_BASE_URL,
+            api_key=options["api_key"],
+            timeouts=options.get("timeouts") or self.DEFAULT_TIMEOUTS,
+            retry=options.get("retry"),
+            sleep=options.get("sleep", asyncio.sleep),
+            error_mapper=error_mapper,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._http.base_url!r})"

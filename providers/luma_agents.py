@@ -6,16 +6,14 @@ The official SDK retries POST after timeouts and 5xx without an idempotency key;
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import mimetypes
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from providers._http import HttpClient, RetryPolicy, Sleep, Timeouts
+from providers._http import HttpAdapter
 from providers.base import Capabilities, GenerationRequest, ImageInput, JobState, JobStatus, Kind, Output
 from providers.errors import (
     AmbiguousSubmitError,
@@ -207,28 +205,11 @@ def _parse(data: Any, request_id: str | None = None) -> JobState:
     return JobState(status=status, **common)
 
 
-class LumaAgentsProvider:
+class LumaAgentsProvider(HttpAdapter):
     """Luma Agents image generation (``uni-1``, ``uni-1-max``)."""
 
     name: ClassVar[str] = "luma_agents"
     DEFAULT_BASE_URL: ClassVar[str] = DEFAULT_BASE_URL
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: SecretStr | str,
-        base_url: str = DEFAULT_BASE_URL,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self._http = HttpClient(
-            session, provider=self.name, base_url=base_url, api_key=api_key, timeouts=timeouts, retry=retry, sleep=sleep
-        )
-
-    def __repr__(self) -> str:
-        return f"LumaAgentsProvider(base_url={self._http.base_url!r})"
 
     @property
     def models(self) -> tuple[str, ...]:

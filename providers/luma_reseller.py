@@ -8,21 +8,18 @@ the bot has no public endpoint, it polls.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from providers._http import (
-    HttpClient,
+    AdapterOptions,
+    HttpAdapter,
     Phase,
     Response,
-    RetryPolicy,
-    Sleep,
-    Timeouts,
     error_for_status,
     error_message_from_body,
     parse_retry_after,
@@ -300,7 +297,7 @@ def _relay_error(response: Response, phase: Phase) -> ProviderError | None:
     return error
 
 
-class LumaResellerProvider:
+class LumaResellerProvider(HttpAdapter):
     """Luma Dream Machine videos through a relay's ``/luma/generations`` ("own format").
 
     ``model_name`` (e.g. ``ray-v2``) is an extra model id: requests for it send ``model_name``; requests for
@@ -311,26 +308,9 @@ class LumaResellerProvider:
     DEFAULT_BASE_URL: ClassVar[str] = DEFAULT_BASE_URL
 
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: SecretStr | str,
-        base_url: str = DEFAULT_BASE_URL,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
-        model_name: str | None = None,
+        self, session: aiohttp.ClientSession, *, model_name: str | None = None, **options: Unpack[AdapterOptions]
     ) -> None:
-        self._http = HttpClient(
-            session,
-            provider=self.name,
-            base_url=base_url,
-            api_key=api_key,
-            timeouts=timeouts,
-            retry=retry,
-            sleep=sleep,
-            error_mapper=_relay_error,
-        )
+        super().__init__(session, error_mapper=_relay_error, **options)
         self._model_name = model_name
 
     def __repr__(self) -> str:

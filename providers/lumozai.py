@@ -7,17 +7,16 @@ The ``webhook`` field is not used: the bot has no public endpoint to receive cal
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from providers._http import HttpClient, Phase, RetryPolicy, Sleep, Timeouts
+from providers._http import AdapterOptions, HttpAdapter, Phase, Timeouts
 from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
 from providers.errors import (
     AmbiguousSubmitError,
@@ -330,33 +329,22 @@ def _parse(
     )
 
 
-class LumozaiProvider:
+class LumozaiProvider(HttpAdapter):
     """Lumozai's hosted LoRA models (only ``flux-cute-3d-kawaii`` so far)."""
 
     name: ClassVar[str] = NAME
     DEFAULT_BASE_URL: ClassVar[str] = DEFAULT_BASE_URL
+    DEFAULT_TIMEOUTS: ClassVar[Timeouts | None] = Timeouts(submit_s=SUBMIT_TIMEOUT_S)
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         *,
-        api_key: SecretStr | str,
-        base_url: str = DEFAULT_BASE_URL,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
         check_path: str = CHECK_PATH,
         check_method: Literal["POST", "GET"] = "POST",
+        **options: Unpack[AdapterOptions],
     ) -> None:
-        self._http = HttpClient(
-            session,
-            provider=NAME,
-            base_url=base_url,
-            api_key=api_key,
-            timeouts=timeouts or Timeouts(submit_s=SUBMIT_TIMEOUT_S),
-            retry=retry,
-            sleep=sleep,
-        )
+        super().__init__(session, **options)
         self.check_path = check_path
         self.check_method = check_method
 

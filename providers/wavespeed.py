@@ -7,19 +7,24 @@ reports ``data.status == "failed"`` with a numeric ``data.code``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
 import math
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from providers._http import HttpClient, Phase, Response, RetryPolicy, Sleep, Timeouts, error_for_status
+from providers._http import (
+    AdapterOptions,
+    HttpAdapter,
+    Phase,
+    Response,
+    error_for_status,
+)
 from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
 from providers.errors import (
     AmbiguousSubmitError,
@@ -388,7 +393,7 @@ def _sniff(raw: bytes) -> str | None:
     return None
 
 
-class WaveSpeedProvider:
+class WaveSpeedProvider(HttpAdapter):
     """``wavespeed-ai/neta-lumina`` over the WaveSpeed v3 API.
 
     ``base64_output`` asks for outputs inline (``Output.data``) instead of CDN URLs. ``sync_mode`` makes the
@@ -403,24 +408,12 @@ class WaveSpeedProvider:
         self,
         session: aiohttp.ClientSession,
         *,
-        api_key: SecretStr | str,
-        base_url: str = DEFAULT_BASE_URL,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
         base64_output: bool = False,
         sync_mode: bool = False,
         sync_timeout_s: float = SYNC_SUBMIT_TIMEOUT_S,
+        **options: Unpack[AdapterOptions],
     ) -> None:
-        self._http = HttpClient(
-            session,
-            provider=self.name,
-            base_url=base_url,
-            api_key=api_key,
-            timeouts=timeouts,
-            retry=retry,
-            sleep=sleep,
-        )
+        super().__init__(session, **options)
         self.base64_output = base64_output
         self.sync_mode = sync_mode
         self.sync_timeout_s = sync_timeout_s

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -81,7 +82,10 @@ def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
         if (len(text) - len(text.rstrip("\\"))) % 2:  # do not leave half of an escape at the end
             text = text[:-1]
         text += "…"
-    return text
+    return _LINK.sub(r"<\1>", text)
+
+
+_LINK = re.compile(r"(?<!<)(https?://[^\s<>…]+)")  # <url> links are not unfurled into embeds
 
 
 def timestamp(ts: float, style: str = "R") -> str:
@@ -101,6 +105,15 @@ def duration_text(seconds: float) -> str:
 
 def credits_text(n: int) -> str:
     return f"{n} credit{'' if n == 1 else 's'}"
+
+
+def credits_were(n: int, what: str) -> str:
+    """ "1 credit was refunded", "3 credits were refunded"."""
+    return f"{credits_text(n)} {'was' if n == 1 else 'were'} {what}"
+
+
+def credits_stay_spent(n: int) -> str:
+    return f"{credits_text(n)} {'stays' if n == 1 else 'stay'} spent"
 
 
 def queue_place(position: int) -> int:
@@ -232,17 +245,17 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
 
 def _failed(job: JobRecord, ctx: RenderContext) -> Rendered:
     message = job.error_message or "The job failed."
-    refund = f" Your {credits_text(job.cost)} were refunded." if job.cost else ""
+    refund = f" Your {credits_were(job.cost, 'refunded')}." if job.cost else ""
     content = f"{_headline(job)}\n❌ {message}{refund}"
     return Rendered(content=content, rows=_result_rows(job, ctx, succeeded=False), final=True)
 
 
 def _cancelled(job: JobRecord, ctx: RenderContext) -> Rendered:
     if job.submitted_at is None:
-        detail = f"It never started, so your {credits_text(job.cost)} were refunded." if job.cost else ""
+        detail = f"It never started, so your {credits_were(job.cost, 'refunded')}." if job.cost else ""
     else:
         detail = (
-            f"It had already started at the service, which cannot stop it, so its {credits_text(job.cost)} stay spent."
+            f"It had already started at the service, which cannot stop it, so its {credits_stay_spent(job.cost)}."
             if job.cost
             else ""
         )

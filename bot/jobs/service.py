@@ -18,7 +18,7 @@ from bot.fetch import Fetcher
 from bot.jobs.delivery import Delivery, message_kwargs
 from bot.jobs.inputs import ImageSource, load_image
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import credits_text, timestamp
+from bot.jobs.render import credits_stay_spent, credits_text, credits_were, timestamp
 from bot.jobs.requester import Requester
 from bot.jobs.requests import SCALAR_PARAMS, StoredImage, job_params
 from bot.jobs.scheduler import Scheduler
@@ -312,9 +312,9 @@ class JobService:
         if submitted:
             return (
                 f"Job #{job.id} is cancelled: you will get no more updates. It had already started at the service, "
-                f"which cannot stop it, so its {credits_text(job.cost)} stay spent."
+                f"which cannot stop it, so its {credits_stay_spent(job.cost)}."
             )
-        return f"Job #{job.id} is cancelled and its {credits_text(job.cost)} refunded."
+        return f"Job #{job.id} is cancelled and its {credits_were(job.cost, 'refunded')}."
 
     async def _visible_job(self, job_id: int, requester: Requester, *, moderator_allowed: bool) -> JobRecord:
         job = await self._jobs.get(job_id)

@@ -222,7 +222,7 @@ async def test_cancel_refunds_a_queued_job_and_keeps_a_running_jobs_credits(tmp_
             fake_discord, record
         )
         record, _ = await click(fake_discord, "gen:cancel:2", queued.message_id)
-        assert await ack_text(fake_discord, record) == "Job #2 is cancelled and its 1 credit refunded."
+        assert await ack_text(fake_discord, record) == "Job #2 is cancelled and its 1 credit was refunded."
         record, _ = await click(
             fake_discord,
             "gen:cancel:1",
@@ -232,14 +232,14 @@ async def test_cancel_refunds_a_queued_job_and_keeps_a_running_jobs_credits(tmp_
         )
         said = await ack_text(fake_discord, record)
         assert said.startswith("Job #1 is cancelled: you will get no more updates.")
-        assert "which cannot stop it, so its 1 credit stay spent" in said
+        assert "which cannot stop it, so its 1 credit stays spent" in said
         first, second = await delivered(bot, 1), await delivered(bot, 2)
         user = fake_discord.default_user_id
         assert await ledger(bot, 1) == [("reserve", user), ("commit", user)]
         assert await ledger(bot, 2) == [("reserve", user), ("refund", user)]
     assert (first.status, second.status) == ("cancelled", "cancelled")
-    assert "stay spent" in fake_discord.messages[first.message_id]["content"]
-    assert "never started, so your 1 credit were refunded" in fake_discord.messages[second.message_id]["content"]
+    assert "stays spent" in fake_discord.messages[first.message_id]["content"]
+    assert "never started, so your 1 credit was refunded" in fake_discord.messages[second.message_id]["content"]
     assert len(submits(fakes, "luma_agents")) == 1  # the queued job never reached the service
     assert button_ids(fake_discord.messages[second.message_id]) == []
 
@@ -266,9 +266,9 @@ async def test_every_button_works_after_a_restart(tmp_path, fake_discord, fakes)
         assert callback.json["type"] == 7
         assert "Making your image" in callback.json["data"]["content"]
         record, _ = await click(fake_discord, "gen:cancel:4", queued.message_id)
-        assert await ack_text(fake_discord, record) == "Job #4 is cancelled and its 1 credit refunded."
+        assert await ack_text(fake_discord, record) == "Job #4 is cancelled and its 1 credit was refunded."
         record, _ = await click(fake_discord, "gen:cancel:3", running.message_id)
-        assert "stay spent" in await ack_text(fake_discord, record)
+        assert "stays spent" in await ack_text(fake_discord, record)
         assert (await delivered(bot, 3)).status == "cancelled"
         assert (await delivered(bot, 4)).status == "cancelled"
 

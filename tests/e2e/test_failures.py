@@ -33,7 +33,7 @@ async def test_moderated_by_the_provider(fake_discord, fakes, settings):
     assert used == 0
     content = fake_discord.messages[job.message_id]["content"]
     assert job.error_message in content
-    assert "1 credit were refunded" in content or "refunded" in content
+    assert "1 credit was refunded" in content or "refunded" in content
 
 
 async def test_luma_content_moderated(fake_discord, fakes, settings):

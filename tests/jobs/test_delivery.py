@@ -219,7 +219,7 @@ async def test_edits_are_coalesced_latest_state_wins_and_only_visible_changes_ar
     await setup.update(job_id, status="failed", finished_at=T0 + 32, error_message="Refused.")
     await setup.notify(job_id)
     assert setup.times() == [0, 2, 32]
-    assert setup.contents()[-1].endswith("❌ Refused. Your 1 credit were refunded.")
+    assert setup.contents()[-1].endswith("❌ Refused. Your 1 credit was refunded.")
     job = await setup.jobs.get(job_id)
     assert job is not None
     assert (job.delivered_at, job.delivery_path) == (T0 + 32, "token")
@@ -269,7 +269,7 @@ async def test_a_job_leaving_the_queue_during_a_queue_interval_is_shown_at_the_n
     await setup.notify(job_id)  # ... but a change of state needs only edit_min_interval_s
     await setup.driver.advance(1)
     assert setup.times() == [0, 2]
-    assert setup.contents()[-1].endswith("❌ Refused. Your 1 credit were refunded.")
+    assert setup.contents()[-1].endswith("❌ Refused. Your 1 credit was refunded.")
 
 
 async def test_each_job_has_its_own_interval(setup):

@@ -178,7 +178,7 @@ def test_an_output_too_large_to_attach_becomes_a_link_with_its_expiry():
 def test_failed_says_why_and_whether_credits_came_back():
     job = make_job(status="failed", error_message="The service refused this prompt.", finished_at=T0 + 5)
     rendered = render(job)
-    assert rendered.content.endswith("\n❌ The service refused this prompt. Your 1 credit were refunded.")
+    assert rendered.content.endswith("\n❌ The service refused this prompt. Your 1 credit was refunded.")
     assert labels(rendered) == ["reroll", "details", "delete"]
     assert rendered.rows[0][0].label == "Try again"
     assert render(dataclasses.replace(job, cost=0)).content.endswith("❌ The service refused this prompt.")
@@ -188,7 +188,7 @@ def test_failed_says_why_and_whether_credits_came_back():
 
 def test_cancelled_before_and_after_it_reached_the_service():
     before = render(make_job(status="cancelled", finished_at=T0 + 3))
-    assert before.content.endswith("🚫 Cancelled. It never started, so your 1 credit were refunded.")
+    assert before.content.endswith("🚫 Cancelled. It never started, so your 1 credit was refunded.")
     after = render(make_job(status="cancelled", submitted_at=T0 + 1, finished_at=T0 + 3, cost=3))
     assert after.content.endswith("which cannot stop it, so its 3 credits stay spent.")
     free = render(make_job(status="cancelled", cost=0, finished_at=T0 + 3))
@@ -219,7 +219,7 @@ def test_the_prompt_is_inert_text():
 def test_a_long_prompt_never_crowds_out_the_status_line(prompt):
     failed = make_job(status="failed", prompt=prompt, error_message="The service refused this prompt.")
     rendered = render(failed)
-    assert rendered.content.endswith("❌ The service refused this prompt. Your 1 credit were refunded.")
+    assert rendered.content.endswith("❌ The service refused this prompt. Your 1 credit was refunded.")
     assert len(prompt_preview(prompt)) <= PROMPT_PREVIEW_CHARS
     assert prompt_preview(prompt).endswith("…")
     assert render(make_job(status="running", prompt=prompt, submitted_at=T0)).content.endswith("Job #42.")
@@ -282,3 +282,11 @@ def test_details_embed_lists_every_parameter_within_discords_limits():
     assert "Internal" not in fields
     assert "Empty" not in fields
     assert len(fields["Why it failed"]) == 1024
+
+
+def test_links_in_prompts_do_not_unfurl():
+    from bot.jobs.render import prompt_preview
+
+    assert prompt_preview("like https://example.com/a_b.png and <https://x.y>") == (
+        "like <https://example.com/a_b.png> and <https://x.y>"
+    )
