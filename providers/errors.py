@@ -113,8 +113,7 @@ class AmbiguousSubmitError(ProviderError):
 
     default_user_message = (
         "The service did not confirm the job (it timed out or failed mid-request). It may still have run "
-        "and been billed upstream, so it was not sent again automatically. You have not been charged; "
-        "try again if you want the result."
+        "and been billed upstream, so it was not sent again automatically. Try again if you want the result."
     )
     retryable = False
 

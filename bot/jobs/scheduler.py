@@ -39,16 +39,18 @@ Sleep = Callable[[float], Awaitable[None]]
 FIRST_POLL_FRACTION = 0.75
 STOP_GRACE_S = 10.0
 RETRY_AFTER_ERROR_S = 30.0
-GENERIC_FAILURE = "Something went wrong on our side while running this job. You have not been charged."
+# Failure texts; the job's message adds that the credits were refunded.
+GENERIC_FAILURE = "Something went wrong on our side while running this job."
 RESTARTED_WHILE_SUBMITTING = (
     "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
-    "It was not sent again and you have not been charged; try again if you still want it."
+    "It was not sent again; try again if you still want it."
 )
-QUEUE_TIMEOUT = "The service was too busy to start this job in time. You have not been charged; try again later."
-RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting. You have not been charged."
-LOST_UPSTREAM = "The service no longer knows this job (it may have expired). You have not been charged."
-DOWNLOAD_FAILED = "The result was made but could not be downloaded. You have not been charged."
-INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent. You have not been charged."
+QUEUE_TIMEOUT = "The service was too busy to start this job in time. Try again later."
+RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting."
+LOST_UPSTREAM = "The service no longer knows this job (it may have expired)."
+DOWNLOAD_FAILED = "The result was made but could not be downloaded."
+INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent."
+PROVIDER_DISABLED = "This model is no longer enabled on this bot."
 
 
 class RateLimiter:
@@ -61,18 +63,20 @@ class RateLimiter:
         self._updated = clock()
         self._clock = clock
         self._sleep = sleep
-        self._lock = asyncio.Lock()
+
+    def try_acquire(self) -> float:
+        """Take a token and return 0, or return how long until one is available (taking nothing)."""
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate_per_s
 
     async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await self._sleep((1 - self._tokens) / self.rate_per_s)
+        while (wait := self.try_acquire()) > 0:
+            await self._sleep(wait)
 
 
 @dataclass
@@ -136,6 +140,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._accepted: dict[int, JobState] = {}  # accepted upstream, not yet recorded
+        self._finished: dict[int, JobState] = {}  # finished upstream, outputs not yet downloaded
         self.calls: dict[str, int] = {"submit": 0, "poll": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,7 +154,7 @@ class Scheduler:
                 await self._transitions.fail(
                     job.id,
                     code="provider_disabled",
-                    message="This model is no longer enabled on this bot. You have not been charged.",
+                    message=PROVIDER_DISABLED,
                 )
                 self._notify(job.id)
             elif job.status == "queued":
@@ -273,24 +279,26 @@ class Scheduler:
         self._wake.set()
 
     async def _worker(self) -> None:
+        handlers = {
+            "submit": self._submit,
+            "poll": self._poll,
+            "deadline": self._queue_deadline,
+            "accept": self._accept_again,
+        }
         while True:
             kind, job_id = await self._work.get()
             if kind == "stop":
                 return
+            if self._stopping:
+                continue  # the job's state is in the database; the next start picks it up
             try:
-                if kind == "submit":
-                    await self._submit(job_id)
-                elif kind == "poll":
-                    await self._poll(job_id)
-                elif kind == "deadline":
-                    await self._queue_deadline(job_id)
+                await handlers[kind](job_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("scheduler: %s of job %s failed unexpectedly", kind, job_id)
-                if kind in ("poll", "deadline") and not self._stopping:
-                    # Both are safe to repeat; dropped, the job would hold its slot until the next restart.
-                    self._push(self._clock() + RETRY_AFTER_ERROR_S, kind, job_id)
+                log.exception("scheduler: %s of job %s failed unexpectedly; trying again later", kind, job_id)
+                # Each step re-reads the job and is safe to repeat; dropped, the job would hold its slot.
+                self._push(self._clock() + RETRY_AFTER_ERROR_S, kind, job_id)
 
     # ------------------------------------------------------------------ submitting
     async def _submit(self, job_id: int) -> None:
@@ -299,16 +307,26 @@ class Scheduler:
             if job is not None:
                 self._release(job)
             return
+        gate = self._gates[job.provider]
+        if job.deadline_at is not None and self._clock() >= job.deadline_at:
+            await self._fail(job, "queue_timeout", QUEUE_TIMEOUT)
+            return
+        wait = gate.limiter.try_acquire()
+        if wait > 0:
+            self._push(self._clock() + wait, "submit", job_id)  # keeps its slot; no worker waits meanwhile
+            return
         if not await self._jobs.claim_for_submit(job_id):
             self._release(job)
             return
-        gate = self._gates[job.provider]
         try:
             request = await build_request(job, self._media)
         except OSError:
             await self._fail(job, "input_missing", INPUT_GONE)
             return
-        await gate.limiter.acquire()
+        except Exception:
+            log.exception("job %s: could not build its request; nothing was sent", job.id)
+            await self._fail(job, "internal_error", GENERIC_FAILURE)
+            return
         self.calls["submit"] += 1
         try:
             state = await self._providers[job.provider].submit(request)
@@ -323,21 +341,39 @@ class Scheduler:
             log.exception("job %s: submit failed unexpectedly; not resubmitting", job.id)
             await self._fail(job, "internal_error", GENERIC_FAILURE)
             return
+        log.info(
+            "job %s submitted to %s as %s (request id %s)", job.id, job.provider, state.remote_id, state.request_id
+        )
+        self._accepted[job.id] = state
+        try:
+            await self._accept_again(job.id)
+        except Exception:
+            log.exception("job %s: accepted upstream as %s but not recorded yet; retrying", job.id, state.remote_id)
+            self._push(self._clock() + RETRY_AFTER_ERROR_S, "accept", job.id)
+
+    async def _accept_again(self, job_id: int) -> None:
+        """Record a submission the provider accepted. Until that works the job exists upstream but not in our
+        records, so a failure here is retried (from the worker) rather than dropped."""
+        state = self._accepted.get(job_id)
+        job = await self._jobs.get(job_id)
+        if state is None or job is None:
+            return
         now = self._clock()
         first_poll = now + self._first_poll_delay(job, state)
-        if not await self._jobs.mark_running(
+        recorded = await self._jobs.mark_running(
             job.id,
             remote_id=state.remote_id,
             request_id=state.request_id,
             upstream_status=state.upstream_status,
             submitted_at=now,
             next_poll_at=first_poll,
-        ):
+            deadline_at=now + self._run_deadline_s(job),
+        )
+        del self._accepted[job_id]
+        if not recorded:
+            log.warning("job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id)
             self._release(job)
             return
-        log.info(
-            "job %s submitted to %s as %s (request id %s)", job.id, job.provider, state.remote_id, state.request_id
-        )
         running = await self._jobs.get(job.id)
         assert running is not None
         if state.status.terminal:
@@ -345,6 +381,9 @@ class Scheduler:
         else:
             self._push(first_poll, "poll", job.id)
             self._notify(job.id)
+
+    def _run_deadline_s(self, job: JobRecord) -> float:
+        return self._settings.video_deadline_s if job.kind == Kind.VIDEO else self._settings.image_deadline_s
 
     async def _back_in_line(self, job: JobRecord, gate: ProviderGate, exc: ProviderError) -> None:
         """Rejected before acceptance (429, connection refused): wait at the head of the line and try again."""
@@ -401,15 +440,20 @@ class Scheduler:
         if job is None or job.status != "running" or job.remote_id is None:
             log.debug("job %s: not polled (%s)", job_id, job.status if job else "missing")
             return
-        if job.deadline_at is not None and self._clock() >= job.deadline_at:
-            await self._fail(job, "timeout", RUN_TIMEOUT)
-            return
         gate = self._gates[job.provider]
-        await gate.limiter.acquire()
+        wait = gate.limiter.try_acquire()
+        if wait > 0:
+            self._push(self._clock() + wait, "poll", job_id)
+            return
         self.calls["poll"] += 1
         try:
             state = await self._providers[job.provider].poll(job.remote_id)
         except NotFoundError as exc:
+            finished = self._finished.get(job.id)
+            if finished is not None:
+                # Some results cannot be asked for again (a synchronous answer): retry the same outputs.
+                await self._collect(job, finished)
+                return
             log.warning("job %s: %s", job.id, exc)
             await self._fail(job, "not_found", LOST_UPSTREAM)
             return
@@ -422,7 +466,13 @@ class Scheduler:
             return
         await self._handle_state(job, state)
 
+    def _past_deadline(self, job: JobRecord) -> bool:
+        return job.deadline_at is not None and self._clock() >= job.deadline_at
+
     async def _poll_later(self, job: JobRecord, exc: BaseException, retry_after_s: float | None) -> None:
+        if self._past_deadline(job):
+            await self._fail(job, "timeout", RUN_TIMEOUT)
+            return
         errors = job.poll_errors + 1
         delay = self._error_delay(job, errors, retry_after_s)
         log.info("job %s: poll problem #%d (%s); next try in %.1fs", job.id, errors, exc, delay)
@@ -441,6 +491,8 @@ class Scheduler:
                 state.failure_message or GENERIC_FAILURE,
                 upstream_status=state.upstream_status,
             )
+        elif self._past_deadline(job):
+            await self._fail(job, "timeout", RUN_TIMEOUT, upstream_status=state.upstream_status)
         else:
             block = self._gates[job.provider].settings
             due = self._clock() + self._next_poll_delay(block, state.poll_after_s)
@@ -463,16 +515,21 @@ class Scheduler:
         except FetchError as exc:
             if exc.retryable:
                 # A fresh poll usually hands out fresh URLs (presigned links expire).
+                self._finished[job.id] = state
                 await self._poll_later(job, exc, None)
             else:
                 log.warning("job %s: result download refused: %s", job.id, exc)
                 await self._fail(job, "download_failed", DOWNLOAD_FAILED)
             return
+        self._finished.pop(job.id, None)
         if await self._transitions.succeed(job.id, outputs, upstream_status=state.upstream_status):
             self._release(job)
             self._notify(job.id)
+        else:
+            await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files
 
     async def _fail(self, job: JobRecord, code: str, message: str, *, upstream_status: str | None = None) -> None:
+        self._finished.pop(job.id, None)
         if await self._transitions.fail(job.id, code=code, message=message, upstream_status=upstream_status):
             self._notify(job.id)
         self._release(job)

@@ -300,16 +300,14 @@ class JobService:
     async def cancel(self, job_id: int, requester: Requester) -> str:
         """Cancel for the requester or a moderator of the job's server; returns what to tell them."""
         job = await self._visible_job(job_id, requester, moderator_allowed=True)
-        if job.finished:
+        outcome = await self._transitions.cancel(job.id)
+        if outcome == "finished":
             return f"Job #{job.id} has already finished."
-        if job.status == "submitting":
+        if outcome == "sending":
             return f"Job #{job.id} is being sent to the service right now; try again in a few seconds."
-        submitted = job.status == "running"
-        if not await self._transitions.cancel(job.id, submitted=submitted):
-            return f"Job #{job.id} has already finished."
         self._scheduler.forget(job.id, job.provider)
         self._delivery.notify(job.id)
-        if submitted:
+        if outcome == "kept":
             return (
                 f"Job #{job.id} is cancelled: you will get no more updates. It had already started at the service, "
                 f"which cannot stop it, so its {credits_stay_spent(job.cost)}."

@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from bot.quota import QuotaService
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository, OutputRecord
 
 log = logging.getLogger(__name__)
+
+CancelOutcome = Literal["refunded", "kept", "sending", "finished"]
 
 
 class JobTransitions:
@@ -52,15 +55,22 @@ class JobTransitions:
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
 
-    async def cancel(self, job_id: int, *, submitted: bool) -> bool:
-        """Cancel an active job. Credits of a job that reached the service stay spent (no API can stop it)."""
+    async def cancel(self, job_id: int) -> CancelOutcome:
+        """Cancel an active job, deciding on the state it has inside the transaction (a worker may be claiming
+        it for submission at the same moment). A job that reached the service keeps its credits spent: no API
+        can stop it. One being sent right now is left alone: whether it reached the service is not known yet."""
         now = self._clock()
         async with self._db.transaction() as conn:
-            if not await self._jobs.finish(conn, job_id, status="cancelled", now=now, error_code="cancelled"):
-                return False
+            job = await self._jobs.get_in(conn, job_id)
+            if job is None or job.finished:
+                return "finished"
+            if job.status == "submitting":
+                return "sending"
+            submitted = job.status == "running"
+            await self._jobs.finish(conn, job_id, status="cancelled", now=now, error_code="cancelled")
             if submitted:
                 await self._quota.commit(conn, job_id=job_id, now=now)
             else:
                 await self._quota.refund(conn, job_id=job_id, now=now)
         log.info("job %s cancelled (%s)", job_id, "credits kept" if submitted else "refunded")
-        return True
+        return "kept" if submitted else "refunded"

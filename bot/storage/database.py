@@ -8,6 +8,7 @@ statements inside one ``BEGIN IMMEDIATE``. Across processes, ``BEGIN IMMEDIATE``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -120,11 +121,14 @@ class Database:
         """One write transaction (``BEGIN IMMEDIATE``), committed on exit, rolled back on error."""
         async with self._write_lock:
             conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
             except BaseException:
-                await conn.execute("ROLLBACK")
+                # Also when cancelled while BEGIN was on its way: aiosqlite still runs it, so a transaction may be
+                # open even though the await never returned. Shielded, so a second cancel cannot skip it.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
                 raise
             else:
                 await conn.execute("COMMIT")

@@ -254,12 +254,14 @@ class JobRepository:
         upstream_status: str | None,
         submitted_at: float,
         next_poll_at: float,
+        deadline_at: float,
     ) -> bool:
+        """submitting → running. ``deadline_at`` now bounds the run (it bounded the wait in line until now)."""
         changed = await self._db.execute(
             """UPDATE jobs SET status = 'running', remote_id = ?, upstream_request_id = ?, upstream_status = ?,
-                   submitted_at = ?, next_poll_at = ?
+                   submitted_at = ?, next_poll_at = ?, deadline_at = ?
                WHERE id = ? AND status = 'submitting'""",
-            (remote_id, request_id, upstream_status, submitted_at, next_poll_at, job_id),
+            (remote_id, request_id, upstream_status, submitted_at, next_poll_at, deadline_at, job_id),
         )
         return changed == 1
 

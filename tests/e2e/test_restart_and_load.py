@@ -75,7 +75,7 @@ async def test_a_job_caught_mid_submit_by_a_crash_is_failed_and_refunded_not_res
         ledger = await ledger_by_job(bot)
     assert job.status == "failed"
     assert job.error_code == "interrupted_submit"
-    assert "not been charged" in job.error_message
+    assert "It was not sent again" in job.error_message
     assert ledger[1] == ["reserve", "refund"]
     assert len(fakes.wavespeed.requests_to("POST", "/api/v3/wavespeed-ai/neta-lumina")) == submits_before
 

@@ -192,8 +192,6 @@ class Rig:
         if work.qsize() or scheduler._wake.is_set():
             return False
         idle: set[Any] = set(getattr(work, "_getters", ())) | self.clock.waiting()
-        for gate in scheduler._gates.values():
-            idle |= set(gate.limiter._lock._waiters or ())
         workers = scheduler._tasks[1:]
         return all(task.done() or task._fut_waiter in idle for task in workers)  # type: ignore[attr-defined]
 

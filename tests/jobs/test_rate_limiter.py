@@ -22,7 +22,7 @@ async def hammer(per_minute: int, *, clients: int, each: int, idle_first_s: floa
             granted.append(clock())
 
     def quiet() -> bool:
-        idle = clock.waiting() | set(limiter._lock._waiters or ())
+        idle = clock.waiting()
         return all(task.done() or task._fut_waiter in idle for task in tasks)  # type: ignore[attr-defined]
 
     driver = Driver(clock, quiet)
@@ -62,3 +62,13 @@ async def test_idle_time_does_not_save_up_more_than_one_burst():
     assert granted[: int(capacity)] == [start] * int(capacity)
     assert granted[int(capacity)] == pytest.approx(start + 1.0)
     assert_within_bucket(granted, 1.0, capacity)
+
+
+def test_try_acquire_takes_a_token_or_says_how_long_to_wait_without_taking_one():
+    clock = VirtualTime()
+    limiter = RateLimiter(60, clock=clock, sleep=clock.sleep)
+    assert [limiter.try_acquire() for _ in range(6)] == [0.0] * 6  # one burst
+    assert limiter.try_acquire() == pytest.approx(1.0)
+    assert limiter.try_acquire() == pytest.approx(1.0)  # asking again took nothing
+    clock.now += 1.0
+    assert limiter.try_acquire() == 0.0

@@ -430,12 +430,12 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
         assert [r.scheduler.position(job.id) for job in (a, b, c, d)] == [None, 1, 2, 3]
         r.notified.clear()
 
-        assert await r.transitions.cancel(c.id, submitted=False)
+        assert await r.transitions.cancel(c.id) == "refunded"
         r.scheduler.forget(c.id, "wavespeed")
         assert [r.scheduler.position(job.id) for job in (b, c, d)] == [1, None, 2]
         assert r.notified_ids() == [d.id]
 
-        assert await r.transitions.cancel(a.id, submitted=True)
+        assert await r.transitions.cancel(a.id) == "kept"
         r.scheduler.forget(a.id, "wavespeed")
         await r.driver.settle()
         assert prompts(r.provider.submits) == ["a", "b"]
@@ -447,3 +447,99 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
     assert r.provider.poll_times("r1") == []  # the cancelled running job is not followed any more
     assert ledgers == {"a": ["reserve", "commit"], "c": ["reserve", "refund"], "b": ["reserve", "commit"]}
     assert statuses == ["cancelled", "succeeded", "cancelled", "succeeded"]
+
+
+async def test_a_job_being_sent_is_not_cancelled_and_nothing_is_refunded(tmp_path):
+    async with rig(tmp_path) as r:
+        job = await r.add("a")
+        assert await r.jobs.claim_for_submit(job.id)  # what a worker does just before calling the provider
+        assert await r.transitions.cancel(job.id) == "sending"
+        assert (await r.job(job.id)).status == "submitting"
+        assert await r.ledger(job.id) == ["reserve"]
+
+
+# ---------------------------------------------------------------------------------------------- found in review
+async def test_results_finished_while_the_bot_was_down_are_collected_not_timed_out(tmp_path):
+    async with rig(tmp_path, first_poll_s=5.0) as r:
+        r.provider.duration_s = 60
+        job = await r.add()
+        await r.driver.advance(10)
+        assert (await r.job(job.id)).status == "running"
+        await r.scheduler.stop()
+        r.clock.now += 3600  # down for an hour, far past the 600 s deadline; the provider finished meanwhile
+        r.scheduler = r._new_scheduler()
+        await r.scheduler.start()
+        await r.run_until_finished(job.id)
+        done = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "commit"]
+    assert done.status == "succeeded"
+
+
+async def test_the_run_deadline_starts_when_the_job_is_submitted(tmp_path):
+    async with rig(tmp_path, max_concurrency=1, first_poll_s=5.0) as r:
+        r.provider.durations = {"first": 500, "second": 300}
+        first = await r.add("first")
+        second = await r.add("second")  # waits 500 s in line, then runs 300 s: 800 s after it was made
+        await r.run_until_finished(first.id, second.id)
+        done = await r.job(second.id)
+    assert done.status == "succeeded"
+    assert done.finished_at - done.created_at > 600
+
+
+async def test_a_stopping_scheduler_sends_nothing_more(tmp_path):
+    async with rig(tmp_path) as r:
+        job = await r.add(enqueue=False)
+        r.scheduler._stopping = True
+        r.scheduler._work.put_nowait(("submit", job.id))
+        await r.driver.settle()
+        assert r.provider.submits == []
+        assert (await r.job(job.id)).status == "queued"  # the next start submits it
+
+
+async def test_a_submission_accepted_but_not_recorded_is_recorded_later_not_resent(tmp_path):
+    async with rig(tmp_path, first_poll_s=5.0) as r:
+        mark_running = r.jobs.mark_running
+        failures = [RuntimeError("database is locked")]
+
+        async def flaky(*args, **kwargs):
+            if failures:
+                raise failures.pop()
+            return await mark_running(*args, **kwargs)
+
+        r.jobs.mark_running = flaky  # type: ignore[method-assign]
+        job = await r.add()
+        await r.run_until_finished(job.id, limit_s=3600)
+        done = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "commit"]
+    assert done.status == "succeeded"
+    assert len(r.provider.submits) == 1
+
+
+async def test_a_synchronous_result_whose_download_fails_is_fetched_again_from_the_same_answer(tmp_path):
+    url = "https://lumozai.example/storage/outputs/image_1.png"
+    async with rig(tmp_path) as r:
+        r.provider.submit_answers_done = True
+        r.provider.duration_s = 0
+        r.provider.outputs = lambda job: (Output("image/png", url=url),)
+        r.fetcher.errors.append(FetchError("connection reset", reason="network", retryable=True))
+        original_submit = r.provider.submit
+
+        async def submit_then_forget(request):
+            state = await original_submit(request)
+            r.provider.jobs.clear()  # like a synchronous answer: there is nothing to poll afterwards
+            return state
+
+        r.provider.submit = submit_then_forget  # type: ignore[method-assign]
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        done = await r.job(job.id)
+    assert done.status == "succeeded"
+    assert r.fetcher.urls == [url, url]
+
+
+async def test_a_throttled_provider_waits_for_its_tokens_without_holding_workers(tmp_path):
+    async with rig(tmp_path, max_concurrency=10, requests_per_minute=6, first_poll_s=1000.0) as r:
+        jobs = [await r.add(f"j{n}") for n in range(3)]
+        await r.driver.advance(25)
+        assert [t for t, _ in r.provider.submits] == [T0, T0 + 10, T0 + 20]
+        assert [(await r.job(job.id)).status for job in jobs] == ["running"] * 3

@@ -90,3 +90,18 @@ async def test_constraints_hold(db):
 def test_migration_files_are_numbered_without_gaps():
     numbers = [number for number, _, _ in migrations()]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_a_transaction_cancelled_while_beginning_leaves_no_transaction_open(db):
+    for _ in range(20):
+
+        async def write() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO role_limits (guild_id, role_id, credit_limit) VALUES (1, 1, 1)")
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await db.execute("DELETE FROM role_limits")  # would fail with "cannot start a transaction within a transaction"
+    assert not db.writer.in_transaction
