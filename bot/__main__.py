@@ -1,5 +1,6 @@
-"""``python -m bot`` runs the bot; ``python -m bot sync [--guild ID]`` syncs the slash commands;
-``python -m bot check`` validates the configuration. Configuration problems end with one line and exit code 2."""
+"""``python -m bot`` runs the bot; ``python -m bot sync [--guild ID | --global]`` syncs the slash commands (to
+DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration.
+Configuration problems end with one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -52,10 +53,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
-    sync = sub.add_parser("sync", help="register the slash commands with Discord, then exit")
-    sync.add_argument("--guild", type=int, help="sync to one server only (instant; for testing)")
+    sync = sub.add_parser(
+        "sync",
+        help="register the slash commands with Discord, then exit",
+        description="Register the slash commands: in DEV_GUILD_ID when it is set, else globally.",
+    )
+    where = sync.add_mutually_exclusive_group()
+    where.add_argument("--guild", type=int, metavar="ID", help="sync to this server only (instant; for testing)")
+    where.add_argument(
+        "--global",
+        dest="global_sync",
+        action="store_true",
+        help="sync globally (every server and DM) even when DEV_GUILD_ID is set",
+    )
     sub.add_parser("check", help="validate the configuration and list the enabled models")
     return parser.parse_args(argv)
+
+
+def sync_target(args: argparse.Namespace, settings: Settings) -> int | None:
+    """The server ``sync`` registers the commands in (None: globally): ``--guild``, else globally with
+    ``--global``, else DEV_GUILD_ID when set."""
+    if getattr(args, "guild", None) is not None:
+        return int(args.guild)
+    if getattr(args, "global_sync", False):
+        return None
+    return settings.dev_guild_id
 
 
 def check(settings: Settings) -> int:
@@ -98,7 +120,7 @@ async def sync_commands(bot: discord.Client, guild_id: int | None) -> int:
             command.allowed_contexts = None
             command.allowed_installs = None
         synced = await tree.sync(guild=guild)
-        print(f"Synced {len(synced)} commands to server {guild_id}.")
+        print(f"Synced {len(synced)} commands to server {guild_id} (only there; `sync --global` for everywhere).")
     return 0
 
 
@@ -127,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return check(settings)
         require_token(settings)
-        return asyncio.run(run_bot(settings, sync=args.command == "sync", guild_id=getattr(args, "guild", None)))
+        sync = args.command == "sync"
+        return asyncio.run(run_bot(settings, sync=sync, guild_id=sync_target(args, settings) if sync else None))
     except ConfigError as exc:
         print(f"Configuration error: {exc.setting}: {exc.problem}", file=sys.stderr)
         return EXIT_CONFIG

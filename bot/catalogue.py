@@ -126,15 +126,6 @@ class Catalogue:
     def for_kind(self, kind: Kind) -> list[ModelEntry]:
         return [entry for entry in self if entry.does(kind)]
 
-    def default_for(self, kind: Kind, preferred: str | None = None) -> ModelEntry | None:
-        """The server's preferred model if it does this kind, else the catalogue default, else the first that does."""
-        for key in (preferred, DEFAULT_MODEL_FOR_KIND.get(kind)):
-            entry = self._entries.get(key) if key else None
-            if entry is not None and entry.does(kind):
-                return entry
-        candidates = self.for_kind(kind)
-        return candidates[0] if candidates else None
-
 
 def configured_model_keys(settings: Settings) -> list[str]:
     """The model keys whose provider has an API key, without building any provider (for ``check`` and ``/help``)."""

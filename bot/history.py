@@ -1,4 +1,4 @@
-"""Reading a member's past jobs: a page of ``/history``, who may see one job, and ``/job show`` (the job's details
+"""Reading a member's past jobs: a page of ``/history``, and ``/job show`` (the job's details
 and its result posted again from the kept output files, under the NSFW policy of the place it is shown in)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import InvalidInput
 from bot.history_text import MAX_PAGE, MODEL_FILTER, PAGE_SIZE, HistoryPage
-from bot.jobs.render import Rendered, details_embed, timestamp
+from bot.jobs.render import Rendered, details_embed
 from bot.storage.jobs import JobRecord, JobRepository
 
 if TYPE_CHECKING:
@@ -54,17 +54,6 @@ async def history_page(
     )
 
 
-def can_see_job(job: JobRecord, *, viewer_id: int, here_guild_id: int, moderator_here: bool, operator: bool) -> bool:
-    """The requester always; nobody else a private job; a moderator the jobs of their own server; an operator any."""
-    if job.user_id == viewer_id:
-        return True
-    if job.ephemeral:
-        return False
-    if operator:
-        return True
-    return moderator_here and bool(job.guild_id) and job.guild_id == here_guild_id
-
-
 @dataclass(frozen=True, slots=True)
 class Here:
     """Where ``/job show`` answers: the NSFW policy and the upload limit of this place apply, not the job's."""
@@ -74,26 +63,13 @@ class Here:
     upload_limit: int
 
 
-async def job_show(
-    delivery: Delivery, job: JobRecord, here: Here, *, model_title: str | None, retention_days: float
-) -> Rendered:
+async def job_show(delivery: Delivery, job: JobRecord, here: Here, *, model_title: str | None) -> Rendered:
     """The job's details embed, and its result again: the files that are still kept, attached when under the
-    upload limit of this place (else a link), spoilered or withheld as this place's NSFW policy says."""
+    upload limit of this place (else a link), spoilered or withheld as this place's NSFW policy says. Files no
+    longer kept are not attached; the rendered result says so."""
     shown_here = dataclasses.replace(job, guild_id=here.guild_id, channel_nsfw=here.channel_nsfw)
     rendered = await delivery.render(shown_here, upload_limit=here.upload_limit, in_dm=not here.guild_id)
-    notes: list[str] = []
     files = rendered.files
-    if job.outputs_purged_at is not None:
-        files = ()
-        notes.append(
-            f"🗑️ The files of this job were deleted {timestamp(job.outputs_purged_at, 'f')} "
-            f"(results are kept for {retention_days:g} days). Its details are below."
-        )
-    else:
-        kept = tuple(spec for spec in files if spec.path.is_file())
-        if len(kept) < len(files):
-            notes.append("Some files of this job are no longer stored.")
-        files = kept
     embed = details_embed(job, model_title=model_title)
     image = next(
         (f for f in files if not f.spoiler and f.filename.lower().endswith(RENDERABLE_IMAGE_SUFFIXES)),
@@ -101,7 +77,7 @@ async def job_show(
     )
     if image is not None:
         embed.set_image(url=f"attachment://{image.filename}")
-    content = "\n".join([rendered.content, *notes])
+    content = rendered.content
     if len(content) > 2000:
         content = content[:1999] + "…"
     return Rendered(content=content, embeds=(embed,), files=files, final=True)

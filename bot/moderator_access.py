@@ -27,10 +27,6 @@ class ModeratorOnly(app_commands.CheckFailure, NotAllowed):
     does only for those when raised from a check) that carries a ``user_message`` like every ``BotError``."""
 
 
-def is_operator(interaction: discord.Interaction, settings: Settings) -> bool:
-    return interaction.user.id in settings.operator_user_ids
-
-
 async def is_moderator(
     interaction: discord.Interaction, server_settings: ServerSettingsStore, settings: Settings
 ) -> bool:

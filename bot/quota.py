@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 DAY_S = 86_400
 MAX_CREDITS = 1_000_000_000
 MAX_REASON_LENGTH = 500
-ACTIVE_STATUSES = ("queued", "submitting", "running")
+# The statuses are written out, not bound: SQLite uses the partial index ``jobs_active_by_user`` only when the query's
+# WHERE visibly implies the index's, and this count runs inside the write lock of every reservation.
+ACTIVE_JOBS_SQL = """SELECT COUNT(*) FROM jobs
+    WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR id <> ?)"""
 
 LimitSource = Literal["member", "role", "server", "default"]
 LedgerKind = Literal["reserve", "commit", "refund", "grant", "revoke", "reset"]
@@ -95,6 +98,16 @@ class _Rules:
     source: LimitSource
     banned: bool
     ban_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    period: str
+    used: int
+    bonus: int
+    from_period: int
+    from_bonus: int
+    refusal: QuotaExceeded
 
 
 def _reader(conn: aiosqlite.Connection) -> _Fetch:
@@ -184,11 +197,7 @@ class QuotaService:
 
     @staticmethod
     async def _active_jobs(fetch: _Fetch, user_id: int, *, except_job_id: int | None = None) -> int:
-        row = await fetch(
-            f"""SELECT COUNT(*) FROM jobs
-                WHERE user_id = ? AND status IN ({placeholders(ACTIVE_STATUSES)}) AND (? IS NULL OR id <> ?)""",
-            (user_id, *ACTIVE_STATUSES, except_job_id, except_job_id),
-        )
+        row = await fetch(ACTIVE_JOBS_SQL, (user_id, except_job_id, except_job_id))
         return int(row[0]) if row is not None else 0
 
     @staticmethod
@@ -220,12 +229,56 @@ class QuotaService:
     async def _reserve_row(conn: aiosqlite.Connection, job_id: int) -> sqlite3.Row | None:
         return await fetch_one(
             conn,
-            """SELECT guild_id, user_id, period, period_delta, bonus_delta FROM credit_ledger
+            """SELECT id, guild_id, user_id, period, period_delta, bonus_delta FROM credit_ledger
                WHERE job_id = ? AND kind = 'reserve'""",
             (job_id,),
         )
 
-    # --- the job engine's side (inside its transaction) ----------------------------------------------------
+    async def _plan(
+        self,
+        fetch: _Fetch,
+        rules: _Rules,
+        *,
+        guild_id: int,
+        user_id: int,
+        cost: int,
+        now: float,
+        except_job_id: int | None = None,
+    ) -> _Plan:
+        """Where ``cost`` credits would come from now, or the refusal (ban, running-jobs cap, credits). Reads only."""
+        if rules.banned:
+            raise NotAllowed(self._ban_message(guild_id, rules.ban_reason))
+        active = await self._active_jobs(fetch, user_id, except_job_id=except_job_id)
+        cap = self._settings.max_running_jobs_per_user
+        if active >= cap:
+            raise QuotaExceeded(
+                f"You already have {_plural(active, 'job')} queued or running, and the limit is {cap} at a time. "
+                "Wait for one to finish (or cancel one), then try again."
+            )
+        period = self.period_at(now)
+        used = await self._used(fetch, guild_id, user_id, period)
+        bonus = await self._bonus(fetch, guild_id, user_id)
+        left = max(0, rules.limit - used)
+        from_period = min(cost, left)
+        from_bonus = cost - from_period
+        refusal = QuotaExceeded(self._credits_message(cost=cost, left=left, bonus=bonus, now=now))
+        if from_bonus > bonus:
+            raise refusal
+        return _Plan(period, used, bonus, from_period, from_bonus, refusal)
+
+    # --- the job engine's side: check before it starts work, then reserve/commit/refund inside its transaction ---
+
+    async def check(self, guild_id: int, user_id: int, role_ids: Collection[int], cost: int) -> None:
+        """Refuse now what ``reserve`` would refuse (ban, running-jobs cap, not enough credits), writing nothing.
+
+        A pre-check, so a job that cannot start is refused before its inputs are downloaded and stored; ``reserve``
+        still decides, in its transaction (something may change in between).
+        """
+        if cost < 0:
+            raise ValueError(f"cost must be >= 0, got {cost}")
+        fetch: _Fetch = self._db.fetch_one
+        rules = await self._rules(fetch, guild_id, user_id, role_ids)
+        await self._plan(fetch, rules, guild_id=guild_id, user_id=user_id, cost=cost, now=self._clock())
 
     async def reserve(
         self,
@@ -260,27 +313,11 @@ class QuotaService:
                 used_after=await self._used(fetch, existing["guild_id"], existing["user_id"], existing["period"]),
                 bonus_after=await self._bonus(fetch, existing["guild_id"], existing["user_id"]),
             )
-        if rules.banned:
-            raise NotAllowed(self._ban_message(guild_id, rules.ban_reason))
-        active = await self._active_jobs(fetch, user_id, except_job_id=job_id)
-        cap = self._settings.max_running_jobs_per_user
-        if active >= cap:
-            raise QuotaExceeded(
-                f"You already have {_plural(active, 'job')} queued or running, and the limit is {cap} at a time. "
-                "Wait for one to finish (or cancel one), then try again."
-            )
-
-        period = self.period_at(now)
-        used = await self._used(fetch, guild_id, user_id, period)
-        bonus = await self._bonus(fetch, guild_id, user_id)
-        left = max(0, rules.limit - used)
-        from_period = min(cost, left)
-        from_bonus = cost - from_period
-        refusal = QuotaExceeded(self._credits_message(cost=cost, left=left, bonus=bonus, now=now))
-        if from_bonus > bonus:
-            raise refusal
-
-        used_after, bonus_after = used, bonus
+        plan = await self._plan(
+            fetch, rules, guild_id=guild_id, user_id=user_id, cost=cost, now=now, except_job_id=job_id
+        )
+        period, from_period, from_bonus, refusal = plan.period, plan.from_period, plan.from_bonus, plan.refusal
+        used_after, bonus_after = plan.used, plan.bonus
         if from_period:
             row = await fetch(
                 """INSERT INTO credit_usage (guild_id, user_id, period, used) VALUES (?, ?, ?, ?)
@@ -343,8 +380,11 @@ class QuotaService:
         )
 
     async def refund(self, conn: aiosqlite.Connection, *, job_id: int, now: float) -> bool:
-        """Give the job's reserved credits back: the period part to the period it came from (never below 0 used,
-        e.g. after a moderator reset), the bonus part to the bonus balance. False if already settled."""
+        """Give the job's reserved credits back: the period part to the period it came from, the bonus part to the
+        bonus balance. False if already settled.
+
+        A moderator reset of that period after the reservation already forgave its period part (used went to 0),
+        so only the bonus part comes back then: giving the period part back too would hand it out twice."""
         reserve = await self._reserve_row(conn, job_id)
         if reserve is None:
             log.warning("refund of job %s, which has no credit reservation", job_id)
@@ -355,8 +395,14 @@ class QuotaService:
         )
         if settled is not None:
             return False
+        forgiven = await fetch_one(
+            conn,
+            """SELECT 1 FROM credit_ledger
+               WHERE guild_id = ? AND user_id = ? AND id > ? AND kind = 'reset' AND period = ? LIMIT 1""",
+            (guild_id, user_id, reserve["id"], period),
+        )
         used = await self._used(_reader(conn), guild_id, user_id, period)
-        period_back = min(int(reserve["period_delta"]), used)
+        period_back = 0 if forgiven is not None else min(int(reserve["period_delta"]), used)
         bonus_back = -int(reserve["bonus_delta"])
         if not await self._insert_ledger(
             conn,

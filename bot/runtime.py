@@ -24,6 +24,7 @@ from bot.jobs.transitions import JobTransitions
 from bot.quota import QuotaService
 from bot.settings import Settings
 from bot.settings_store import ServerSettingsStore
+from bot.storage.audit import AuditLog
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository
 from providers._http import Timeouts
@@ -89,6 +90,10 @@ class Services:
     fetcher: Fetcher
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
+
+    def __post_init__(self) -> None:
+        self.audit = AuditLog(self.database)
 
     @property
     def engine(self) -> Engine:

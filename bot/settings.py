@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     discord_api_base_url: str = "https://discord.com/api/v10"
     database_path: Path = Path("data/bot.sqlite3")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    dev_guild_id: int | None = None
+    dev_guild_id: int | None = None  # `python -m bot sync` registers the commands only here (instant), unless --global
     operator_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
     wavespeed: WaveSpeedSettings = WaveSpeedSettings()

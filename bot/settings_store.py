@@ -34,10 +34,12 @@ class ServerConfig:
     def allows_model(self, key: str) -> bool:
         return self.enabled_models is None or key in self.enabled_models
 
-    def allows_channel(self, channel_id: int | None, parent_id: int | None = None) -> bool:
+    def allows_channel(self, channel_id: int | None, *ancestor_ids: int | None) -> bool:
+        """Generating is allowed in the channel: no list, or the list names the channel or one of its ancestors
+        (its category; for a thread, its parent channel and that channel's category)."""
         if not self.allowed_channels:
             return True
-        return channel_id in self.allowed_channels or (parent_id is not None and parent_id in self.allowed_channels)
+        return any(place is not None and place in self.allowed_channels for place in (channel_id, *ancestor_ids))
 
     def banned_word_in(self, text: str) -> str | None:
         """The first banned word that appears in ``text`` as a whole word, ignoring case."""
@@ -104,7 +106,12 @@ class ServerSettingsStore:
     async def update(
         self, guild_id: int, *, actor_id: int, reason: str | None = None, **changes: Any
     ) -> tuple[ServerConfig, ServerConfig]:
-        """Apply ``changes`` (ServerConfig field names) and audit them; returns (before, after)."""
+        """Apply ``changes`` (ServerConfig field names) and audit them; returns (before, after).
+
+        A change is the new value, or a function of the field's current value that returns the new one (or raises
+        to refuse, changing nothing). Functions run inside the write transaction, on the stored settings, so
+        changes made at the same time (two moderators adding a channel each) are never lost.
+        """
         unknown = set(changes) - {f.name for f in dataclasses.fields(ServerConfig)} - {"guild_id"}
         if unknown:
             raise ValueError(f"unknown server settings: {sorted(unknown)}")
@@ -112,7 +119,10 @@ class ServerSettingsStore:
             before = _row_to_config(
                 guild_id, await fetch_one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
             )
-            after = dataclasses.replace(before, **changes)
+            values = {  # no setting's value is callable: a callable is always a change function
+                name: change(getattr(before, name)) if callable(change) else change for name, change in changes.items()
+            }
+            after = dataclasses.replace(before, **values)
             await conn.execute(
                 """
                 INSERT INTO guild_settings (guild_id, default_limit, default_model, enabled_models, nsfw_policy,

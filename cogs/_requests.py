@@ -17,30 +17,6 @@ from bot.jobs.service import JobSpec
 from cogs._options import UnknownFlag, flags_for, model_from, parse_prompt, resolve_options
 from providers.base import Kind
 
-KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
-
-
-async def choose_model(bot: Bot, guild_id: int | None, kind: Kind, asked: str | None) -> ModelEntry:
-    """The model asked for, else the server's default (when it does this kind), else the catalogue's."""
-    services = bot.services
-    config = await services.server_settings.get(guild_id)
-    if asked:
-        entry = services.catalogue.get(asked)
-        offered = [m.key for m in services.catalogue.for_kind(kind) if config.allows_model(m.key)]
-        if entry is None or not config.allows_model(asked):
-            raise InvalidInput(f"There is no model `{asked}` here. Choose one of: {', '.join(offered) or 'none'}.")
-        if not entry.does(kind):
-            raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {', '.join(offered)}.")
-        return entry
-    allowed = [m for m in services.catalogue.for_kind(kind) if config.allows_model(m.key)]
-    for key in (config.default_model, None):
-        entry = services.catalogue.default_for(kind, key)
-        if entry is not None and entry in allowed:
-            return entry
-    if allowed:
-        return allowed[0]
-    raise NotAllowed(f"No model for {KIND_WORDS[kind]} is enabled here.")
-
 
 async def build_spec(
     bot: Bot,
@@ -64,7 +40,9 @@ async def build_spec(
     prompt = parsed.prompt.strip()
     if not prompt:
         raise InvalidInput("Describe what you want in the prompt; it cannot be only flags.")
-    entry = await choose_model(bot, interaction.guild_id, kind, model_from(parsed.flags, slash_model))
+    entry = await bot.services.engine.jobs.choose_model(
+        interaction.guild_id, kind, model_from(parsed.flags, slash_model)
+    )
     limit = min(settings.prompt_max_length, entry.capabilities.prompt_max_length or settings.prompt_max_length)
     if len(prompt) > limit:
         raise InvalidInput(
@@ -124,7 +102,7 @@ async def _unknown_flag(
 ) -> InvalidInput:
     """An unknown flag, told with the flags of the model the command would use (product.md §2)."""
     try:
-        entry = await choose_model(bot, guild_id, kind, asked.lower() if asked else None)
+        entry = await bot.services.engine.jobs.choose_model(guild_id, kind, asked.lower() if asked else None)
     except (InvalidInput, NotAllowed):
         return exc
     return InvalidInput(f"`--{exc.name}` is not a flag.{exc.hint} `{entry.key}` takes: {', '.join(flags_for(entry))}.")
@@ -134,14 +112,13 @@ async def model_choices(
     bot: Bot, interaction: discord.Interaction, kind: Kind, current: str
 ) -> list[discord.app_commands.Choice[str]]:
     """Autocomplete: the models enabled and allowed here that do this kind, matching what was typed (≤ 25)."""
-    config = await bot.services.server_settings.get(interaction.guild_id)
     needle = current.lower().strip()
     choices = [
         discord.app_commands.Choice(
             name=f"{m.key}: {m.title} ({m.cost} credit{'s' if m.cost != 1 else ''})"[:100], value=m.key
         )
-        for m in bot.services.catalogue.for_kind(kind)
-        if config.allows_model(m.key) and (needle in m.key or needle in m.title.lower())
+        for m in await bot.services.engine.jobs.models_offered(interaction.guild_id, kind)
+        if needle in m.key or needle in m.title.lower()
     ]
     return choices[:25]
 
@@ -152,7 +129,7 @@ async def ratio_choices(
     """Autocomplete: the aspect ratios of the model chosen so far (or the default one), matching what was typed."""
     asked = getattr(interaction.namespace, "model", None)
     try:
-        entry = await choose_model(bot, interaction.guild_id, kind, asked or None)
+        entry = await bot.services.engine.jobs.choose_model(interaction.guild_id, kind, asked or None)
     except (InvalidInput, NotAllowed):
         return []
     needle = current.strip()

@@ -15,6 +15,7 @@ from typing import Any
 import discord
 
 from bot.app import Bot
+from bot.jobs.access import can_use
 from bot.jobs.delivery import message_kwargs
 from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
 from bot.jobs.requester import Requester
@@ -144,7 +145,11 @@ async def _animate(interaction: discord.Interaction[Bot], job_id: int) -> None:
 
 
 async def _edit(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    # A modal must be the first response, so no defer: one read, then the modal.
     job = await interaction.client.services.job_records.get(job_id)
+    if job is not None and not can_use(job, Requester.from_interaction(interaction)):
+        await send_ephemeral(interaction, "Only the person who started this private job can use its buttons.")
+        return
     limit = interaction.client.settings.prompt_max_length
     await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else "", max_length=limit))
 
@@ -153,7 +158,7 @@ async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:
     await defer_ephemeral(interaction)
     services = interaction.client.services
     job = await services.job_records.get(job_id)
-    if job is None or (job.ephemeral and job.user_id != interaction.user.id):
+    if job is None or not can_use(job, Requester.from_interaction(interaction)):
         await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
         return
     entry = services.catalogue.get(job.model_key)
@@ -169,6 +174,7 @@ async def _cancel(interaction: discord.Interaction[Bot], job_id: int) -> None:
 async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
     """Show the job's current state by editing the message the button is on; works in every context, and the
     click's fresh 15-minute token lets delivery keep editing this message."""
+    await interaction.response.defer()  # type 6: acknowledged; @original is the message the button is on
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None:
@@ -176,34 +182,29 @@ async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
         return
     rendered = await services.engine.delivery.render(job, upload_limit=interaction.filesize_limit)
     kwargs = message_kwargs(rendered)
-    await interaction.response.edit_message(
+    await interaction.edit_original_response(
         content=kwargs["content"], embeds=kwargs["embeds"], attachments=kwargs["attachments"], view=kwargs["view"]
     )
-    if job.active and interaction.message is not None and interaction.message.id == job.message_id:
-        await services.job_records.set_token(
-            job.id,
-            application_id=interaction.application_id,
-            token=interaction.token,
-            expires_at=Requester.from_interaction(interaction).token_expires_at,
-            edits_original=True,
-        )
+    await services.engine.jobs.renew_token(job, interaction)
 
 
 async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    """Delete the message the button is on: the job's message, or a copy of its result (e.g. in DMs)."""
+    await interaction.response.defer()  # type 6: acknowledged; @original is the message the button is on
     services = interaction.client.services
     job = await services.job_records.get(job_id)
-    requester = Requester.from_interaction(interaction)
-    config = await services.server_settings.get(interaction.guild_id)
     if job is None:
         await send_ephemeral(interaction, f"There is no job #{job_id}.")
         return
-    if job.user_id != requester.user_id and not requester.is_moderator(config, services.settings):
-        await send_ephemeral(interaction, "Only the person who made this (or a moderator) can delete it.")
+    requester = Requester.from_interaction(interaction)
+    if not await services.engine.jobs.may_manage(job, requester):
+        who = "made this private job" if job.ephemeral else "made this (or a moderator)"
+        await send_ephemeral(interaction, f"Only the person who {who} can delete it.")
         return
-    await interaction.response.defer()
     await interaction.delete_original_response()
-    await services.job_records.mark_message_deleted(job.id, discord.utils.utcnow().timestamp())
-    log.info("job %s: message deleted by %s", job.id, requester.user_id)
+    message_id = interaction.message.id if interaction.message is not None else None
+    await services.engine.jobs.message_deleted(job.id, message_id)
+    log.info("job %s: message %s deleted by %s", job.id, message_id, requester.user_id)
 
 
 HANDLERS = {

@@ -17,10 +17,11 @@ from discord.ext import commands
 
 from bot.app import Bot
 from bot.errors import NotFound
-from bot.history import Here, can_see_job, clean_model_filter, history_page, job_show
+from bot.history import Here, clean_model_filter, history_page, job_show
 from bot.history_text import HISTORY_TEMPLATE, MAX_PAGE, history_custom_id, history_message
 from bot.jobs.delivery import message_kwargs
-from bot.moderator_access import is_moderator, is_operator, require_moderator
+from bot.jobs.requester import Requester
+from bot.moderator_access import require_moderator
 from bot.replies import defer_ephemeral, error_text, send_ephemeral
 
 log = logging.getLogger(__name__)
@@ -110,13 +111,7 @@ class JobCommands(app_commands.Group):
         services = self.bot.services
         job = await services.job_records.get(job_id)
         here_guild = interaction.guild_id or 0
-        if job is None or not can_see_job(
-            job,
-            viewer_id=interaction.user.id,
-            here_guild_id=here_guild,
-            moderator_here=await is_moderator(interaction, services.server_settings, services.settings),
-            operator=is_operator(interaction, services.settings),
-        ):
+        if job is None or not await services.engine.jobs.may_view(job, Requester.from_interaction(interaction)):
             raise NotFound(f"There is no job #{job_id} you can see. `/history` lists yours.")
         channel = interaction.channel
         nsfw = bool(getattr(channel, "nsfw", False)) or bool(getattr(getattr(channel, "parent", None), "nsfw", False))
@@ -126,7 +121,6 @@ class JobCommands(app_commands.Group):
             job,
             Here(guild_id=here_guild, channel_nsfw=nsfw, upload_limit=interaction.filesize_limit),
             model_title=entry.title if entry else None,
-            retention_days=services.settings.output_retention_days,
         )
         kwargs = message_kwargs(rendered)
         await interaction.edit_original_response(

@@ -18,7 +18,6 @@ from bot.jobs.requester import member_role_ids
 from bot.moderation_text import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
 from bot.quota import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.quota_report import build_report, ledger_text, limit_source_text, quota_embed
-from bot.storage.audit import list_audit
 from cogs._moderator import ModeratorGroup
 from cogs.history import show_history_page
 
@@ -186,8 +185,7 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         user: discord.User | None = None,
         page: app_commands.Range[int, 1, AUDIT_MAX_PAGE] = 1,
     ) -> None:
-        entries = await list_audit(
-            self.bot.services.database,
+        entries = await self.bot.services.audit.entries(
             self.guild_id(interaction),
             target_user_id=user.id if user else None,
             limit=page * AUDIT_PAGE_SIZE + 1,

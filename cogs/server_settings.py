@@ -9,7 +9,8 @@ which audits it in the same transaction; the job engine reads these settings for
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias, TypeVar
 
 import discord
 from discord import app_commands
@@ -34,6 +35,10 @@ MAX_CHANNELS = 100
 MAX_MODERATOR_ROLES = 25
 MAX_BANNED_WORDS = 500
 MAX_WORD_LENGTH = 60
+
+T = TypeVar("T")
+# A setting's new value, or a function of its stored value (run inside the update's transaction).
+Change: TypeAlias = T | Callable[[T], T]
 
 
 class PlaceOption(app_commands.Transformer):
@@ -166,15 +171,20 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         )
 
     # ------------------------------------------------------------------ models
+    # Additions and removals are functions of the stored value, applied in the update's transaction: computed from
+    # the cached settings instead, two moderators changing a list at once would lose one change.
     @models.command(name="enable", description="Let members use a model here")
     @app_commands.describe(model="The model")
     async def models_enable(self, interaction: discord.Interaction[Bot], model: str) -> None:
         key = self._model_key(model)
-        config = await self._config(interaction)
-        enabled = None if config.enabled_models is None else config.enabled_models | {key}
-        if enabled is not None and enabled >= self._all_keys():
-            enabled = None  # every model: also the ones configured later
-        await self._models_changed(interaction, enabled)
+        every = self._all_keys()
+
+        def enable(enabled: frozenset[str] | None) -> frozenset[str] | None:
+            if enabled is None or enabled | {key} >= every:
+                return None  # every model: also the ones configured later
+            return enabled | {key}
+
+        await self._models_changed(interaction, enable)
 
     @models_enable.autocomplete("model")
     async def _enable_choices(
@@ -186,9 +196,12 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     @app_commands.describe(model="The model")
     async def models_disable(self, interaction: discord.Interaction[Bot], model: str) -> None:
         key = self._model_key(model)
-        config = await self._config(interaction)
-        current = self._all_keys() if config.enabled_models is None else config.enabled_models
-        await self._models_changed(interaction, current - {key})
+        every = self._all_keys()
+
+        def disable(enabled: frozenset[str] | None) -> frozenset[str] | None:
+            return (every if enabled is None else enabled) - {key}
+
+        await self._models_changed(interaction, disable)
 
     @models_disable.autocomplete("model")
     async def _disable_choices(
@@ -206,7 +219,9 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def models_all(self, interaction: discord.Interaction[Bot]) -> None:
         await self._models_changed(interaction, None)
 
-    async def _models_changed(self, interaction: discord.Interaction[Bot], enabled: frozenset[str] | None) -> None:
+    async def _models_changed(
+        self, interaction: discord.Interaction[Bot], enabled: Change[frozenset[str] | None]
+    ) -> None:
         catalogue = self.bot.services.catalogue
         before, after = await self._update(interaction, enabled_models=enabled)
         text = change_text(
@@ -224,24 +239,28 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     @channels.command(name="add", description="Allow generating in a channel (or every channel of a category)")
     @app_commands.describe(channel="The channel or category")
     async def channels_add(self, interaction: discord.Interaction[Bot], channel: Place) -> None:
-        config = await self._config(interaction)
-        if len(config.allowed_channels | {channel.id}) > MAX_CHANNELS:
-            raise InvalidInput(f"At most {MAX_CHANNELS} channels can be listed. Remove one first.")
-        await self._channels_changed(interaction, config.allowed_channels | {channel.id})
+        def add(channels: frozenset[int]) -> frozenset[int]:
+            if len(channels | {channel.id}) > MAX_CHANNELS:
+                raise InvalidInput(f"At most {MAX_CHANNELS} channels can be listed. Remove one first.")
+            return channels | {channel.id}
+
+        await self._channels_changed(interaction, add)
 
     @channels.command(name="remove", description="Stop allowing generating in a channel")
     @app_commands.describe(channel="The channel or category")
     async def channels_remove(self, interaction: discord.Interaction[Bot], channel: Place) -> None:
-        config = await self._config(interaction)
-        if channel.id not in config.allowed_channels:
-            raise InvalidInput(f"<#{channel.id}> is not in the list. It is: {channels_text(config.allowed_channels)}.")
-        await self._channels_changed(interaction, config.allowed_channels - {channel.id})
+        def remove(channels: frozenset[int]) -> frozenset[int]:
+            if channel.id not in channels:
+                raise InvalidInput(f"<#{channel.id}> is not in the list. It is: {channels_text(channels)}.")
+            return channels - {channel.id}
+
+        await self._channels_changed(interaction, remove)
 
     @channels.command(name="clear", description="Allow generating in every channel")
     async def channels_clear(self, interaction: discord.Interaction[Bot]) -> None:
         await self._channels_changed(interaction, frozenset())
 
-    async def _channels_changed(self, interaction: discord.Interaction[Bot], channels: frozenset[int]) -> None:
+    async def _channels_changed(self, interaction: discord.Interaction[Bot], channels: Change[frozenset[int]]) -> None:
         before, after = await self._update(interaction, allowed_channels=channels)
         await self._reply(
             interaction,
@@ -254,22 +273,24 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     @moderator_roles.command(name="add", description="Members with this role can use the moderator commands")
     @app_commands.describe(role="The role")
     async def moderator_roles_add(self, interaction: discord.Interaction[Bot], role: discord.Role) -> None:
-        config = await self._config(interaction)
-        if len(config.moderator_roles | {role.id}) > MAX_MODERATOR_ROLES:
-            raise InvalidInput(f"At most {MAX_MODERATOR_ROLES} moderator roles. Remove one first.")
-        await self._roles_changed(interaction, config.moderator_roles | {role.id})
+        def add(roles: frozenset[int]) -> frozenset[int]:
+            if len(roles | {role.id}) > MAX_MODERATOR_ROLES:
+                raise InvalidInput(f"At most {MAX_MODERATOR_ROLES} moderator roles. Remove one first.")
+            return roles | {role.id}
+
+        await self._roles_changed(interaction, add)
 
     @moderator_roles.command(name="remove", description="This role no longer gives the moderator commands")
     @app_commands.describe(role="The role")
     async def moderator_roles_remove(self, interaction: discord.Interaction[Bot], role: discord.Role) -> None:
-        config = await self._config(interaction)
-        if role.id not in config.moderator_roles:
-            raise InvalidInput(
-                f"<@&{role.id}> is not a moderator role. They are: {roles_text(config.moderator_roles)}."
-            )
-        await self._roles_changed(interaction, config.moderator_roles - {role.id})
+        def remove(roles: frozenset[int]) -> frozenset[int]:
+            if role.id not in roles:
+                raise InvalidInput(f"<@&{role.id}> is not a moderator role. They are: {roles_text(roles)}.")
+            return roles - {role.id}
 
-    async def _roles_changed(self, interaction: discord.Interaction[Bot], roles: frozenset[int]) -> None:
+        await self._roles_changed(interaction, remove)
+
+    async def _roles_changed(self, interaction: discord.Interaction[Bot], roles: Change[frozenset[int]]) -> None:
         before, after = await self._update(interaction, moderator_roles=roles)
         await self._reply(
             interaction,
@@ -286,12 +307,15 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         too_long = [w for w in new if len(w) > MAX_WORD_LENGTH]
         if too_long:
             raise InvalidInput(f"Keep each word or phrase under {MAX_WORD_LENGTH} characters.")
-        config = await self._config(interaction)
-        known = {w.lower() for w in config.banned_words}
-        added = [w for w in new if w not in known]
-        if len(config.banned_words) + len(added) > MAX_BANNED_WORDS:
-            raise InvalidInput(f"At most {MAX_BANNED_WORDS} banned words. Remove some first.")
-        await self._words_changed(interaction, (*config.banned_words, *added), added=added)
+
+        def add(words: tuple[str, ...]) -> tuple[str, ...]:
+            known = {w.lower() for w in words}
+            added = [w for w in new if w not in known]
+            if len(words) + len(added) > MAX_BANNED_WORDS:
+                raise InvalidInput(f"At most {MAX_BANNED_WORDS} banned words. Remove some first.")
+            return (*words, *added)
+
+        await self._words_changed(interaction, add, adding=True)
 
     @banned_words.command(name="remove", description="Allow these words again (comma-separated)")
     @app_commands.describe(words="Words or phrases to remove")
@@ -299,12 +323,16 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         self, interaction: discord.Interaction[Bot], words: app_commands.Range[str, 1, 1000]
     ) -> None:
         gone = {w.lower() for w in _split(words)}
-        config = await self._config(interaction)
-        removed = [w for w in config.banned_words if w.lower() in gone]
-        if not removed:
-            raise InvalidInput("None of those words is banned here. `/server-settings banned-words list` shows them.")
-        kept = tuple(w for w in config.banned_words if w.lower() not in gone)
-        await self._words_changed(interaction, kept, removed=removed)
+
+        def remove(banned: tuple[str, ...]) -> tuple[str, ...]:
+            kept = tuple(w for w in banned if w.lower() not in gone)
+            if len(kept) == len(banned):
+                raise InvalidInput(
+                    "None of those words is banned here. `/server-settings banned-words list` shows them."
+                )
+            return kept
+
+        await self._words_changed(interaction, remove, adding=False)
 
     @banned_words.command(name="list", description="The words refused in prompts here")
     async def banned_words_list(self, interaction: discord.Interaction[Bot]) -> None:
@@ -317,20 +345,17 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         await interaction.edit_original_response(embed=embed)
 
     async def _words_changed(
-        self,
-        interaction: discord.Interaction[Bot],
-        words: tuple[str, ...],
-        *,
-        added: list[str] | None = None,
-        removed: list[str] | None = None,
+        self, interaction: discord.Interaction[Bot], words: Change[tuple[str, ...]], *, adding: bool
     ) -> None:
         before, after = await self._update(interaction, banned_words=words)
         lines = [f"Banned words: {len(before.banned_words)} → **{len(after.banned_words)}**."]
-        if added:
-            lines.append(f"Added: {banned_words_text(added, limit=900)}")
-        elif added is not None:
-            lines.append("Those words were already banned.")
-        if removed:
+        if adding:
+            added = [w for w in after.banned_words if w not in set(before.banned_words)]
+            lines.append(
+                f"Added: {banned_words_text(added, limit=900)}" if added else "Those words were already banned."
+            )
+        else:
+            removed = [w for w in before.banned_words if w not in set(after.banned_words)]
             lines.append(f"Removed: {banned_words_text(removed, limit=900)}")
         await self._reply(interaction, "\n".join(lines))
 

@@ -43,3 +43,25 @@ def test_cogs_run_no_sql_and_open_no_http_sessions(path):
     assert not imported_modules(path) & {"aiosqlite", "sqlite3", "aiohttp"}
     for marker in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "ClientSession("):
         assert marker not in text, f"{path.name} contains {marker!r}"
+
+
+def imported_full_names(path: Path) -> set[str]:
+    """Every module a file imports, by its full dotted name (``from bot import storage`` counts as
+    ``bot.storage``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("path", python_files("cogs"), ids=lambda p: p.name)
+def test_cogs_reach_storage_only_through_the_services(path):
+    storage = sorted(
+        name for name in imported_full_names(path) if name == "bot.storage" or name.startswith("bot.storage.")
+    )
+    assert not storage, f"{path.name} imports {storage}: use the services (e.g. services.audit, services.engine.jobs)"

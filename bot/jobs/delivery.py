@@ -45,11 +45,13 @@ CANNOT_DM = 50007
 
 
 class PathFailed(Exception):
-    """This path cannot deliver; try the next one. ``gone`` means the message itself no longer exists."""
+    """This path cannot deliver; try the next one. ``gone`` means the message itself no longer exists;
+    ``token_dead`` that Discord refused the interaction token itself (it will not work again)."""
 
-    def __init__(self, reason: str, *, gone: bool = False) -> None:
+    def __init__(self, reason: str, *, gone: bool = False, token_dead: bool = False) -> None:
         super().__init__(reason)
         self.gone = gone
+        self.token_dead = token_dead
 
 
 class TransientFailure(Exception):
@@ -68,8 +70,11 @@ def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm
 
 
 def _classify(exc: discord.HTTPException, path: str) -> Exception:
-    if exc.status in (401,) or exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
-        return PathFailed(f"{path}: token refused ({exc.status}/{exc.code})")
+    """What a Discord error means for the delivery path that got it. Only 401, Invalid Webhook Token (50027) and
+    Unknown Webhook (10015) say the token is dead; any other refusal (a 400 for the body, a 413 for the files)
+    is a failure of this attempt only, and the next path is tried with the token left as it is."""
+    if exc.status == 401 or exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
+        return PathFailed(f"{path}: token refused ({exc.status}/{exc.code})", token_dead=path == "token")
     if exc.code == UNKNOWN_MESSAGE:
         return PathFailed(f"{path}: message gone", gone=True)
     if exc.status == 403 or exc.code in (MISSING_ACCESS, MISSING_PERMISSIONS, CANNOT_DM):
@@ -178,6 +183,9 @@ class Delivery:
             actions.discard("edit")
         if not any(config.allows_model(m.key) for m in self._catalogue.for_kind(Kind.VIDEO)):
             actions.discard("animate")
+        missing: set[int] = set()
+        if job.status == "succeeded" and job.outputs_purged_at is None:
+            missing = {o.idx for o in job.outputs if not await self._media.exists(o.path)}
         return render_job(
             job,
             RenderContext(
@@ -189,6 +197,8 @@ class Delivery:
                 nsfw_mode=nsfw_mode(job, config, self._settings, in_dm=in_dm),  # type: ignore[arg-type]
                 actions=frozenset(actions),
                 model_title=entry.title if entry else None,
+                missing_outputs=frozenset(missing),
+                retention_days=self._settings.output_retention_days,
             ),
         )
 
@@ -249,7 +259,7 @@ class Delivery:
                 except PathFailed as exc:
                     log.info("job %s: %s", job.id, exc)
                     gone = gone or exc.gone
-                    if not exc.gone:
+                    if exc.token_dead:
                         await self._jobs.expire_token(job.id)
             if not gone and self._channel_editable(job):
                 try:
@@ -356,8 +366,7 @@ class Delivery:
         rendered = await self.render(job, upload_limit=DEFAULT_UPLOAD_LIMIT, in_dm=True)
         kwargs = message_kwargs(rendered)
         kwargs["files"] = kwargs.pop("attachments")
-        where = "this server" if job.guild_id else "our DMs"
-        kwargs["content"] = f"Your job from {where} is done.\n{kwargs['content']}"[:2000]
+        kwargs["content"] = f"{dm_intro(job)}\n{kwargs['content']}"[:2000]
         try:
             channel = await self._client.create_dm(discord.Object(job.user_id))
             await channel.send(**kwargs)
@@ -398,6 +407,17 @@ class Delivery:
             self.sent["ping"] += 1
         except discord.HTTPException as exc:
             log.info("job %s: completion ping not sent (%s %s)", job.id, exc.status, exc.code)
+
+
+def dm_intro(job: JobRecord) -> str:
+    """The first line of a result sent to the requester's DMs: which job, and where it was asked for (a channel
+    mention shows as a link to it and pings nobody)."""
+    where = f" (from <#{job.channel_id}>)" if job.guild_id and job.channel_id else ""
+    if job.status == "succeeded":
+        return f"Here is the result of your job #{job.id}{where}:"
+    if job.status == "cancelled":
+        return f"Your job #{job.id}{where} was cancelled:"
+    return f"Your job #{job.id}{where} did not work out:"
 
 
 def message_kwargs(rendered: Rendered) -> dict[str, Any]:

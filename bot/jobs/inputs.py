@@ -56,7 +56,7 @@ async def load_image(
     source: ImageSource, *, fetcher: Fetcher, media: MediaStore, settings: Settings, what: str
 ) -> StoredImage:
     if isinstance(source, StoredImage):
-        if not await media.exists(source.path):
+        if not await media.reuse(source.path):  # also keeps a reused input file from being purged
             raise InvalidInput(f"The {what} is no longer stored (results are kept for a limited time).")
         return source
     check_attachment(source, settings, what=what)

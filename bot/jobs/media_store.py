@@ -2,6 +2,11 @@
 
 Outputs live in ``outputs/<job id>/<n>.<ext>``; inputs in ``inputs/<sha256>.<ext>`` (the same image uploaded
 twice is stored once). Paths in the database are relative to the store's root. Writes are atomic.
+
+An input file's modification time is when it was last stored or reused: saving the same image again, or reusing it
+(a reroll), refreshes it, and retention deletes input files untouched for longer than the retention that no
+unfinished job needs (``purge_inputs``). Refreshing and deleting take one lock, so a file is never deleted between
+being refreshed for a new job and that job being recorded.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import mimetypes
 import os
 import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
+
+INPUTS_DIR = "inputs"
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -32,6 +40,7 @@ def extension_for(media_type: str) -> str:
 class MediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._inputs_lock = asyncio.Lock()  # refreshing an input file vs deleting it
 
     def __repr__(self) -> str:
         return f"MediaStore({str(self.root)!r})"
@@ -48,11 +57,21 @@ class MediaStore:
         return relative
 
     async def save_input(self, data: bytes, media_type: str) -> str:
-        relative = f"inputs/{hashlib.sha256(data).hexdigest()}{extension_for(media_type)}"
+        """Store an input image once per content; storing it again refreshes its modification time."""
+        relative = f"{INPUTS_DIR}/{hashlib.sha256(data).hexdigest()}{extension_for(media_type)}"
         path = self.absolute(relative)
-        if not await asyncio.to_thread(path.exists):
-            await asyncio.to_thread(self._write, path, data)
+        async with self._inputs_lock:
+            if not await asyncio.to_thread(_touch, path):
+                await asyncio.to_thread(self._write, path, data)
         return relative
+
+    async def reuse(self, relative: str) -> bool:
+        """Whether a stored file can be used as a job's input again; an input file's life is extended by it."""
+        path = self.absolute(relative)
+        if not path.is_relative_to(self.absolute(INPUTS_DIR)):
+            return await asyncio.to_thread(path.exists)
+        async with self._inputs_lock:
+            return await asyncio.to_thread(_touch, path)
 
     async def read(self, relative: str) -> bytes:
         return await asyncio.to_thread(self.absolute(relative).read_bytes)
@@ -62,6 +81,19 @@ class MediaStore:
 
     async def purge_job(self, job_id: int) -> None:
         await asyncio.to_thread(shutil.rmtree, self.absolute(f"outputs/{job_id}"), True)
+
+    async def purge_inputs(self, *, older_than: float, keep: Collection[str]) -> int:
+        """Delete the input files last stored or reused before ``older_than`` (Unix seconds), except the ``keep``
+        paths (relative, as in the database); returns how many were deleted."""
+        folder = self.absolute(INPUTS_DIR)
+        candidates = await asyncio.to_thread(_files_older_than, folder, older_than)
+        deleted = 0
+        for path in candidates:
+            if f"{INPUTS_DIR}/{path.name}" in keep:
+                continue
+            async with self._inputs_lock:  # checked again: it may have been refreshed for a new job meanwhile
+                deleted += await asyncio.to_thread(_unlink_if_older, path, older_than)
+        return deleted
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -74,3 +106,37 @@ class MediaStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _touch(path: Path) -> bool:
+    """Set the file's modification time to now; False if there is no such file."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _files_older_than(folder: Path, older_than: float) -> list[Path]:
+    old: list[Path] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < older_than:
+                        old.append(Path(entry.path))
+                except FileNotFoundError:  # replaced or deleted meanwhile
+                    continue
+    except FileNotFoundError:
+        return []
+    return old
+
+
+def _unlink_if_older(path: Path, older_than: float) -> int:
+    try:
+        if path.stat().st_mtime >= older_than:
+            return 0
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1

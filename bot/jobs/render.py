@@ -71,6 +71,10 @@ class RenderContext:
     nsfw_mode: NsfwMode = "show"
     actions: frozenset[str] = frozenset(ACTIONS)  # the result buttons that can work here
     model_title: str | None = None
+    # Outputs (by ``idx``) whose files are no longer on disk; the caller looks (render does no I/O). A job whose
+    # ``outputs_purged_at`` is set has none of its files, whatever this says.
+    missing_outputs: frozenset[int] = frozenset()
+    retention_days: float | None = None  # how long results are kept, to say so when they are gone
 
 
 def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
@@ -159,7 +163,7 @@ def _result_rows(job: JobRecord, ctx: RenderContext, *, succeeded: bool) -> tupl
     row: list[ButtonSpec] = [
         ButtonSpec(custom_id("reroll", job.id), "Reroll" if succeeded else "Try again", "primary", "🎲")
     ]
-    has_image = succeeded and any(not o.is_video for o in job.outputs)
+    has_image = succeeded and any(not o.is_video and _stored(job, o, ctx) for o in job.outputs)
     if has_image and "edit" in ctx.actions:
         row.append(ButtonSpec(custom_id("edit", job.id), "Edit", "secondary", "✏️"))
     if has_image and "animate" in ctx.actions:
@@ -167,6 +171,17 @@ def _result_rows(job: JobRecord, ctx: RenderContext, *, succeeded: bool) -> tupl
     row.append(ButtonSpec(custom_id("details", job.id), "Details", "secondary", "ℹ️"))
     row.append(ButtonSpec(custom_id("delete", job.id), "Delete", "danger", "🗑️"))
     return (tuple(b for b in row if b.custom_id.split(":")[1] in ctx.actions),)
+
+
+def _stored(job: JobRecord, output: OutputRecord, ctx: RenderContext) -> bool:
+    """The output's file is still kept, so it can be attached (or edited, animated)."""
+    return job.outputs_purged_at is None and output.idx not in ctx.missing_outputs
+
+
+def _gone_line(ctx: RenderContext, *, some: bool) -> str:
+    kept = f"results are kept for {ctx.retention_days:g} days" if ctx.retention_days else "results are kept for a while"
+    what = "Some files of the result are" if some else "The result is"
+    return f"🗑️ {what} no longer stored ({kept})."
 
 
 def _filename(job: JobRecord, output: OutputRecord) -> str:
@@ -211,10 +226,13 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
             "🔞 The result was flagged as NSFW, which is not shown in this channel. "
             "Use `/job show` in an age-restricted channel to see it."
         )
+    gone = 0
     for output in job.outputs:
         if ctx.nsfw_mode == "withhold" and output.nsfw:
             continue
-        if output.size_bytes <= ctx.upload_limit:
+        if output.size_bytes <= ctx.upload_limit and not _stored(job, output, ctx):
+            gone += 1
+        elif output.size_bytes <= ctx.upload_limit:
             files.append(
                 FileSpec(
                     path=ctx.media_root / output.path,
@@ -226,6 +244,8 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
         else:
             limit_mb = ctx.upload_limit / 1024 / 1024
             lines.append(_link_line(output, ctx, f"{output.size_bytes / 1024 / 1024:.1f} MB, over {limit_mb:.0f} MB"))
+    if gone:
+        lines.append(_gone_line(ctx, some=gone < len(job.outputs)))
     first = job.outputs[0] if job.outputs else None
     embed = discord.Embed(colour=EMBED_COLOUR)
     for name, value in _params_fields(job, first):

@@ -17,7 +17,7 @@ class Requester:
     user_id: int
     guild_id: int  # 0 in DMs
     channel_id: int | None
-    parent_channel_id: int | None
+    ancestor_ids: tuple[int, ...]  # where the channel is, nearest first: see channel_ancestors
     role_ids: frozenset[int]
     channel_nsfw: bool
     application_id: int
@@ -32,7 +32,6 @@ class Requester:
     @classmethod
     def from_interaction(cls, interaction: discord.Interaction) -> Requester:
         channel = interaction.channel
-        parent_id = getattr(channel, "parent_id", None)
         nsfw = bool(getattr(channel, "nsfw", False))
         if not nsfw and isinstance(channel, discord.Thread) and channel.parent is not None:
             nsfw = bool(getattr(channel.parent, "nsfw", False))
@@ -41,7 +40,7 @@ class Requester:
             user_id=interaction.user.id,
             guild_id=interaction.guild_id or 0,
             channel_id=interaction.channel_id,
-            parent_channel_id=parent_id,
+            ancestor_ids=channel_ancestors(channel),
             role_ids=member_role_ids(interaction.user),
             channel_nsfw=nsfw,
             application_id=interaction.application_id,
@@ -61,6 +60,17 @@ class Requester:
         if not self.guild_id:
             return False
         return self.manage_guild or bool(self.role_ids & config.moderator_roles)
+
+
+def channel_ancestors(channel: object) -> tuple[int, ...]:
+    """The ids of what contains a channel, nearest first: a thread's parent channel, then that channel's category
+    when the parent is in the cache; a channel's category. Discord sends a thread's parent id with the interaction,
+    but not the parent's category, so without a guild cache a thread's ancestors are its parent channel alone."""
+    if isinstance(channel, discord.Thread):
+        parent_category = getattr(channel.parent, "category_id", None)
+        return (channel.parent_id, parent_category) if parent_category else (channel.parent_id,)
+    category_id = getattr(channel, "category_id", None)  # guild channels; None at the top level and in DMs
+    return (category_id,) if isinstance(category_id, int) else ()
 
 
 def member_role_ids(user: discord.abc.User) -> frozenset[int]:

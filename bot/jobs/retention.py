@@ -1,4 +1,6 @@
-"""Outputs are kept on disk for OUTPUT_RETENTION_DAYS so results can be shown again and reused; then purged."""
+"""Outputs are kept on disk for OUTPUT_RETENTION_DAYS so results can be shown again and reused; then purged.
+Input files are purged too once unused for as long: not stored or reused within the retention, and needed by no
+queued, submitting or running job."""
 
 from __future__ import annotations
 
@@ -28,6 +30,16 @@ async def purge_expired_outputs(jobs: JobRepository, media: MediaStore, *, reten
     return purged
 
 
+async def purge_unused_inputs(jobs: JobRepository, media: MediaStore, *, retention_s: float, now: float) -> int:
+    """Delete the input files not stored or reused within the retention that no unfinished job needs; returns how
+    many. The jobs are read first: a job recorded after that refreshed its files just before, so they are kept."""
+    in_use = await jobs.input_paths_in_use()
+    purged = await media.purge_inputs(older_than=now - retention_s, keep=in_use)
+    if purged:
+        log.info("purged %d unused input file(s)", purged)
+    return purged
+
+
 async def purge_forever(
     jobs: JobRepository, media: MediaStore, *, retention_s: float, clock: Callable[[], float] = time.time
 ) -> None:
@@ -36,4 +48,8 @@ async def purge_forever(
             await purge_expired_outputs(jobs, media, retention_s=retention_s, now=clock())
         except Exception:
             log.exception("purging old outputs failed; will try again")
+        try:
+            await purge_unused_inputs(jobs, media, retention_s=retention_s, now=clock())
+        except Exception:
+            log.exception("purging unused input files failed; will try again")
         await asyncio.sleep(PURGE_EVERY_S)

@@ -12,9 +12,10 @@ from typing import Any
 
 import discord
 
-from bot.catalogue import Catalogue, ModelEntry
+from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
+from bot.jobs import access
 from bot.jobs.delivery import Delivery, message_kwargs
 from bot.jobs.inputs import ImageSource, load_image
 from bot.jobs.media_store import MediaStore
@@ -31,6 +32,39 @@ from bot.storage.jobs import JobRecord, JobRepository, NewJob
 from providers.base import Kind
 
 log = logging.getLogger(__name__)
+
+KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
+
+
+def offered_models(catalogue: Catalogue, config: ServerConfig, kind: Kind) -> list[ModelEntry]:
+    """The models enabled and allowed here that do this kind, in catalogue order."""
+    return [m for m in catalogue.for_kind(kind) if config.allows_model(m.key)]
+
+
+def pick_model(
+    catalogue: Catalogue, config: ServerConfig, kind: Kind, asked: str | None, *, preferred: str | None = None
+) -> ModelEntry:
+    """The one rule for the model of a job. A model asked for must be enabled and allowed here and do this kind
+    (else a refusal that lists the ones that do). Otherwise the first that is allowed here and does the kind of:
+    ``preferred`` (e.g. the model of the job being edited), the server's default, the catalogue's default; else
+    the first allowed model that does the kind."""
+    offered = offered_models(catalogue, config, kind)
+    if asked:
+        entry = catalogue.get(asked)
+        if entry is None or not config.allows_model(asked):
+            names = ", ".join(m.key for m in offered) or "none"
+            raise InvalidInput(f"There is no model `{asked}` here. Choose one of: {names}.")
+        if not entry.does(kind):
+            names = ", ".join(m.key for m in offered) or "none"
+            raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {names}.")
+        return entry
+    for key in (preferred, config.default_model, DEFAULT_MODEL_FOR_KIND.get(kind)):
+        entry = catalogue.get(key) if key else None
+        if entry is not None and entry in offered:
+            return entry
+    if offered:
+        return offered[0]
+    raise NotAllowed(f"No model for {KIND_WORDS[kind]} is enabled here.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +122,26 @@ class JobService:
         self._delivery = delivery
         self._clock = clock
 
+    # ------------------------------------------------------------------ choosing a model
+    async def models_offered(self, guild_id: int | None, kind: Kind) -> list[ModelEntry]:
+        """The models a member may pick here for this kind of job (for autocomplete)."""
+        return offered_models(self._catalogue, await self._server_settings.get(guild_id), kind)
+
+    async def choose_model(
+        self, guild_id: int | None, kind: Kind, asked: str | None = None, *, preferred: str | None = None
+    ) -> ModelEntry:
+        """The model for a job of this kind in this server (0/None: DMs): see ``pick_model``."""
+        config = await self._server_settings.get(guild_id)
+        return pick_model(self._catalogue, config, kind, asked, preferred=preferred)
+
     # ------------------------------------------------------------------ starting
     async def check_allowed(self, requester: Requester, model_key: str, kind: Kind, prompt: str) -> ModelEntry:
-        """The server's rules for this request: the model is enabled here, the channel allowed, no banned word."""
+        """The server's rules for this request: the channel allowed, the model usable here, no banned word."""
         config = await self._server_settings.get(requester.guild_id)
-        if not config.allows_channel(requester.channel_id, requester.parent_channel_id):
+        if not config.allows_channel(requester.channel_id, *requester.ancestor_ids):
             channels = ", ".join(f"<#{c}>" for c in sorted(config.allowed_channels))
             raise NotAllowed(f"Generation is not allowed in this channel. Use one of: {channels}.")
-        entry = self._catalogue.get(model_key)
-        if entry is None or not config.allows_model(model_key):
-            offered = [m.key for m in self._catalogue.for_kind(kind) if config.allows_model(m.key)]
-            where = "in this server" if requester.guild_id else "here"
-            choice = f" Choose one of: {', '.join(offered)}." if offered else ""
-            raise NotAllowed(f"The model `{model_key}` is not available {where}.{choice}")
-        if not entry.does(kind):
-            raise InvalidInput(f"The model `{model_key}` cannot do that. Choose another model.")
+        entry = pick_model(self._catalogue, config, kind, model_key)
         word = config.banned_word_in(prompt)
         if word is not None:
             raise InvalidInput(
@@ -114,6 +153,8 @@ class JobService:
         """Run the whole start of a job for an interaction that has already been deferred (ephemeral)."""
         requester = Requester.from_interaction(interaction)
         entry = await self.check_allowed(requester, spec.model_key, spec.kind, spec.prompt)
+        # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
+        await self._quota.check(requester.guild_id, requester.user_id, requester.role_ids, entry.cost)
         params = job_params(
             upstream_model=entry.upstream_model,
             options=spec.options,
@@ -231,9 +272,8 @@ class JobService:
         parent = await self._jobs.get(job_id)
         if parent is None:
             raise NotFound(f"There is no job #{job_id}.")
-        if parent.ephemeral and parent.user_id != requester.user_id:
+        if not access.can_use(parent, requester):
             raise NotAllowed("Only the person who started this private job can use its buttons.")
-        config = await self._server_settings.get(requester.guild_id)
         if origin == "reroll":
             entry = self._catalogue.get(parent.model_key)
             options = {k: parent.params[k] for k in SCALAR_PARAMS if k in parent.params}
@@ -259,12 +299,7 @@ class JobService:
         image = await self._output_image(parent)
         kind = Kind.IMAGE_EDIT if origin == "edit" else Kind.VIDEO
         preferred = parent.model_key if origin == "edit" else None
-        entry = self._catalogue.default_for(kind, preferred or config.default_model)
-        if entry is None or not config.allows_model(entry.key):
-            entry = next((m for m in self._catalogue.for_kind(kind) if config.allows_model(m.key)), None)
-        if entry is None:
-            what = "editing images" if origin == "edit" else "making videos"
-            raise NotAllowed(f"No model for {what} is enabled here.")
+        entry = await self.choose_model(requester.guild_id, kind, preferred=preferred)
         text = (prompt or parent.prompt).strip()
         if kind is Kind.IMAGE_EDIT:
             return JobSpec(
@@ -315,20 +350,51 @@ class JobService:
         return f"Job #{job.id} is cancelled and its {credits_were(job.cost, 'refunded')}."
 
     async def _visible_job(self, job_id: int, requester: Requester, *, moderator_allowed: bool) -> JobRecord:
+        """The job, if the requester may manage it (``access.can_manage``; only its own requester when
+        ``moderator_allowed`` is false)."""
         job = await self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"There is no job #{job_id}.")
-        if job.user_id == requester.user_id:
+        if access.is_owner(job, requester) or (moderator_allowed and await self.may_manage(job, requester)):
             return job
-        config: ServerConfig = await self._server_settings.get(job.guild_id)
-        if (
-            moderator_allowed
-            and job.guild_id
-            and job.guild_id == requester.guild_id
-            and requester.is_moderator(config, self._settings)
-        ):
-            return job
-        raise NotAllowed("Only the person who started this job (or a moderator) can do that.")
+        raise NotAllowed(access.refusal(job))
+
+    # ------------------------------------------------------------------ access (bot/jobs/access.py)
+    async def may_view(self, job: JobRecord, requester: Requester) -> bool:
+        """May see the job by its number (``/job show``)."""
+        config = await self._server_settings.get(job.guild_id)
+        return access.can_view(job, requester, config, self._settings)
+
+    async def may_manage(self, job: JobRecord, requester: Requester) -> bool:
+        """May cancel the job or delete its message."""
+        config = await self._server_settings.get(job.guild_id)
+        return access.can_manage(job, requester, config, self._settings)
+
+    # ------------------------------------------------------------------ the job's message
+    async def renew_token(self, job: JobRecord, interaction: discord.Interaction) -> bool:
+        """A click on the job's own message (Refresh) brings a fresh 15-minute token whose @original is that
+        message: delivery keeps editing through it while the job runs. True if the token was taken."""
+        message = interaction.message
+        if not job.active or message is None or message.id != job.message_id:
+            return False
+        requester = Requester.from_interaction(interaction)
+        await self._jobs.set_token(
+            job.id,
+            application_id=requester.application_id,
+            token=requester.token,
+            expires_at=requester.token_expires_at,
+            edits_original=True,
+        )
+        return True
+
+    async def message_deleted(self, job_id: int, message_id: int | None) -> bool:
+        """A message showing the job was deleted. Only the job's own message matters (not, say, the copy of its
+        result sent to DMs): then delivery stops editing it. True if it was the job's message."""
+        job = await self._jobs.get(job_id)
+        if job is None or message_id is None or message_id != job.message_id:
+            return False
+        await self._jobs.mark_message_deleted(job.id, self._clock())
+        return True
 
 
 def _stored(ref: dict[str, str] | None) -> StoredImage | None:

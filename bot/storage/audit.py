@@ -74,3 +74,16 @@ async def list_audit(
         )
         for row in rows
     ]
+
+
+class AuditLog:
+    """Reading the audit trail, for the moderator commands (they reach the database only through services)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def entries(
+        self, guild_id: int, *, target_user_id: int | None = None, limit: int = 20, before_id: int | None = None
+    ) -> list[AuditEntry]:
+        """Newest first, for one server, optionally about one member."""
+        return await list_audit(self._db, guild_id, target_user_id=target_user_id, limit=limit, before_id=before_id)

@@ -168,14 +168,6 @@ class JobRepository:
         jobs = [await self.get(row["id"]) for row in rows]
         return [job for job in jobs if job is not None]
 
-    async def active_count(self, user_id: int) -> int:
-        return int(
-            await self._db.fetch_value(
-                "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'submitting', 'running')",
-                (user_id,),
-            )
-        )
-
     async def history(
         self, user_id: int, guild_id: int | None, *, model_key: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
@@ -195,6 +187,15 @@ class JobRepository:
             (finished_before, limit),
         )
         return [_record(row) for row in rows]
+
+    async def input_paths_in_use(self) -> set[str]:
+        """The stored input files (``inputs/…`` paths in ``params``) that queued, submitting or running jobs need."""
+        rows = await self._db.fetch_all(
+            """SELECT DISTINCT ref.value FROM jobs, json_tree(jobs.params) AS ref
+               WHERE jobs.status IN ('queued', 'submitting', 'running')
+                 AND ref.key = 'path' AND ref.type = 'text' AND ref.value LIKE 'inputs/%'"""
+        )
+        return {str(row[0]) for row in rows}
 
     # ------------------------------------------------------------------ writes
     async def insert(self, conn: aiosqlite.Connection, job: NewJob) -> int:

@@ -45,6 +45,20 @@ async def follow_up_job(fake, bot, custom_id: str, message_id: int, **context):
     return record, job
 
 
+async def followup_text(fake, record) -> str:
+    """The content of the ephemeral follow-up sent after a deferred update (type 6), e.g. a refusal."""
+
+    def ephemeral_followup(request) -> bool:
+        return (
+            request.interaction_token == record.token
+            and request.method == "POST"
+            and request.path.startswith("/webhooks/")
+            and bool((request.json or {}).get("flags", 0) & 64)
+        )
+
+    return (await fake.wait_for(ephemeral_followup)).json.get("content") or ""
+
+
 def button_ids(message: dict) -> list[str]:
     return [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
 
@@ -186,10 +200,10 @@ async def test_delete_is_for_the_requester_or_a_moderator(fake_discord, fakes, s
     async with bot_running(settings, fake_discord) as bot:
         first = await started(fake_discord, bot, {"prompt": "one"})
         second = await started(fake_discord, bot, {"prompt": "two"})
-        _, callback = await click(fake_discord, f"gen:delete:{first.id}", first.message_id, user_id=STRANGER)
-        assert callback.json["type"] == 4
-        assert callback.json["data"]["flags"] == 64
-        assert "Only the person who made this (or a moderator) can delete it." in callback.json["data"]["content"]
+        record, callback = await click(fake_discord, f"gen:delete:{first.id}", first.message_id, user_id=STRANGER)
+        assert callback.json["type"] == 6  # acknowledged before any I/O; the refusal is an ephemeral follow-up
+        refusal = await followup_text(fake_discord, record)
+        assert "Only the person who made this (or a moderator) can delete it." in refusal
         assert first.message_id in fake_discord.messages
 
         await click(fake_discord, f"gen:delete:{first.id}", first.message_id)  # the requester
@@ -244,6 +258,54 @@ async def test_cancel_refunds_a_queued_job_and_keeps_a_running_jobs_credits(tmp_
     assert button_ids(fake_discord.messages[second.message_id]) == []
 
 
+async def test_a_private_job_is_managed_by_its_requester_alone(fake_discord, fakes, settings):
+    as_moderator = {"user_id": MODERATOR, "member_permissions": DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD}
+
+    async def private(prompt: str) -> int:
+        record = await fake_discord.dispatch(
+            fake_discord.slash_command("imagine", {"prompt": prompt, "model": "neta-lumina", "private": True})
+        )
+        await fake_discord.wait_for(lambda r: r.interaction_token == record.token and r.method == "PATCH")
+        return fake_discord.interaction(record.token).original_message_id
+
+    async with bot_running(settings, fake_discord) as bot:
+        done_message = await private("a finished secret")
+        done = await delivered(bot, 1)
+        fakes.wavespeed.timing = Timing(queued_s=0, processing_s=30)
+        running_message = await private("a running secret")
+        running = await job_when(bot, 2, lambda j: j.status == "running" and j.message_id is not None)
+
+        clicked, _ = await click(fake_discord, f"gen:delete:{done.id}", done_message, **as_moderator)
+        refused_delete = await followup_text(fake_discord, clicked)
+        clicked, _ = await click(fake_discord, f"gen:cancel:{running.id}", running_message, **as_moderator)
+        refused_cancel = await ack_text(fake_discord, clicked)
+        still = await bot.services.job_records.get(running.id)
+        clicked, _ = await click(fake_discord, f"gen:cancel:{running.id}", running_message)  # the requester
+        cancelled = await ack_text(fake_discord, clicked)
+    assert refused_delete == "Only the person who made this private job can delete it."
+    assert done_message in fake_discord.messages
+    assert refused_cancel == "Only the person who started this private job can do that."
+    assert still is not None
+    assert still.status == "running"
+    assert cancelled.startswith(f"Job #{running.id} is cancelled")
+
+
+async def test_an_edit_of_a_result_uses_the_servers_default_when_its_model_cannot_edit(fake_discord, fakes, settings):
+    async with bot_running(settings, fake_discord) as bot:
+        parent = await started(fake_discord, bot, {"prompt": "a lamp", "model": "neta-lumina"})
+        await bot.services.server_settings.update(parent.guild_id, actor_id=MODERATOR, default_model="uni-1-max")
+        _, opened = await click(fake_discord, f"gen:edit:{parent.id}", parent.message_id)
+        modal = opened.json["data"]
+        before = await max_job_id(bot)
+        field = modal["components"][0]["components"][0]["custom_id"]
+        await fake_discord.dispatch(
+            fake_discord.modal_submit(modal["custom_id"], {field: "make it red"}, parent.message_id)
+        )
+        edited = await delivered(bot, await new_job_id(bot, before))
+    # neta-lumina cannot edit: the server's default edit model, not the catalogue's (uni-1)
+    assert (edited.kind, edited.model_key) == ("image_edit", "uni-1-max")
+
+
 # ------------------------------------------------------------------------------------------------ after a restart
 async def test_every_button_works_after_a_restart(tmp_path, fake_discord, fakes):
     settings = e2e_settings(tmp_path, fake_discord, fakes, providers={"wavespeed": {"max_concurrency": 1}})
@@ -263,8 +325,8 @@ async def test_every_button_works_after_a_restart(tmp_path, fake_discord, fakes)
     async with bot_running(settings, fake_discord) as bot:
         # Refresh and Cancel on the jobs that were in flight.
         record, callback = await click(fake_discord, "gen:refresh:3", running.message_id)
-        assert callback.json["type"] == 7
-        assert "Making your image" in callback.json["data"]["content"]
+        assert callback.json["type"] == 6  # acknowledged first, then the message the button is on is edited
+        assert "Making your image" in await ack_text(fake_discord, record)
         record, _ = await click(fake_discord, "gen:cancel:4", queued.message_id)
         assert await ack_text(fake_discord, record) == "Job #4 is cancelled and its 1 credit was refunded."
         record, _ = await click(fake_discord, "gen:cancel:3", running.message_id)

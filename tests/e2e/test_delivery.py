@@ -52,11 +52,25 @@ async def test_private_job_outliving_its_token_goes_to_dms(fake_discord, fakes, 
         await job_when(bot, job_id, lambda job: job.status == "running")
         fake_discord.expire_token(record.token)
         job = await delivered(bot, job_id)
-    assert job.delivery_path == "dm"
-    assert fake_discord.requests_to("POST", r"/users/@me/channels")
-    dm = fake_discord.requests_to("POST", r"/channels/\d+/messages")[-1]
+        assert job.delivery_path == "dm"
+        assert fake_discord.requests_to("POST", r"/users/@me/channels")
+        dm = fake_discord.requests_to("POST", r"/channels/\d+/messages")[-1]
+        dm_message = int(dm.response["id"])
+
+        # Delete on the DM copy deletes that copy; the job's own message is still there and still the job's.
+        click = await fake_discord.dispatch(
+            fake_discord.button_click(f"gen:delete:{job_id}", dm_message, guild_id=None)
+        )
+        callback = await fake_discord.wait_for(lambda r: r.interaction_token == click.token)
+        assert callback.json == {"type": 6}
+        await fake_discord.wait_for(lambda r: r.interaction_token == click.token and r.method == "DELETE")
+        after = await bot.services.job_records.get(job_id)
     assert dm.files
-    assert "Your job from this server is done" in dm.json["content"]
+    assert dm.json["content"].startswith(f"Here is the result of your job #{job_id} (from <#{job.channel_id}>):\n")
+    assert dm_message not in fake_discord.messages
+    assert job.message_id in fake_discord.messages
+    assert after is not None
+    assert after.message_deleted_at is None
     fake_discord.violations.clear()
 
 
@@ -95,8 +109,12 @@ async def test_refresh_button_shows_current_state_and_renews_the_token(fake_disc
         job = await job_when(bot, job_id, lambda j: j.status == "running" and j.message_id is not None)
         click = await fake_discord.dispatch(fake_discord.button_click(f"gen:refresh:{job_id}", job.message_id))
         callback = await fake_discord.wait_for(lambda r: r.interaction_token == click.token)
-        assert callback.json["type"] == 7
-        assert "Making your image" in callback.json["data"]["content"]
+        assert callback.json == {"type": 6}  # acknowledged within the 3 seconds, before any I/O
+        edit = await fake_discord.wait_for(
+            lambda r: r.interaction_token == click.token and r.method == "PATCH" and r.path.endswith("/@original")
+        )
+        assert "Making your image" in edit.json["content"]
+        assert fake_discord.messages[job.message_id]["content"] == edit.json["content"]  # the message clicked on
         renewed = await job_when(bot, job_id, lambda j: j.interaction_token == click.token)
         assert renewed.token_edits_original
         final = await delivered(bot, job_id)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.harness import bot_running
 
 ROOT = Path(__file__).resolve().parents[2]
+DEV_GUILD = 1_200_000_000_000_000_700
+OTHER_GUILD = 1_200_000_000_000_000_800
 
 
 def cli_env(tmp_path: Path, fake_discord, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "WAVESPEED", "LUMA", "LUMOZAI"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DISCORD_", "WAVESPEED", "LUMA", "LUMOZAI", "DEV_GUILD_ID"))
+    }
     env.update(
         {
             "DISCORD_TOKEN": fake_discord.token,
@@ -59,6 +68,36 @@ async def test_sync_registers_a_valid_command_list_on_request(tmp_path, fake_dis
     assert options["prompt"]["required"] is True
     assert options["reference"]["type"] == 11
     assert options["model"]["autocomplete"] is True
+
+
+@pytest.mark.parametrize(
+    ("dev_guild", "args", "target"),
+    [
+        (None, [], None),  # globally
+        (DEV_GUILD, [], DEV_GUILD),  # DEV_GUILD_ID: instant, for testing
+        (DEV_GUILD, ["--global"], None),
+        (DEV_GUILD, ["--guild", str(OTHER_GUILD)], OTHER_GUILD),
+    ],
+)
+async def test_sync_goes_to_dev_guild_id_unless_told_otherwise(tmp_path, fake_discord, dev_guild, args, target):
+    env = {"DEV_GUILD_ID": str(dev_guild)} if dev_guild else {}
+    code, out, err = await run_cli(tmp_path, fake_discord, "sync", *args, **env)
+    assert code == 0, err
+    [put] = fake_discord.requests_to("PUT", r"/applications/.*")
+    assert re.search(
+        rf"/applications/\d+/guilds/{target}/commands$" if target else r"/applications/\d+/commands$", put.path
+    )
+    assert set(fake_discord.commands) == {target}
+    assert {"help", "imagine"} <= {command["name"] for command in fake_discord.commands[target]}
+    assert out.startswith("Synced ")
+    assert (f"to server {target}" in out) is (target is not None)
+
+
+async def test_sync_refuses_both_guild_and_global(tmp_path, fake_discord):
+    code, _, err = await run_cli(tmp_path, fake_discord, "sync", "--global", "--guild", str(OTHER_GUILD))
+    assert code == 2
+    assert "not allowed with argument" in err
+    assert not fake_discord.requests_to("PUT", r"/applications/.*")
 
 
 async def test_running_does_not_sync_commands(tmp_path, fake_discord):

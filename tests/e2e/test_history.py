@@ -189,8 +189,7 @@ async def test_job_show_after_the_files_were_purged(fake_discord, settings):
         await bot.services.job_records.mark_purged(job.id, time.time())
         record, text = await command(fake_discord, "job", {"id": job.id}, subcommand="show")
         answer = await reply(fake_discord, record)
-    assert "The files of this job were deleted" in text
-    assert "results are kept for 7 days" in text
+    assert "The result is no longer stored (results are kept for 7 days)." in text
     assert f"Job #{job.id}" in text
     assert not answer.files
     assert "image" not in answer.json["embeds"][0]

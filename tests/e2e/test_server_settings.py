@@ -9,7 +9,16 @@ import json
 import pytest
 
 from tests.e2e.harness import bot_running, e2e_settings, job_when
-from tests.e2e.moderation_support import admin, audit_rows, imagine, reply, text_of, used_today
+from tests.e2e.moderation_support import (
+    MODERATOR_ID,
+    MODERATOR_PERMISSIONS,
+    admin,
+    audit_rows,
+    imagine,
+    reply,
+    text_of,
+    used_today,
+)
 from tests.fakes.discord import DEFAULT_MEMBER_PERMISSIONS, ChannelOption, RoleOption
 from tests.fakes.providers._server import Outcome, Timing
 
@@ -253,3 +262,92 @@ async def test_completion_ping_can_be_turned_off(tmp_path, fake_discord, fakes):
     assert quiet.ping_sent_at is None
     assert "Completion ping: off → **on**." in on
     assert loud.ping_sent_at is not None
+
+
+async def test_two_moderators_changing_lists_at_once_lose_nothing(fake_discord, settings):
+    art, memes = fake_discord.add_channel(GUILD, "art").id, fake_discord.add_channel(GUILD, "memes").id
+    helpers, mods = (int(fake_discord.add_role(GUILD, name)["id"]) for name in ("helpers", "mods"))
+    moderators = [
+        {"user_id": MEMBER, "member_permissions": MODERATOR_PERMISSIONS},
+        {"user_id": MODERATOR_ID, "member_permissions": MODERATOR_PERMISSIONS},
+    ]
+    changes = [
+        ("channels", "add", [{"channel": ChannelOption(art)}, {"channel": ChannelOption(memes)}]),
+        ("moderator-roles", "add", [{"role": RoleOption(helpers)}, {"role": RoleOption(mods)}]),
+        ("banned-words", "add", [{"words": "gore"}, {"words": "blood"}]),
+        ("models", "disable", [{"model": "uni-1"}, {"model": "kawaii-3d"}]),
+    ]
+    async with bot_running(settings, fake_discord) as bot:
+        await settings_cmd(fake_discord, "show")  # the settings are cached now
+        for group, subcommand, options in changes:
+            payloads = [
+                fake_discord.slash_command(
+                    "server-settings", options[n], subcommand=subcommand, subcommand_group=group, **moderators[n]
+                )
+                for n in range(2)
+            ]
+            records = await asyncio.gather(*(fake_discord.dispatch(payload) for payload in payloads))
+            for record in records:
+                assert "→" in text_of((await reply(fake_discord, record)).json)
+        bot.services.server_settings.forget(GUILD)
+        config = await bot.services.server_settings.get(GUILD)
+        assert await audit_rows(bot) == 8
+    assert config.allowed_channels == {art, memes}
+    assert config.moderator_roles == {helpers, mods}
+    assert sorted(config.banned_words) == ["blood", "gore"]
+    assert config.enabled_models is not None
+    assert not {"uni-1", "kawaii-3d"} & config.enabled_models
+    assert "neta-lumina" in config.enabled_models
+
+
+CATEGORY_CHANNEL, PUBLIC_THREAD = 4, 11
+
+
+def thread_fields(parent_id: int) -> dict[str, object]:
+    """What Discord sends as the interaction's channel for a public thread of ``parent_id``."""
+    return {
+        "type": PUBLIC_THREAD,
+        "parent_id": str(parent_id),
+        "owner_id": str(USER),
+        "message_count": 0,
+        "member_count": 1,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": "2026-11-21T10:00:00+00:00",
+            "locked": False,
+        },
+    }
+
+
+async def imagine_in(fake, channel_id: int, **channel_fields: object) -> str:
+    """/imagine from ``channel_id``, whose interaction channel object also has ``channel_fields``; the answer."""
+    payload = fake.slash_command("imagine", {"prompt": "a cat"}, channel_id=channel_id)
+    payload["channel"].update(channel_fields)
+    return text_of((await reply(fake, await fake.dispatch(payload))).json)
+
+
+async def test_allowing_a_category_allows_its_channels_and_their_threads(fake_discord, settings):
+    studio = fake_discord.add_channel(GUILD, "Studio", channel_type=CATEGORY_CHANNEL).id
+    lobby = fake_discord.add_channel(GUILD, "Lobby", channel_type=CATEGORY_CHANNEL).id
+    art, chat = fake_discord.add_channel(GUILD, "art").id, fake_discord.add_channel(GUILD, "chat").id
+    art_thread = fake_discord.add_channel(GUILD, "cats", channel_type=PUBLIC_THREAD).id
+    chat_thread = fake_discord.add_channel(GUILD, "dogs", channel_type=PUBLIC_THREAD).id
+    async with bot_running(settings, fake_discord) as bot:
+        added = await settings_cmd(fake_discord, "add", {"channel": ChannelOption(studio)}, group="channels")
+        in_category = await imagine_in(fake_discord, art, parent_id=str(studio))
+        elsewhere = await imagine_in(fake_discord, chat, parent_id=str(lobby))
+        top_level = await imagine_in(fake_discord, chat)
+        await settings_cmd(fake_discord, "clear", group="channels")
+        await settings_cmd(fake_discord, "add", {"channel": ChannelOption(art)}, group="channels")
+        in_thread = await imagine_in(fake_discord, art_thread, **thread_fields(art))
+        in_other_thread = await imagine_in(fake_discord, chat_thread, **thread_fields(chat))
+        started = await bot.services.database.fetch_all("SELECT channel_id FROM jobs ORDER BY id")
+    assert f"→ **<#{studio}>**" in added
+    assert "Job #1 started" in in_category
+    refusal = "Generation is not allowed in this channel. Use one of: <#{}>."
+    assert refusal.format(studio) in elsewhere
+    assert refusal.format(studio) in top_level
+    assert "Job #2 started" in in_thread
+    assert refusal.format(art) in in_other_thread
+    assert [row[0] for row in started] == [art, art_thread]

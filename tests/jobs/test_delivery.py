@@ -20,7 +20,7 @@ from bot.jobs.media_store import MediaStore
 from bot.settings import Settings
 from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.database import Database
-from bot.storage.jobs import JobRepository, NewJob
+from bot.storage.jobs import JobRepository, NewJob, OutputRecord
 from tests.jobs.jobs_factory import make_job
 from tests.jobs.rig import FakeProvider
 from tests.jobs.virtual import T0, Driver, VirtualTime
@@ -48,6 +48,7 @@ def http_error(status: int, code: int = 0) -> discord.HTTPException:
         (500, 0, "channel", TransientFailure, None),
         (503, 0, "token", TransientFailure, None),
         (400, 50035, "token", PathFailed, False),  # invalid form body: another path may still take it
+        (413, 40005, "token", PathFailed, False),  # too large for this path
     ],
 )
 def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
@@ -55,6 +56,26 @@ def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
     assert type(result) is outcome
     if gone is not None:
         assert result.gone is gone
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "path", "dead"),
+    [
+        (401, 50027, "token", True),  # invalid webhook token
+        (401, 0, "token", True),
+        (404, 10015, "token", True),  # unknown webhook
+        (400, 50035, "token", False),  # a bad body: this attempt failed, the token is fine
+        (413, 40005, "token", False),  # files too large: this attempt failed, the token is fine
+        (403, 50013, "token", False),
+        (404, 10008, "token", False),  # the message is gone, not the token
+        (404, 0, "token", False),
+        (401, 0, "channel", False),  # no interaction token on that path
+    ],
+)
+def test_only_a_refused_token_counts_as_a_dead_token(status, code, path, dead):
+    result = _classify(http_error(status, code), path)
+    assert isinstance(result, PathFailed)
+    assert result.token_dead is dead
 
 
 @pytest.mark.parametrize(
@@ -336,6 +357,21 @@ async def test_an_expired_token_falls_back_to_a_channel_edit_and_is_not_tried_ag
     assert [p for _, p, _ in setup.sent] == ["token", "channel", "channel"]
 
 
+@pytest.mark.parametrize(("status", "code"), [(400, 50035), (413, 40005)])
+async def test_a_rejected_edit_falls_through_without_expiring_a_valid_token(setup, status, code):
+    job_id = await setup.add()
+    setup.client.errors["token"].append(http_error(status, code))
+    await setup.notify(job_id)
+    assert [p for _, p, _ in setup.sent] == ["token", "channel"]
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert job.token_expires_at == T0 + 900  # still usable
+    await setup.update(job_id, status="failed", finished_at=T0 + 5, error_message="Refused.")
+    await setup.driver.advance(5)
+    await setup.notify(job_id)
+    assert [p for _, p, _ in setup.sent] == ["token", "channel", "token"]  # tried again next time
+
+
 async def test_a_token_within_its_margin_is_not_used(setup):
     job_id = await setup.add(token_expires_at=T0 + 30)  # token_margin_s is 60
     await setup.notify(job_id)
@@ -360,10 +396,53 @@ async def test_a_private_job_whose_token_died_goes_to_dms(setup):
     setup.client.errors["token"].append(http_error(401, 50027))
     await setup.notify(job_id)
     assert [p for _, p, _ in setup.sent] == ["token", "dm"]
-    assert setup.contents("dm")[0].startswith("Your job from this server is done.\n")
+    assert setup.contents("dm")[0].startswith(f"Your job #{job_id} (from <#333>) did not work out:\n")
     job = await setup.jobs.get(job_id)
     assert job is not None
     assert job.delivery_path == "dm"
+
+
+async def succeed_with_outputs(setup: Setup, job_id: int, *, stored: bool) -> None:
+    """Finish the job with one PNG output, its file on disk or not (purged, or lost)."""
+    relative = f"outputs/{job_id}/0.png"
+    if stored:
+        await setup.delivery._media.save_output(job_id, 0, b"\x89PNG fake", "image/png")
+    async with setup.db.transaction() as conn:
+        await setup.jobs.add_outputs(conn, [OutputRecord(job_id, 0, relative, "image/png", 10, 64, 64)])
+    await setup.update(job_id, status="succeeded", submitted_at=T0, finished_at=T0 + 1)
+
+
+async def test_a_result_sent_to_dms_says_which_job_and_where_it_was_asked_for(setup):
+    job_id = await setup.add(ephemeral=True, token_edits_original=True, token_expires_at=T0 + 10)
+    await succeed_with_outputs(setup, job_id, stored=True)
+    await setup.notify(job_id)
+    assert [p for _, p, _ in setup.sent] == ["dm"]
+    assert setup.contents("dm")[0].startswith(f"Here is the result of your job #{job_id} (from <#333>):\n")
+    [(_, _, kwargs)] = setup.sent
+    assert [f.filename for f in kwargs["files"]] == [f"job{job_id}_0.png"]
+
+
+async def test_a_dm_job_sent_to_dms_names_no_channel(setup):
+    job_id = await setup.add(guild_id=0, ephemeral=True, token_edits_original=True, token_expires_at=T0 + 10)
+    await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+    await setup.notify(job_id)
+    assert setup.contents("dm")[0].startswith(f"Your job #{job_id} did not work out:\n")
+
+
+@pytest.mark.parametrize("purged", [True, False])
+async def test_a_result_whose_files_are_gone_is_delivered_without_them(setup, purged):
+    job_id = await setup.add()
+    await succeed_with_outputs(setup, job_id, stored=False)
+    if purged:
+        await setup.update(job_id, outputs_purged_at=T0 + 2)
+    await setup.notify(job_id)
+    [(_, path, kwargs)] = setup.sent
+    assert path == "token"
+    assert kwargs["attachments"] == []
+    assert "🗑️ The result is no longer stored (results are kept for 7 days)." in kwargs["content"]
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert (job.delivered_at, job.delivery_path) == (T0, "token")
 
 
 async def test_a_progress_edit_with_no_path_left_is_dropped_quietly(setup):

@@ -175,6 +175,33 @@ def test_an_output_too_large_to_attach_becomes_a_link_with_its_expiry():
     assert "the service gave no link to it" in render(succeeded_job(no_link, kind="video")).content
 
 
+def test_a_purged_result_says_it_is_no_longer_stored_and_attaches_nothing():
+    purged = succeeded_job(output(0), output(1), outputs_purged_at=T0 + 86400 * 7)
+    rendered = render(purged, retention_days=7)
+    assert rendered.files == ()
+    assert rendered.embeds[0].image.url is None
+    assert rendered.content.endswith("\n🗑️ The result is no longer stored (results are kept for 7 days).")
+    assert labels(rendered) == ["reroll", "details", "delete"]  # nothing left to edit or animate
+    assert "results are kept for a while" in render(purged).content  # the retention unknown to the caller
+
+
+def test_missing_files_are_not_attached():
+    job = succeeded_job(output(0), output(1))
+    gone = render(job, missing_outputs=frozenset({0, 1}), retention_days=7)
+    assert gone.files == ()
+    assert "🗑️ The result is no longer stored (results are kept for 7 days)." in gone.content
+    some = render(job, missing_outputs=frozenset({0}), retention_days=7)
+    assert [f.filename for f in some.files] == ["job42_1.png"]
+    assert "🗑️ Some files of the result are no longer stored (results are kept for 7 days)." in some.content
+    assert labels(some) == ["reroll", "edit", "animate", "details", "delete"]
+    assert render(job).key != gone.key != some.key
+    url = "https://cdn.example/v.mp4"
+    big = output(media_type="video/mp4", size=30 * MiB, source_url=url, url_expires_at=T0 + 3600)
+    linked = render(succeeded_job(big, kind="video"), missing_outputs=frozenset({0}))
+    assert f"[Download the video]({url})" in linked.content  # too large to attach anyway: the link stays
+    assert "no longer stored" not in linked.content
+
+
 def test_failed_says_why_and_whether_credits_came_back():
     job = make_job(status="failed", error_message="The service refused this prompt.", finished_at=T0 + 5)
     rendered = render(job)

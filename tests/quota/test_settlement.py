@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from bot.errors import QuotaExceeded
 from tests.quota.helpers import Jobs, bonus, insert_job, ledger_kinds, used
 
 MOD = 900
@@ -83,7 +84,7 @@ async def test_refund_after_the_period_rolled_over_returns_credits_to_the_old_pe
     assert (await service.status(G, U, ())).left == 4
 
 
-async def test_refund_after_a_moderator_reset_never_makes_used_negative(make_service, db, clock):
+async def test_refunds_after_a_moderator_reset_return_only_what_the_reset_did_not(make_service, db, clock):
     service = make_service(daily_credits=5)
     jobs = Jobs(db, service, clock)
     await service.grant(G, U, 2, actor_id=MOD)
@@ -91,17 +92,63 @@ async def test_refund_after_a_moderator_reset_never_makes_used_negative(make_ser
     second = await jobs.start(cost=4)  # 2 period + 2 bonus
     await service.reset(G, U, actor_id=MOD)
     third = await jobs.start(cost=1)
-    assert await jobs.finish(first.job_id, ok=False)  # only 1 used to give back
-    assert await used(db, G, U, TODAY) == 0
+    assert await jobs.finish(first.job_id, ok=False)  # the reset forgave its 3: the third job's 1 stays charged
+    assert await used(db, G, U, TODAY) == 1
     assert await jobs.finish(second.job_id, ok=False)
-    assert await used(db, G, U, TODAY) == 0
+    assert await used(db, G, U, TODAY) == 1
     assert await bonus(db, G, U) == 2  # the bonus part is always returned
     assert await jobs.finish(third.job_id, ok=False) is True
     assert await used(db, G, U, TODAY) == 0
     deltas = await db.fetch_all(
         "SELECT kind, period_delta, bonus_delta FROM credit_ledger WHERE kind IN ('reset', 'refund') ORDER BY id"
     )
-    assert [tuple(r) for r in deltas] == [("reset", -5, 0), ("refund", -1, 0), ("refund", 0, 2), ("refund", 0, 0)]
+    assert [tuple(r) for r in deltas] == [("reset", -5, 0), ("refund", 0, 0), ("refund", 0, 2), ("refund", -1, 0)]
     period_sum = await db.fetch_value("SELECT SUM(period_delta) FROM credit_ledger WHERE period = ?", (TODAY,))
     bonus_sum = await db.fetch_value("SELECT SUM(bonus_delta) FROM credit_ledger")
     assert (period_sum, bonus_sum) == (0, 2)
+
+
+async def test_a_refund_after_a_reset_does_not_give_the_period_credits_back_twice(make_service, db, clock):
+    service = make_service(daily_credits=10)
+    jobs = Jobs(db, service, clock)
+    await service.grant(G, U, 2, actor_id=MOD)
+    a = await jobs.start(cost=3)
+    await service.reset(G, U, actor_id=MOD)  # used 3 → 0: A's 3 credits are already forgiven
+    b = await jobs.start(cost=12)
+    assert (b.from_period, b.from_bonus) == (10, 2)
+    assert await jobs.finish(a.job_id, ok=False)
+    assert await used(db, G, U, TODAY) == 10  # B's charge stands: 10 spent after the reset, not 7
+    [refund, *_] = await service.ledger(G, U)
+    assert (refund.kind, refund.job_id, refund.period_delta, refund.bonus_delta) == ("refund", a.job_id, 0, 0)
+    with pytest.raises(QuotaExceeded):
+        await jobs.start(cost=1)
+    assert await jobs.finish(b.job_id, ok=False)  # B was reserved after the reset: it gets everything back
+    assert (await used(db, G, U, TODAY), await bonus(db, G, U)) == (0, 2)
+    sums = await db.fetch_one(
+        "SELECT SUM(period_delta), SUM(bonus_delta) FROM credit_ledger WHERE guild_id = ? AND user_id = ?", (G, U)
+    )
+    assert tuple(sums) == (0, 2)  # the ledger still adds up to the balances
+
+
+async def test_a_refund_after_a_reset_still_returns_the_bonus_part(make_service, db, clock):
+    service = make_service(daily_credits=2)
+    jobs = Jobs(db, service, clock)
+    await service.grant(G, U, 3, actor_id=MOD)
+    a = await jobs.start(cost=4)
+    assert (a.from_period, a.from_bonus) == (2, 2)
+    await service.reset(G, U, actor_id=MOD)
+    assert await jobs.finish(a.job_id, ok=False)
+    assert (await used(db, G, U, TODAY), await bonus(db, G, U)) == (0, 3)
+    [refund, *_] = await service.ledger(G, U)
+    assert (refund.period_delta, refund.bonus_delta) == (0, 2)
+
+
+async def test_a_reset_of_another_period_or_member_does_not_stop_a_refund(make_service, db, clock):
+    service = make_service(daily_credits=5)
+    jobs = Jobs(db, service, clock)
+    a = await jobs.start(cost=3)
+    await jobs.start(user_id=U + 1, cost=2)
+    await service.reset(G, U + 1, actor_id=MOD)  # another member
+    await service.reset(G + 1, U, actor_id=MOD)  # another server
+    assert await jobs.finish(a.job_id, ok=False)
+    assert await used(db, G, U, TODAY) == 0
