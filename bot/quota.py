@@ -117,6 +117,33 @@ def _reader(conn: aiosqlite.Connection) -> _Fetch:
     return fetch
 
 
+async def _audit(
+    conn: aiosqlite.Connection,
+    now: float,
+    action: str,
+    guild_id: int,
+    actor_id: int,
+    reason: str | None,
+    before: object,
+    after: object,
+    *,
+    user_id: int | None = None,
+    role_id: int | None = None,
+) -> None:
+    """The audit row of a moderator action, in the transaction of the change."""
+    entry = AuditEntry(
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action=action,
+        target_user_id=user_id,
+        target_role_id=role_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    await write_audit(conn, entry, now=now)
+
+
 def _check_credits(credits: int | None, *, allow_negative: bool = False) -> None:
     if credits is None:
         return
@@ -495,18 +522,16 @@ class QuotaService:
                        credit_limit = excluded.credit_limit, updated_at = excluded.updated_at""",
                 (guild_id, user_id, credits, now),
             )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="set-limit",
-                    target_user_id=user_id,
-                    before={"credit_limit": before},
-                    after={"credit_limit": credits},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "set-limit",
+                guild_id,
+                actor_id,
+                reason,
+                {"credit_limit": before},
+                {"credit_limit": credits},
+                user_id=user_id,
             )
         return before, credits
 
@@ -554,18 +579,8 @@ class QuotaService:
                 actor_id=actor_id,
                 reason=reason,
             )
-            await write_audit(
-                conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action=kind,
-                    target_user_id=user_id,
-                    before={"bonus": before},
-                    after={"bonus": after},
-                    reason=reason,
-                ),
-                now=now,
+            await _audit(
+                conn, now, kind, guild_id, actor_id, reason, {"bonus": before}, {"bonus": after}, user_id=user_id
             )
         return after
 
@@ -592,18 +607,16 @@ class QuotaService:
                 actor_id=actor_id,
                 reason=reason,
             )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="reset",
-                    target_user_id=user_id,
-                    before={"period": period, "used": used},
-                    after={"period": period, "used": 0},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "reset",
+                guild_id,
+                actor_id,
+                reason,
+                {"period": period, "used": used},
+                {"period": period, "used": 0},
+                user_id=user_id,
             )
 
     async def ban(self, guild_id: int, user_id: int, *, actor_id: int, reason: str | None = None) -> bool:
@@ -618,18 +631,16 @@ class QuotaService:
                        banned = 1, ban_reason = excluded.ban_reason, updated_at = excluded.updated_at""",
                 (guild_id, user_id, reason, now),
             )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="ban",
-                    target_user_id=user_id,
-                    before=before,
-                    after={"banned": True, "ban_reason": reason},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "ban",
+                guild_id,
+                actor_id,
+                reason,
+                before,
+                {"banned": True, "ban_reason": reason},
+                user_id=user_id,
             )
         return not before["banned"]
 
@@ -644,18 +655,16 @@ class QuotaService:
                    WHERE guild_id = ? AND user_id = ?""",
                 (now, guild_id, user_id),
             )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="unban",
-                    target_user_id=user_id,
-                    before=before,
-                    after={"banned": False, "ban_reason": None},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "unban",
+                guild_id,
+                actor_id,
+                reason,
+                before,
+                {"banned": False, "ban_reason": None},
+                user_id=user_id,
             )
         return bool(before["banned"])
 
@@ -688,18 +697,16 @@ class QuotaService:
                        ON CONFLICT (guild_id, role_id) DO UPDATE SET credit_limit = excluded.credit_limit""",
                     (guild_id, role_id, credits),
                 )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="role-limit",
-                    target_role_id=role_id,
-                    before={"credit_limit": before},
-                    after={"credit_limit": credits},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "role-limit",
+                guild_id,
+                actor_id,
+                reason,
+                {"credit_limit": before},
+                {"credit_limit": credits},
+                role_id=role_id,
             )
         return before, credits
 
@@ -719,16 +726,14 @@ class QuotaService:
                        default_limit = excluded.default_limit, updated_at = excluded.updated_at""",
                 (guild_id, credits, now),
             )
-            await write_audit(
+            await _audit(
                 conn,
-                AuditEntry(
-                    guild_id=guild_id,
-                    actor_id=actor_id,
-                    action="server-default",
-                    before={"default_limit": before},
-                    after={"default_limit": credits},
-                    reason=reason,
-                ),
-                now=now,
+                now,
+                "server-default",
+                guild_id,
+                actor_id,
+                reason,
+                {"default_limit": before},
+                {"default_limit": credits},
             )
         return before, credits
