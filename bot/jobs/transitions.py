@@ -1,5 +1,9 @@
-"""The transitions that end a job, each in one transaction with its credits: success commits the reservation,
-failure refunds it, cancelling refunds it if the job never reached the service. Each happens at most once."""
+"""The transitions that end a job, each in one transaction with its credits and its steps: success commits the
+reservation, failure refunds it, cancelling refunds it if the job never reached the service. Each happens at most
+once, and each asks for the job's message to be sent again (final results first).
+
+A step holder passes its ``Lease``: the transaction then also proves the lease and removes the step, so a process
+that lost its lease changes nothing."""
 
 from __future__ import annotations
 
@@ -8,39 +12,75 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+import aiosqlite
+
 from bot.quota import QuotaService
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository, OutputRecord
+from bot.storage.steps import Lease, StepRepository
 
 log = logging.getLogger(__name__)
 
 CancelOutcome = Literal["refunded", "kept", "sending", "finished"]
+DISCORD_LANE = "discord"
+FINAL_PRIORITY = 1
 
 
 class JobTransitions:
     def __init__(
-        self, database: Database, jobs: JobRepository, quota: QuotaService, *, clock: Callable[[], float] = time.time
+        self,
+        database: Database,
+        jobs: JobRepository,
+        quota: QuotaService,
+        steps: StepRepository,
+        *,
+        on_message: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = database
         self._jobs = jobs
         self._quota = quota
+        self._steps = steps
+        self._on_message = on_message
         self._clock = clock
 
+    async def show(self, conn: aiosqlite.Connection, job_id: int, *, now: float, final: bool = False) -> None:
+        """Ask for the job's message to be sent (coalesced with a pending send; final results first)."""
+        await self._steps.want(
+            conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY if final else 0
+        )
+
     async def succeed(
-        self, job_id: int, outputs: Sequence[OutputRecord], *, upstream_status: str | None = None
+        self, lease: Lease, outputs: Sequence[OutputRecord], *, upstream_status: str | None = None
     ) -> bool:
         now = self._clock()
         async with self._db.transaction() as conn:
-            if not await self._jobs.finish(conn, job_id, status="succeeded", now=now, upstream_status=upstream_status):
+            await self._steps.complete(conn, lease)
+            if not await self._jobs.finish(
+                conn, lease.job_id, status="succeeded", now=now, upstream_status=upstream_status
+            ):
                 return False
+            await self._steps.drop_run_steps(conn, lease.job_id)
             await self._jobs.add_outputs(conn, outputs)
-            await self._quota.commit(conn, job_id=job_id, now=now)
-        log.info("job %s succeeded with %d output(s)", job_id, len(outputs))
+            await self._quota.commit(conn, job_id=lease.job_id, now=now)
+            await self.show(conn, lease.job_id, now=now, final=True)
+        self._on_message()
+        log.info("job %s succeeded with %d output(s)", lease.job_id, len(outputs))
         return True
 
-    async def fail(self, job_id: int, *, code: str, message: str, upstream_status: str | None = None) -> bool:
+    async def fail(
+        self,
+        job_id: int,
+        *,
+        code: str,
+        message: str,
+        upstream_status: str | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
         now = self._clock()
         async with self._db.transaction() as conn:
+            if lease is not None:
+                await self._steps.complete(conn, lease)
             if not await self._jobs.finish(
                 conn,
                 job_id,
@@ -51,26 +91,32 @@ class JobTransitions:
                 upstream_status=upstream_status,
             ):
                 return False
+            await self._steps.drop_run_steps(conn, job_id)
             refunded = await self._quota.refund(conn, job_id=job_id, now=now)
+            await self.show(conn, job_id, now=now, final=True)
+        self._on_message()
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
 
     async def cancel(self, job_id: int) -> CancelOutcome:
-        """Cancel an active job, deciding on the state it has inside the transaction (a worker may be claiming
-        it for submission at the same moment). A job that reached the service keeps its credits spent: no API
-        can stop it. One being sent right now is left alone: whether it reached the service is not known yet."""
+        """Cancel an active job, deciding on the state it has inside the transaction (a worker may be sending it
+        at the same moment). A job that reached the service keeps its credits spent: no API can stop it. One
+        being sent right now is left alone: whether it reached the service is not known yet."""
         now = self._clock()
         async with self._db.transaction() as conn:
             job = await self._jobs.get_in(conn, job_id)
             if job is None or job.finished:
                 return "finished"
-            if job.status == "submitting":
+            if job.status == "submitting" and job.submit_sent_at is not None:
                 return "sending"
             submitted = job.status == "running"
             await self._jobs.finish(conn, job_id, status="cancelled", now=now, error_code="cancelled")
+            await self._steps.drop_run_steps(conn, job_id)
             if submitted:
                 await self._quota.commit(conn, job_id=job_id, now=now)
             else:
                 await self._quota.refund(conn, job_id=job_id, now=now)
+            await self.show(conn, job_id, now=now, final=True)
+        self._on_message()
         log.info("job %s cancelled (%s)", job_id, "credits kept" if submitted else "refunded")
         return "kept" if submitted else "refunded"

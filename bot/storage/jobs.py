@@ -75,6 +75,12 @@ class JobRecord:
     ping_sent_at: float | None
     message_deleted_at: float | None
     outputs_purged_at: float | None
+    version: int = 0
+    shown_version: int | None = None
+    message_sent_at: float | None = None
+    submit_sent_at: float | None = None
+    upstream_result: str | None = field(default=None, repr=False)
+    delivery_error: str | None = None
     outputs: tuple[OutputRecord, ...] = ()
 
     @property
@@ -297,11 +303,118 @@ class JobRepository:
         assert status in TERMINAL_STATUSES
         cursor = await conn.execute(
             """UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
-                   upstream_status = COALESCE(?, upstream_status)
+                   upstream_status = COALESCE(?, upstream_status), upstream_result = NULL, version = version + 1
                WHERE id = ? AND status IN ('queued', 'submitting', 'running')""",
             (status, now, error_code, error_message, upstream_status, job_id),
         )
         return cursor.rowcount == 1
+
+    # ------------------------------------------------------------------ the engine's writes (fenced by the caller)
+    async def mark_submit_sent(self, conn: aiosqlite.Connection, job_id: int, now: float) -> bool:
+        """The intent, written just before the upstream call: after a crash, a submit that may have reached the
+        service is never sent again."""
+        cursor = await conn.execute(
+            "UPDATE jobs SET submit_sent_at = ? WHERE id = ? AND status = 'submitting'", (now, job_id)
+        )
+        return cursor.rowcount == 1
+
+    async def back_in_line(self, conn: aiosqlite.Connection, job_id: int) -> bool:
+        """Refused before acceptance (a 429): queued again, as if never sent."""
+        cursor = await conn.execute(
+            """UPDATE jobs SET status = 'queued', submit_sent_at = NULL, version = version + 1
+               WHERE id = ? AND status = 'submitting'""",
+            (job_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def start_running(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        remote_id: str,
+        request_id: str | None,
+        upstream_status: str | None,
+        submitted_at: float,
+        next_poll_at: float,
+        deadline_at: float,
+    ) -> bool:
+        """submitting → running. ``deadline_at`` now bounds the run (it bounded the wait in line until now)."""
+        cursor = await conn.execute(
+            """UPDATE jobs SET status = 'running', remote_id = ?, upstream_request_id = ?, upstream_status = ?,
+                   submitted_at = ?, next_poll_at = ?, deadline_at = ?, version = version + 1
+               WHERE id = ? AND status = 'submitting'""",
+            (remote_id, request_id, upstream_status, submitted_at, next_poll_at, deadline_at, job_id),
+        )
+        return cursor.rowcount == 1
+
+    async def note_poll(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        upstream_status: str | None,
+        next_poll_at: float,
+        poll_errors: int,
+        request_id: str | None = None,
+        visible: bool = False,
+    ) -> None:
+        await conn.execute(
+            """UPDATE jobs SET upstream_status = COALESCE(?, upstream_status), next_poll_at = ?, poll_errors = ?,
+                   upstream_request_id = COALESCE(upstream_request_id, ?), version = version + ?
+               WHERE id = ? AND status = 'running'""",
+            (upstream_status, next_poll_at, poll_errors, request_id, int(visible), job_id),
+        )
+
+    async def keep_result(self, conn: aiosqlite.Connection, job_id: int, result: str, upstream_status: str | None) -> None:
+        """The finished upstream state (JSON), kept until its outputs are downloaded."""
+        await conn.execute(
+            """UPDATE jobs SET upstream_result = ?, upstream_status = COALESCE(?, upstream_status)
+               WHERE id = ? AND status = 'running'""",
+            (result, upstream_status, job_id),
+        )
+
+    async def touch(self, conn: aiosqlite.Connection, job_id: int) -> None:
+        """Something a person sees changed (e.g. a fresh token to edit with): the message is sent again."""
+        await conn.execute("UPDATE jobs SET version = version + 1 WHERE id = ?", (job_id,))
+
+    async def message_shown(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        version: int,
+        now: float,
+        path: str | None,
+        message_id: int | None,
+        final: bool,
+    ) -> None:
+        """Discord confirmed the job's message at ``version`` (``final``: the finished job's result)."""
+        await conn.execute(
+            """UPDATE jobs SET shown_version = ?, message_sent_at = ?, delivery_path = COALESCE(?, delivery_path),
+                   message_id = COALESCE(?, message_id),
+                   delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END
+               WHERE id = ?""",
+            (version, now, path, message_id, int(final), now, job_id),
+        )
+
+    async def undeliverable(self, conn: aiosqlite.Connection, job_id: int, *, reason: str, now: float) -> None:
+        """No path can show the result (the channel is gone, access or DMs closed): visible in /job show."""
+        await conn.execute(
+            """UPDATE jobs SET delivery_error = ?, delivery_path = 'undeliverable', delivered_at = COALESCE(delivered_at, ?)
+               WHERE id = ?""",
+            (reason, now, job_id),
+        )
+
+    async def expire_token_in(self, conn: aiosqlite.Connection, job_id: int) -> None:
+        await conn.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
+
+    async def queue_position(self, job_id: int, provider: str) -> int:
+        """1 + the queued jobs of the same provider that started before this one."""
+        value = await self._db.fetch_value(
+            "SELECT COUNT(*) FROM jobs WHERE provider = ? AND status = 'queued' AND id < ?", (provider, job_id)
+        )
+        return int(value or 0) + 1
 
     async def add_outputs(self, conn: aiosqlite.Connection, outputs: Sequence[OutputRecord]) -> None:
         await conn.executemany(

@@ -1,0 +1,34 @@
+"""Per-provider request rates: a token bucket each provider's submits and polls draw from (in this process)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RateLimiter:
+    """A token bucket: ``per_minute`` requests a minute, in bursts of up to a tenth of that."""
+
+    def __init__(self, per_minute: int, *, clock: Clock, sleep: Sleep) -> None:
+        self.rate_per_s = per_minute / 60.0
+        self.capacity = max(1.0, per_minute / 10.0)
+        self._tokens = self.capacity
+        self._updated = clock()
+        self._clock = clock
+        self._sleep = sleep
+
+    def try_acquire(self) -> float:
+        """Take a token and return 0, or return how long until one is available (taking nothing)."""
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate_per_s
+
+    async def acquire(self) -> None:
+        while (wait := self.try_acquire()) > 0:
+            await self._sleep(wait)

@@ -1,0 +1,169 @@
+"""Lanes: each kind of work claims its own due steps from the database and runs them with its own bounded
+concurrency, so a slow lane (a 60-second synchronous upstream, a Discord outage) never delays another.
+
+A lane keeps nothing that matters in memory: it asks the database for due steps, leases them, and hands each to
+its handler. It sleeps until the lane's next due time, a local ``wake()``, a finished handler, or ``idle_s`` at
+most (work scheduled by another process is seen within that time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.storage.steps import Lease, StepRepository
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+Handler = Callable[[Lease], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class LaneSpec:
+    name: str
+    concurrency: int
+    handler: Handler
+    capacity: Callable[[], tuple[str, int] | None] = lambda: None  # a provider's free upstream slots
+    paused_until: Callable[[], float] = lambda: 0.0  # e.g. a provider's Retry-After before acceptance
+
+
+class Lane:
+    def __init__(
+        self,
+        spec: LaneSpec,
+        *,
+        steps: StepRepository,
+        owner: str,
+        lease_s: float,
+        idle_s: float,
+        clock: Clock,
+        sleep: Sleep,
+    ) -> None:
+        self.spec = spec
+        self._steps = steps
+        self._owner = owner
+        self._lease_s = lease_s
+        self._idle_s = idle_s
+        self._clock = clock
+        self._sleep = sleep
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.handled = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._claim_loop(), name=f"lane-{self.name}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """Claim nothing more; give running handlers ``grace_s`` to finish, then cancel them (their steps stay
+        in the database and are released or re-claimed after the lease)."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            now = self._clock()
+            free = self.spec.concurrency - len(self._running)
+            claimed: list[Lease] = []
+            if free > 0 and now >= self.spec.paused_until():
+                try:
+                    claimed = await self._steps.claim(
+                        self.name,
+                        owner=self._owner,
+                        now=now,
+                        lease_s=self._lease_s,
+                        limit=free,
+                        capacity=self.spec.capacity(),
+                    )
+                except Exception:
+                    log.exception("lane %s: claiming failed; trying again shortly", self.name)
+            for lease in claimed:
+                task = asyncio.create_task(self._run(lease), name=f"lane-{self.name}-job-{lease.job_id}")
+                self._running.add(task)
+                task.add_done_callback(self._done)
+            if claimed and len(claimed) == free:
+                await asyncio.sleep(0)
+                continue  # maybe more is due: claim again once a handler frees a place
+            await self._idle(now, full=free <= 0)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()
+
+    async def _run(self, lease: Lease) -> None:
+        try:
+            await self.spec.handler(lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Handlers deal with every failure they know; the step stays leased and is retried after the lease.
+            log.exception("lane %s: step %s of job %s failed unexpectedly", self.name, lease.kind, lease.job_id)
+        finally:
+            self.handled += 1
+
+    async def _idle(self, now: float, *, full: bool) -> None:
+        """Wait for a wake-up, or until the next step is due; a step due already but not claimed (no free
+        upstream slot, a pause) waits for a wake-up or ``idle_s``."""
+        timeout = self._idle_s
+        paused = self.spec.paused_until()
+        if paused > now:
+            timeout = min(self._idle_s, paused - now)
+        elif not full:
+            try:
+                due = await self._steps.next_due(self.name)
+            except Exception:
+                log.exception("lane %s: could not read its next due time", self.name)
+                due = None
+            if due is not None and due > now:
+                timeout = min(self._idle_s, due - now)
+        waker = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self._sleep(timeout))
+        try:
+            await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            sleeper.cancel()
+
+
+class LeaseKeeper:
+    """Renews every lease this process holds, so a long step (a synchronous upstream call) keeps its claim."""
+
+    def __init__(self, steps: StepRepository, *, owner: str, lease_s: float, clock: Clock, sleep: Sleep) -> None:
+        self._steps = steps
+        self._owner = owner
+        self._lease_s = lease_s
+        self._clock = clock
+        self._sleep = sleep
+
+    async def run(self) -> None:
+        while True:
+            await self._sleep(self._lease_s / 3)
+            try:
+                await self._steps.renew(self._owner, now=self._clock(), lease_s=self._lease_s)
+            except Exception:
+                log.exception("could not renew the engine's leases")

@@ -1,0 +1,466 @@
+"""The upstream side of a job, one leased step at a time: submit (per-provider lanes), poll, download.
+
+Each handler reads the job fresh, does at most one upstream effect, and records its outcome in one fenced
+transaction that also schedules the next step. The intent comes first where an effect cannot be repeated: the
+job is marked ``submit_sent_at`` before the submit call, so after a crash a submit that may have reached the
+service is failed and refunded, never sent twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.catalogue import Catalogue
+from bot.fetch import Fetcher, FetchError
+from bot.jobs.gates import RateLimiter
+from bot.jobs.media_store import MediaStore
+from bot.jobs.requests import build_request
+from bot.jobs.results import collect_outputs
+from bot.jobs.transitions import JobTransitions
+from bot.settings import ProviderSettings, Settings
+from bot.storage.database import Database
+from bot.storage.jobs import JobRecord, JobRepository
+from bot.storage.steps import Lease, LeaseLost, StepRepository
+from providers.base import JobState, JobStatus, Kind, Output, Provider
+from providers.errors import NotFoundError, ProviderError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+FIRST_POLL_FRACTION = 0.75
+POLL_LANE = "poll"
+DOWNLOAD_LANE = "download"
+RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+# Failure texts; the job's message adds that the credits were refunded.
+GENERIC_FAILURE = "Something went wrong on our side while running this job."
+RESTARTED_WHILE_SUBMITTING = (
+    "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
+    "It was not sent again; try again if you still want it."
+)
+QUEUE_TIMEOUT = "The service was too busy to start this job in time. Try again later."
+RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting."
+LOST_UPSTREAM = "The service no longer knows this job (it may have expired)."
+DOWNLOAD_FAILED = "The result was made but could not be downloaded."
+INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent."
+PROVIDER_DISABLED = "This model is no longer enabled on this bot."
+
+
+def submit_lane(provider: str) -> str:
+    return f"submit:{provider}"
+
+
+def dump_state(state: JobState) -> str:
+    """A finished upstream state as JSON, kept in the job row until its outputs are downloaded."""
+    outputs = [
+        {
+            "media_type": o.media_type,
+            "url": o.url,
+            "data": base64.b64encode(o.data).decode() if o.data is not None else None,
+            "nsfw": o.nsfw,
+        }
+        for o in state.outputs
+    ]
+    return json.dumps({"remote_id": state.remote_id, "upstream_status": state.upstream_status, "outputs": outputs})
+
+
+def load_state(text: str) -> JobState:
+    data = json.loads(text)
+    outputs = tuple(
+        Output(
+            media_type=o.get("media_type"),
+            url=o.get("url"),
+            data=base64.b64decode(o["data"]) if o.get("data") else None,
+            nsfw=bool(o.get("nsfw")),
+        )
+        for o in data.get("outputs", [])
+    )
+    return JobState(
+        remote_id=str(data.get("remote_id") or ""),
+        status=JobStatus.SUCCEEDED,
+        outputs=outputs,
+        upstream_status=data.get("upstream_status"),
+    )
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        jobs: JobRepository,
+        steps: StepRepository,
+        providers: Mapping[str, Provider],
+        catalogue: Catalogue,
+        transitions: JobTransitions,
+        fetcher: Fetcher,
+        media: MediaStore,
+        wake: Callable[[str], None],
+        clock: Clock,
+        sleep: Sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._db = database
+        self._jobs = jobs
+        self._steps = steps
+        self._providers = providers
+        self._catalogue = catalogue
+        self._transitions = transitions
+        self._fetcher = fetcher
+        self._media = media
+        self._wake = wake
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        blocks = settings.providers()
+        self.blocks: dict[str, ProviderSettings] = {name: blocks[name] for name in providers}
+        self.limiters = {
+            name: RateLimiter(block.requests_per_minute, clock=clock, sleep=sleep) for name, block in self.blocks.items()
+        }
+        self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
+        self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
+
+    # ------------------------------------------------------------------ shared
+    async def _fail(
+        self, job: JobRecord, code: str, message: str, lease: Lease, *, upstream_status: str | None = None
+    ) -> None:
+        try:
+            ended = await self._transitions.fail(
+                job.id, code=code, message=message, upstream_status=upstream_status, lease=lease
+            )
+        except LeaseLost:
+            log.info("job %s: lost its %s step before failing it; another process has it", job.id, lease.kind)
+            return
+        if ended:
+            self._wake_submits(job.provider)
+
+    def _wake_submits(self, provider: str) -> None:
+        self._wake(submit_lane(provider))
+
+    async def _drop(self, lease: Lease) -> None:
+        """The step has nothing left to do (the job ended or moved on)."""
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.complete(conn, lease)
+        except LeaseLost:
+            pass
+
+    async def _later(self, lease: Lease, delay_s: float, *, attempts: int | None = None) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.release(conn, lease, due_at=self._clock() + delay_s, attempts=attempts)
+        except LeaseLost:
+            pass
+
+    def _run_deadline_s(self, job: JobRecord) -> float:
+        return self._settings.video_deadline_s if job.kind == Kind.VIDEO else self._settings.image_deadline_s
+
+    def _past_deadline(self, job: JobRecord) -> bool:
+        return job.deadline_at is not None and self._clock() >= job.deadline_at
+
+    # ------------------------------------------------------------------ submit
+    async def submit(self, lease: Lease) -> None:
+        job = await self._jobs.get(lease.job_id)
+        if job is None or job.status not in ("queued", "submitting"):
+            await self._drop(lease)
+            return
+        if job.provider not in self._providers:
+            await self._fail(job, "provider_disabled", PROVIDER_DISABLED, lease)
+            return
+        if job.submit_sent_at is not None:
+            log.warning("job %s was being submitted by a process that stopped: failing it, not resubmitting", job.id)
+            await self._fail(job, "interrupted_submit", RESTARTED_WHILE_SUBMITTING, lease)
+            return
+        if self._past_deadline(job):
+            await self._fail(job, "queue_timeout", QUEUE_TIMEOUT, lease)
+            return
+        wait = self.limiters[job.provider].try_acquire()
+        if wait > 0:
+            await self._later(lease, wait)
+            return
+        try:
+            request = await build_request(job, self._media)
+        except OSError:
+            await self._fail(job, "input_missing", INPUT_GONE, lease)
+            return
+        except Exception:
+            log.exception("job %s: could not build its request; nothing was sent", job.id)
+            await self._fail(job, "internal_error", GENERIC_FAILURE, lease)
+            return
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.hold(conn, lease)
+                if not await self._jobs.mark_submit_sent(conn, job.id, self._clock()):
+                    await self._steps.complete(conn, lease)
+                    return
+        except LeaseLost:
+            return
+        self.calls["submit"] += 1
+        try:
+            state = await self._providers[job.provider].submit(request)
+        except ProviderError as exc:
+            if exc.retryable:
+                await self._back_in_line(job, lease, exc)
+            else:
+                log.warning("job %s: submit refused: %s", job.id, exc)
+                await self._fail(job, exc.code or type(exc).__name__, exc.user_message, lease)
+            return
+        except Exception:
+            log.exception("job %s: submit failed unexpectedly; not resubmitting", job.id)
+            await self._fail(job, "internal_error", GENERIC_FAILURE, lease)
+            return
+        log.info(
+            "job %s submitted to %s as %s (request id %s)", job.id, job.provider, state.remote_id, state.request_id
+        )
+        await self._record_accepted(job, lease, state)
+
+    async def _record_accepted(self, job: JobRecord, lease: Lease, state: JobState) -> None:
+        """The service accepted the job: until this is recorded it exists upstream only, so storage errors are
+        retried here while the lease is kept alive, not dropped."""
+        for delay in (*RECORD_RETRY_DELAYS_S, None):
+            try:
+                await self._accept(job, lease, state)
+                return
+            except LeaseLost:
+                log.warning("job %s: accepted upstream as %s after its lease was lost", job.id, state.remote_id)
+                return
+            except Exception:
+                if delay is None:
+                    log.exception("job %s: accepted as %s but could not be recorded", job.id, state.remote_id)
+                    return
+                log.warning("job %s: recording its acceptance failed; retrying in %.1fs", job.id, delay)
+                await self._sleep(delay)
+
+    async def _accept(self, job: JobRecord, lease: Lease, state: JobState) -> None:
+        now = self._clock()
+        first_poll = now + self._first_poll_delay(job, state)
+        async with self._db.transaction() as conn:
+            await self._steps.complete(conn, lease)
+            if not await self._jobs.start_running(
+                conn,
+                job.id,
+                remote_id=state.remote_id,
+                request_id=state.request_id,
+                upstream_status=state.upstream_status,
+                submitted_at=now,
+                next_poll_at=first_poll,
+                deadline_at=now + self._run_deadline_s(job),
+            ):
+                log.warning("job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id)
+                return
+            if state.status is JobStatus.SUCCEEDED:
+                await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
+                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
+            elif state.status is not JobStatus.FAILED:
+                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
+            await self._transitions.show(conn, job.id, now=now)
+        if state.status is JobStatus.FAILED:
+            # Failed at once: recorded as running above, failed and refunded here (the sweep would poll it if the
+            # process stopped in between).
+            await self._transitions.fail(
+                job.id,
+                code=state.failure_code or "failed",
+                message=state.failure_message or GENERIC_FAILURE,
+                upstream_status=state.upstream_status,
+            )
+            self._wake_submits(job.provider)
+        self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
+        self._wake("discord")
+
+    async def _back_in_line(self, job: JobRecord, lease: Lease, exc: ProviderError) -> None:
+        """Refused before acceptance (429, connection refused): queued again and retried after the pause."""
+        if self._past_deadline(job):
+            await self._fail(job, "queue_timeout", QUEUE_TIMEOUT, lease)
+            return
+        wait = getattr(exc, "retry_after_s", None) or self.blocks[job.provider].poll_interval_s
+        log.info("job %s: %s not accepting jobs (%s); retrying in %.1fs", job.id, job.provider, exc, wait)
+        now = self._clock()
+        self.paused_until[job.provider] = max(self.paused_until[job.provider], now + wait)
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.release(conn, lease, due_at=now + wait)
+                await self._jobs.back_in_line(conn, job.id)
+                await self._transitions.show(conn, job.id, now=now)
+        except LeaseLost:
+            return
+        self._wake("discord")
+
+    # ------------------------------------------------------------------ poll
+    def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
+        block = self.blocks[job.provider]
+        if block.first_poll_s is not None:
+            return block.first_poll_s
+        if state.poll_after_s is not None:
+            return self._next_poll_delay(block, state.poll_after_s)
+        entry = self._catalogue.get(job.model_key)
+        typical = entry.capabilities.typical_duration_s if entry else block.poll_interval_s
+        return max(block.poll_interval_s, typical * FIRST_POLL_FRACTION)
+
+    @staticmethod
+    def _next_poll_delay(block: ProviderSettings, hint: float | None) -> float:
+        """The provider's own estimate when it gives one, kept between the poll interval and its cap."""
+        if hint is None:
+            return block.poll_interval_s
+        return max(block.poll_interval_s, min(hint, block.max_poll_interval_s))
+
+    def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
+        block = self.blocks[job.provider]
+        delay = min(block.max_poll_interval_s, block.poll_interval_s * 2.0 ** min(errors - 1, 32))
+        delay = min(block.max_poll_interval_s, delay * self._rng.uniform(0.8, 1.2))
+        return max(delay, retry_after_s or 0.0)
+
+    async def poll(self, lease: Lease) -> None:
+        job = await self._jobs.get(lease.job_id)
+        if job is None or job.status != "running" or job.remote_id is None:
+            await self._drop(lease)
+            return
+        if job.provider not in self._providers:
+            await self._fail(job, "provider_disabled", PROVIDER_DISABLED, lease)
+            return
+        wait = self.limiters[job.provider].try_acquire()
+        if wait > 0:
+            await self._later(lease, wait)
+            return
+        self.calls["poll"] += 1
+        try:
+            state = await self._providers[job.provider].poll(job.remote_id)
+        except NotFoundError as exc:
+            if job.upstream_result is not None:
+                # Some results cannot be asked for again (a synchronous answer): download the same outputs again.
+                await self._to_download(job, lease, None)
+                return
+            log.warning("job %s: %s", job.id, exc)
+            await self._fail(job, "not_found", LOST_UPSTREAM, lease)
+            return
+        except ProviderError as exc:
+            await self._poll_later(job, lease, exc, getattr(exc, "retry_after_s", None))
+            return
+        except Exception as exc:
+            log.exception("job %s: poll failed unexpectedly", job.id)
+            await self._poll_later(job, lease, exc, None)
+            return
+        await self._handle_state(job, lease, state)
+
+    async def _poll_later(
+        self, job: JobRecord, lease: Lease, exc: BaseException | str, retry_after_s: float | None
+    ) -> None:
+        if self._past_deadline(job):
+            await self._fail(job, "timeout", RUN_TIMEOUT, lease)
+            return
+        errors = job.poll_errors + 1
+        delay = self._error_delay(job, errors, retry_after_s)
+        log.info("job %s: poll problem #%d (%s); next try in %.1fs", job.id, errors, exc, delay)
+        due = self._clock() + delay
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.release(conn, lease, due_at=due, attempts=errors)
+                await self._jobs.note_poll(conn, job.id, upstream_status=None, next_poll_at=due, poll_errors=errors)
+        except LeaseLost:
+            pass
+
+    async def _handle_state(self, job: JobRecord, lease: Lease, state: JobState) -> None:
+        if state.status is JobStatus.SUCCEEDED:
+            await self._to_download(job, lease, state)
+        elif state.status is JobStatus.FAILED:
+            log.info("job %s failed upstream: %s (%s)", job.id, state.failure_code, state.upstream_status)
+            await self._fail(
+                job,
+                state.failure_code or "failed",
+                state.failure_message or GENERIC_FAILURE,
+                lease,
+                upstream_status=state.upstream_status,
+            )
+        elif self._past_deadline(job):
+            await self._fail(job, "timeout", RUN_TIMEOUT, lease, upstream_status=state.upstream_status)
+        else:
+            now = self._clock()
+            due = now + self._next_poll_delay(self.blocks[job.provider], state.poll_after_s)
+            visible = state.upstream_status != job.upstream_status
+            try:
+                async with self._db.transaction() as conn:
+                    await self._steps.release(conn, lease, due_at=due, attempts=0)
+                    await self._jobs.note_poll(
+                        conn,
+                        job.id,
+                        upstream_status=state.upstream_status,
+                        next_poll_at=due,
+                        poll_errors=0,
+                        request_id=state.request_id,
+                        visible=visible,
+                    )
+                    if visible:
+                        await self._transitions.show(conn, job.id, now=now)
+            except LeaseLost:
+                return
+            if visible:
+                self._wake("discord")
+
+    async def _to_download(self, job: JobRecord, lease: Lease, state: JobState | None) -> None:
+        now = self._clock()
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.complete(conn, lease)
+                if state is not None:
+                    await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
+                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
+        except LeaseLost:
+            return
+        self._wake(DOWNLOAD_LANE)
+
+    # ------------------------------------------------------------------ download
+    async def download(self, lease: Lease) -> None:
+        job = await self._jobs.get(lease.job_id)
+        if job is None or job.status != "running":
+            await self._drop(lease)
+            return
+        if job.upstream_result is None:
+            # Nothing to download (e.g. recovered by the sweep): ask the service again.
+            await self._repoll(job, lease, 0.0)
+            return
+        state = load_state(job.upstream_result)
+        self.calls["download"] += 1
+        try:
+            outputs = await collect_outputs(
+                job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+            )
+        except FetchError as exc:
+            if exc.retryable and not self._past_deadline(job):
+                # A fresh poll usually hands out fresh URLs (presigned links expire).
+                errors = job.poll_errors + 1
+                log.info("job %s: download problem #%d (%s)", job.id, errors, exc)
+                await self._repoll(job, lease, self._error_delay(job, errors, None), errors=errors)
+            else:
+                log.warning("job %s: result download refused: %s", job.id, exc)
+                await self._fail(job, "download_failed", DOWNLOAD_FAILED, lease)
+            return
+        try:
+            ended = await self._transitions.succeed(lease, outputs, upstream_status=state.upstream_status)
+        except LeaseLost:
+            return  # another process holds the step now and writes the same files
+        if ended:
+            self._wake_submits(job.provider)
+            self._wake("discord")
+        else:
+            await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files
+
+    async def _repoll(self, job: JobRecord, lease: Lease, delay_s: float, *, errors: int | None = None) -> None:
+        now = self._clock()
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.complete(conn, lease)
+                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=now + delay_s, now=now)
+                if errors is not None:
+                    await self._jobs.note_poll(
+                        conn, job.id, upstream_status=None, next_poll_at=now + delay_s, poll_errors=errors
+                    )
+        except LeaseLost:
+            return
+        self._wake(POLL_LANE)
+

@@ -1,0 +1,247 @@
+"""The steps repository: every SQL statement about the job engine's pending work (``job_steps``).
+
+A step is claimed with a lease (owner, expiry) and a fencing counter that grows on every claim. Whoever holds a
+step proves it inside each write transaction with ``hold`` (or finishes it with ``complete`` / ``release``); when
+the fence moved on (the lease expired and another process claimed the step, or the job was cancelled and the step
+removed), those statements change no row and ``LeaseLost`` rolls the whole transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.storage.database import Database, fetch_all, fetch_one
+
+STEP_KINDS = ("submit", "poll", "download", "message", "ping")
+# The steps that move a job forward upstream; an active job has exactly one of them.
+RUN_KINDS = ("submit", "poll", "download")
+
+
+class LeaseLost(Exception):
+    """The step is no longer ours: write nothing more for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    step_id: int
+    job_id: int
+    kind: str
+    lane: str
+    fence: int
+    attempts: int
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """An unfinished job with no step to move it on, or a finished one whose message was never confirmed."""
+
+    job_id: int
+    status: str
+    has_result: bool
+
+
+_CLAIM_SQL = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+    WHERE id IN (SELECT id FROM job_steps
+                 WHERE lane = ? AND due_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+                 ORDER BY priority DESC, due_at, id LIMIT ?)
+    RETURNING id, job_id, kind, lane, fence, attempts, due_at"""
+
+
+def _lease(row: aiosqlite.Row) -> Lease:
+    return Lease(
+        step_id=int(row["id"]),
+        job_id=int(row["job_id"]),
+        kind=str(row["kind"]),
+        lane=str(row["lane"]),
+        fence=int(row["fence"]),
+        attempts=int(row["attempts"]),
+        due_at=float(row["due_at"]),
+    )
+
+
+class StepRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # ------------------------------------------------------------------ scheduling (inside a caller's transaction)
+    async def put(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        kind: str,
+        lane: str,
+        *,
+        due_at: float,
+        now: float,
+        priority: int = 0,
+    ) -> None:
+        """Schedule the job's step of this kind at ``due_at``, replacing one that is pending (not one that is
+        leased: its holder's fenced writes decide what happens to it)."""
+        await conn.execute(
+            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job_id, kind) DO UPDATE SET lane = excluded.lane, due_at = excluded.due_at,
+                   priority = excluded.priority, attempts = 0
+               WHERE job_steps.lease_owner IS NULL""",
+            (job_id, kind, lane, due_at, priority, now),
+        )
+
+    async def want(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        kind: str,
+        lane: str,
+        *,
+        due_at: float,
+        now: float,
+        priority: int = 0,
+    ) -> None:
+        """Make sure the step runs no later than ``due_at`` (and at least at ``priority``): a message to send
+        coalesces with one already pending, the sooner and more urgent wins."""
+        await conn.execute(
+            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job_id, kind) DO UPDATE SET
+                   due_at = CASE WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
+                                 ELSE job_steps.due_at END,
+                   priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
+                                   ELSE job_steps.priority END""",
+            (job_id, kind, lane, due_at, priority, now),
+        )
+
+    async def drop_run_steps(self, conn: aiosqlite.Connection, job_id: int) -> None:
+        """The job ended: nothing more to submit, poll or download (a holder of one of them loses its lease)."""
+        await conn.execute(
+            "DELETE FROM job_steps WHERE job_id = ? AND kind IN ('submit', 'poll', 'download')", (job_id,)
+        )
+
+    # ------------------------------------------------------------------ claiming
+    async def claim(
+        self, lane: str, *, owner: str, now: float, lease_s: float, limit: int, capacity: tuple[str, int] | None = None
+    ) -> list[Lease]:
+        """Lease up to ``limit`` due steps of ``lane``. With ``capacity`` (provider, most running), a submit lane
+        claims only as many as the provider has free slots, and marks their jobs ``submitting`` in the same
+        transaction, so the count holds across processes."""
+        if limit <= 0:
+            return []
+        async with self._db.transaction() as conn:
+            if capacity is not None:
+                provider, most = capacity
+                row = await fetch_one(
+                    conn,
+                    """SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
+                       AND id NOT IN (SELECT job_id FROM job_steps WHERE lane = ? AND due_at <= ?
+                                      AND (lease_expires_at IS NULL OR lease_expires_at <= ?))""",
+                    (provider, lane, now, now),
+                )
+                busy = int(row[0]) if row is not None else 0
+                limit = min(limit, most - busy)
+                if limit <= 0:
+                    return []
+            rows = await fetch_all(conn, _CLAIM_SQL, (owner, now + lease_s, lane, now, now, limit))
+            leases = [_lease(row) for row in rows]
+            if capacity is not None and leases:
+                await conn.executemany(
+                    "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'",
+                    [(lease.job_id,) for lease in leases],
+                )
+        return leases
+
+    async def claim_one(self, step_id: int, *, owner: str, now: float, lease_s: float) -> Lease | None:
+        """Lease one known step now, whatever its due time (e.g. the first message of a job, sent by the command
+        that created it), unless someone else holds it."""
+        async with self._db.transaction() as conn:
+            row = await fetch_one(
+                conn,
+                """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+                   WHERE id = ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+                   RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
+                (owner, now + lease_s, step_id, now),
+            )
+        return None if row is None else _lease(row)
+
+    async def step_id(self, job_id: int, kind: str) -> int | None:
+        row = await self._db.fetch_one("SELECT id FROM job_steps WHERE job_id = ? AND kind = ?", (job_id, kind))
+        return None if row is None else int(row[0])
+
+    async def renew(self, owner: str, *, now: float, lease_s: float) -> int:
+        """Extend every live lease this process holds (its handlers are still at work)."""
+        return await self._db.execute(
+            "UPDATE job_steps SET lease_expires_at = ? WHERE lease_owner = ? AND lease_expires_at > ?",
+            (now + lease_s, owner, now),
+        )
+
+    async def release_all(self, owner: str) -> int:
+        """On a clean stop: hand every step this process holds back, so the next one takes them at once."""
+        return await self._db.execute(
+            "UPDATE job_steps SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?", (owner,)
+        )
+
+    async def next_due(self, lane: str) -> float | None:
+        """When the next step of ``lane`` can be claimed (a leased one: when its lease runs out)."""
+        row = await self._db.fetch_one(
+            """SELECT MIN(CASE WHEN lease_expires_at IS NULL OR lease_expires_at < due_at THEN due_at
+                               ELSE lease_expires_at END) FROM job_steps WHERE lane = ?""",
+            (lane,),
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    # ------------------------------------------------------------------ fenced writes (inside a transaction)
+    async def hold(self, conn: aiosqlite.Connection, lease: Lease) -> None:
+        """Prove the lease is still ours in this transaction (and lock the step where the database can)."""
+        cursor = await conn.execute(
+            "UPDATE job_steps SET attempts = attempts WHERE id = ? AND fence = ?", (lease.step_id, lease.fence)
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+
+    async def complete(self, conn: aiosqlite.Connection, lease: Lease) -> None:
+        """The step is done: remove it."""
+        cursor = await conn.execute(
+            "DELETE FROM job_steps WHERE id = ? AND fence = ?", (lease.step_id, lease.fence)
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+
+    async def release(
+        self, conn: aiosqlite.Connection, lease: Lease, *, due_at: float, attempts: int | None = None
+    ) -> None:
+        """Run the step again at ``due_at`` (and count a failed try when ``attempts`` is given)."""
+        cursor = await conn.execute(
+            """UPDATE job_steps SET due_at = ?, attempts = COALESCE(?, attempts), lease_owner = NULL,
+                   lease_expires_at = NULL WHERE id = ? AND fence = ?""",
+            (due_at, attempts, lease.step_id, lease.fence),
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+
+    # ------------------------------------------------------------------ the sweep
+    async def orphans(self, *, limit: int = 500) -> list[Orphan]:
+        """Active jobs with no submit, poll or download step, and finished jobs whose message Discord never
+        confirmed that have no message step: the sweep gives each the step it lacks."""
+        rows = await self._db.fetch_all(
+            """SELECT id, status, upstream_result IS NOT NULL AS has_result FROM jobs j
+               WHERE (status IN ('queued', 'submitting', 'running')
+                      AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = j.id
+                                      AND s.kind IN ('submit', 'poll', 'download')))
+                  OR (finished_at IS NOT NULL AND delivered_at IS NULL AND message_deleted_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = j.id AND s.kind = 'message'))
+               ORDER BY id LIMIT ?""",
+            (limit,),
+        )
+        return [Orphan(int(r["id"]), str(r["status"]), bool(r["has_result"])) for r in rows]
+
+    async def pending(self, job_id: int) -> list[tuple[str, float]]:
+        rows = await self._db.fetch_all(
+            "SELECT kind, due_at FROM job_steps WHERE job_id = ? ORDER BY due_at", (job_id,)
+        )
+        return [(str(r["kind"]), float(r["due_at"])) for r in rows]
+
+    async def count(self, lanes: Sequence[str] | None = None) -> int:
+        if lanes is None:
+            return int(await self._db.fetch_value("SELECT COUNT(*) FROM job_steps") or 0)
+        marks = ", ".join("?" for _ in lanes)
+        return int(await self._db.fetch_value(f"SELECT COUNT(*) FROM job_steps WHERE lane IN ({marks})", lanes) or 0)
