@@ -14,7 +14,7 @@ from bot.jobs.render import Rendered, details_embed
 from bot.storage.jobs import JobRecord, JobRepository
 
 if TYPE_CHECKING:
-    from bot.jobs.delivery import Delivery
+    from bot.jobs.delivery import Outbox
 
 RENDERABLE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
@@ -63,7 +63,7 @@ class Here:
     upload_limit: int
 
 
-async def job_show(delivery: Delivery, job: JobRecord, here: Here, *, model_title: str | None) -> Rendered:
+async def job_show(delivery: Outbox, job: JobRecord, here: Here, *, model_title: str | None) -> Rendered:
     """The job's details embed, and its result again: the files that are still kept, attached when under the
     upload limit of this place (else a link), spoilered or withheld as this place's NSFW policy says. Files no
     longer kept are not attached; the rendered result says so."""

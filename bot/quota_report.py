@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import discord
@@ -32,7 +32,7 @@ class QuotaReport:
 async def build_report(
     quota: QuotaService,
     jobs: JobRepository,
-    position: Callable[[int], int | None],
+    position: Callable[[int], Awaitable[int | None]],
     *,
     guild_id: int,
     user_id: int,
@@ -45,7 +45,7 @@ async def build_report(
     active = await jobs.active_for_user(user_id, guild_id if jobs_in_scope_only else None)
     return QuotaReport(
         status=status,
-        active=tuple(ActiveJob(job, position(job.id) if job.status == "queued" else None) for job in active),
+        active=tuple([ActiveJob(job, await position(job.id) if job.status == "queued" else None) for job in active]),
         max_running=max_running,
     )
 

@@ -37,9 +37,17 @@ def error_text(error: BaseException, *, where: str) -> str:
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Tell only the user who acted, whatever state the interaction is in. Never raises."""
+    """Tell only the user who acted, whatever state the interaction is in. Never raises. After a public defer
+    (the "thinking" message meant to become a job's message), that message is deleted first: a refusal is for the
+    user alone, and a followup while it is still loading would turn into an edit of it."""
     try:
-        if not interaction.response.is_done():
+        if interaction.extras.pop("public_ack", False):
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as exc:
+                log.info("could not delete the public acknowledgement (interaction %s): %s", interaction.id, exc)
+            await interaction.followup.send(text, ephemeral=True)
+        elif not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)
         elif _deferred_ephemeral_original(interaction):
             await interaction.edit_original_response(content=text, embed=None, view=None)
@@ -61,3 +69,14 @@ async def defer_ephemeral(interaction: discord.Interaction) -> None:
     """Acknowledge within Discord's 3 seconds with a "thinking…" visible only to the user."""
     interaction.extras["ephemeral_ack"] = True
     await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+async def defer_job_reply(interaction: discord.Interaction, *, private: bool) -> None:
+    """Acknowledge a request that makes a job: the "thinking" message becomes the job's message, public or (for a
+    private job) ephemeral. Its id, known from here on, is stored with the job, so the message the user sees is
+    the one the job edits, after any restart."""
+    interaction.extras["ephemeral_ack" if private else "public_ack"] = True
+    response = await interaction.response.defer(ephemeral=private, thinking=True)
+    message_id = getattr(response, "message_id", None)
+    if message_id is not None:
+        interaction.extras["original_message_id"] = int(message_id)

@@ -15,10 +15,11 @@ import discord
 
 from bot.catalogue import Catalogue
 from bot.fetch import Fetcher
-from bot.jobs.delivery import Delivery
+from bot.jobs.delivery import DISCORD_LANE, Outbox
+from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
 from bot.jobs.retention import purge_forever
-from bot.jobs.scheduler import Scheduler
+from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
 from bot.quota import QuotaService
@@ -27,6 +28,7 @@ from bot.settings_store import ServerSettingsStore
 from bot.storage.audit import AuditLog
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository
+from bot.storage.steps import StepRepository
 from providers._http import Timeouts
 from providers.base import Provider
 from providers.luma_agents import LumaAgentsProvider
@@ -69,8 +71,8 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
 class Engine:
     """The parts of the job engine that need the Discord client; built when the bot starts."""
 
-    delivery: Delivery
-    scheduler: Scheduler
+    delivery: Outbox
+    steps: StepEngine
     jobs: JobService
 
 
@@ -103,26 +105,43 @@ class Services:
 
     async def start(self, bot: Bot) -> None:
         """Called from the bot's setup hook, once the Discord HTTP client exists: resume every unfinished job."""
-        transitions = JobTransitions(self.database, self.job_records, self.quota)
-        delivery = Delivery(
-            client=bot,
-            jobs=self.job_records,
-            media=self.media,
+        steps = StepRepository(self.database)
+        transitions = JobTransitions(self.database, self.job_records, self.quota, steps)
+        engine = StepEngine(
             settings=self.settings,
-            catalogue=self.catalogue,
-            server_settings=self.server_settings,
+            database=self.database,
+            jobs=self.job_records,
+            steps=steps,
+            transitions=transitions,
         )
-        scheduler = Scheduler(
+        transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        runner = Runner(
             settings=self.settings,
+            database=self.database,
             jobs=self.job_records,
+            steps=steps,
             providers=self.providers,
             catalogue=self.catalogue,
             transitions=transitions,
             fetcher=self.fetcher,
             media=self.media,
-            notify=delivery.notify,
+            wake=engine.wake,
+            line_changed=engine.line_changed,
+            clock=engine.clock,
+            sleep=engine.sleep,
         )
-        delivery.position = scheduler.position
+        outbox = Outbox(
+            client=bot,
+            database=self.database,
+            jobs=self.job_records,
+            steps=steps,
+            media=self.media,
+            settings=self.settings,
+            catalogue=self.catalogue,
+            server_settings=self.server_settings,
+            wake=engine.wake,
+        )
+        engine.use(runner, outbox)
         jobs = JobService(
             settings=self.settings,
             database=self.database,
@@ -133,12 +152,11 @@ class Services:
             server_settings=self.server_settings,
             fetcher=self.fetcher,
             media=self.media,
-            scheduler=scheduler,
-            delivery=delivery,
+            engine=engine,
+            delivery=outbox,
         )
-        self._engine = Engine(delivery=delivery, scheduler=scheduler, jobs=jobs)
-        await scheduler.start()
-        await delivery.resume()
+        self._engine = Engine(delivery=outbox, steps=engine, jobs=jobs)
+        await engine.start()
         self._background.append(
             asyncio.create_task(
                 purge_forever(self.job_records, self.media, retention_s=self.settings.output_retention_days * 86400),
@@ -153,8 +171,7 @@ class Services:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
         if self._engine is not None:
-            await self._engine.scheduler.stop()
-            await self._engine.delivery.stop()
+            await self._engine.steps.stop()
 
 
 @asynccontextmanager

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
 
     # The job engine
     poll_workers: int = Field(8, ge=1, le=256)
+    engine_download_concurrency: int = Field(4, ge=1, le=256)
+    engine_discord_concurrency: int = Field(8, ge=1, le=256)
+    engine_lease_s: float = Field(30.0, ge=1, le=3600)
+    engine_idle_s: float = Field(2.0, gt=0, le=60)
+    engine_sweep_interval_s: float = Field(30.0, gt=0, le=3600)
     image_deadline_s: float = Field(600.0, gt=0)
     video_deadline_s: float = Field(2700.0, gt=0)
     edit_min_interval_s: float = Field(2.0, ge=0)

@@ -19,7 +19,7 @@ from bot.jobs.access import can_use
 from bot.jobs.delivery import message_kwargs
 from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
 from bot.jobs.requester import Requester
-from bot.replies import defer_ephemeral, error_text, send_ephemeral
+from bot.replies import defer_ephemeral, defer_job_reply, error_text, send_ephemeral
 from cogs._options import parse_prompt, resolve_options
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
         return
     job_id = int(match["job_id"])
     try:
-        await defer_ephemeral(interaction)
+        await _defer_follow_up(interaction, job_id)
         parsed = parse_prompt(_text_value(data.get("components") or []) or "")
         if not parsed.prompt:
             await send_ephemeral(interaction, "Write what should change in the image.")
@@ -134,13 +134,19 @@ async def _start_follow_up(
     await services.engine.jobs.start(interaction, spec)
 
 
+async def _defer_follow_up(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    """The new job's message is this interaction's response: private like the job it comes from."""
+    parent = await interaction.client.services.job_records.get(job_id)
+    await defer_job_reply(interaction, private=parent is None or parent.ephemeral)
+
+
 async def _reroll(interaction: discord.Interaction[Bot], job_id: int) -> None:
-    await defer_ephemeral(interaction)
+    await _defer_follow_up(interaction, job_id)
     await _start_follow_up(interaction, job_id, "reroll")
 
 
 async def _animate(interaction: discord.Interaction[Bot], job_id: int) -> None:
-    await defer_ephemeral(interaction)
+    await _defer_follow_up(interaction, job_id)
     await _start_follow_up(interaction, job_id, "animate")
 
 
@@ -172,20 +178,26 @@ async def _cancel(interaction: discord.Interaction[Bot], job_id: int) -> None:
 
 
 async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
-    """Show the job's current state by editing the message the button is on; works in every context, and the
-    click's fresh 15-minute token lets delivery keep editing this message."""
+    """Show the job's current state on the message the button is on; works in every context. The click's fresh
+    15-minute token is stored and the outbox sends the message again: what it sends is read when it sends, so a
+    click racing the job's end never leaves an older state over a newer one."""
     await interaction.response.defer()  # type 6: acknowledged; @original is the message the button is on
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None:
         await send_ephemeral(interaction, f"There is no job #{job_id}.")
         return
+    if await services.engine.jobs.renew_token(job, interaction):
+        return
+    if not job.finished:
+        await send_ephemeral(interaction, f"Job #{job.id} is still under way; its own message shows its progress.")
+        return
+    # A copy of a finished job's result (e.g. in DMs): a final state never goes stale, so it is rendered here.
     rendered = await services.engine.delivery.render(job, upload_limit=interaction.filesize_limit)
     kwargs = message_kwargs(rendered)
     await interaction.edit_original_response(
         content=kwargs["content"], embeds=kwargs["embeds"], attachments=kwargs["attachments"], view=kwargs["view"]
     )
-    await services.engine.jobs.renew_token(job, interaction)
 
 
 async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:

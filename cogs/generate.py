@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
-from bot.replies import defer_ephemeral
+from bot.replies import defer_job_reply
 from cogs._requests import build_spec, model_choices, ratio_choices
 from providers.base import Kind
 
@@ -31,7 +31,7 @@ class Generate(commands.Cog):
         self.bot = bot
 
     async def _start(self, interaction: discord.Interaction[Bot], **request: Any) -> None:
-        await defer_ephemeral(interaction)
+        await defer_job_reply(interaction, private=bool(request.get("private")))
         spec = await build_spec(self.bot, interaction, **request)
         await self.bot.services.engine.jobs.start(interaction, spec)
 

@@ -48,7 +48,7 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         report = await build_report(
             services.quota,
             services.job_records,
-            services.engine.scheduler.position,
+            services.engine.steps.position,
             guild_id=guild_id,
             user_id=user.id,
             role_ids=member_role_ids(user),

@@ -25,7 +25,7 @@ class Quota(commands.Cog):
         report = await build_report(
             services.quota,
             services.job_records,
-            services.engine.scheduler.position,
+            services.engine.steps.position,
             guild_id=interaction.guild_id or 0,
             user_id=interaction.user.id,
             role_ids=member_role_ids(interaction.user),

@@ -1,15 +1,21 @@
-"""Delivery: the one component that decides how a job's message reaches the user, and when.
+"""Delivery, an outbox: every message of a job to send or edit is a leased ``message`` step in the database that
+stays until Discord confirms it, and the completion ping is a ``ping`` step. Both run on the ``discord`` lane.
 
-Paths, in order: the interaction token while it is valid (minus a margin), then an edit of the channel message
-with the bot token, then (for results only) a new message in the channel or the requester's DMs. Edits are
-coalesced per job: at most one per ``edit_min_interval_s``, latest state wins, and only when what a person sees
-changes. The database is read fresh before each send, so a failed edit never loses state.
+Paths, in order: the interaction token while it is valid (minus a margin), then a bot-token edit of the same
+message, then (for results only) a new message in the channel, then the requester's DMs. Edits are coalesced per
+job (one pending step, latest state wins): progress at most once per ``edit_min_interval_s`` (a place in line at
+``queue_edit_interval_s``), final results first and at once. The job is read fresh before each send; the
+confirmation is recorded with the version that was rendered, and if the job moved on meanwhile the step runs
+again, so an older state never stays over a newer one. Transient errors (5xx, network, 429 after ``retry_after``)
+are retried with capped exponential backoff and jitter, without a time limit; only permanent errors on every
+path end a result as undeliverable, visibly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -20,10 +26,12 @@ from discord.http import handle_message_parameters
 from discord.webhook.async_ import async_context
 
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import ACTIONS, RenderContext, Rendered, render_job
+from bot.jobs.render import ACTIONS, RenderContext, Rendered, queue_place, render_job
 from bot.settings import Settings
 from bot.settings_store import ServerConfig, ServerSettingsStore
+from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
+from bot.storage.steps import Lease, LeaseLost, StepRepository
 from providers.base import Kind
 
 if TYPE_CHECKING:
@@ -32,8 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-FINAL_RETRY_DELAYS_S = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
-STOP_GRACE_S = 10.0
+DISCORD_LANE = "discord"
+RETRY_BASE_S = 2.0
+RETRY_CAP_S = 300.0
 
 # Discord JSON error codes that decide the next path.
 UNKNOWN_MESSAGE = 10008
@@ -57,6 +66,10 @@ class PathFailed(Exception):
 class TransientFailure(Exception):
     """Discord could not take it right now (5xx, network, rate limit): try again later."""
 
+    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
 
 def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm: bool) -> str:
     if in_dm or not job.guild_id:
@@ -69,7 +82,7 @@ def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm
     return "show" if job.channel_nsfw else "withhold"
 
 
-def _classify(exc: discord.HTTPException, path: str) -> Exception:
+def _classify(exc: discord.HTTPException, path: str) -> PathFailed | TransientFailure:
     """What a Discord error means for the delivery path that got it. Only 401, Invalid Webhook Token (50027) and
     Unknown Webhook (10015) say the token is dead; any other refusal (a 400 for the body, a 413 for the files)
     is a failure of this attempt only, and the next path is tried with the token left as it is."""
@@ -82,97 +95,60 @@ def _classify(exc: discord.HTTPException, path: str) -> Exception:
     if exc.status == 404:
         return PathFailed(f"{path}: not found ({exc.code})", gone=path != "token")
     if exc.status == 429 or exc.status >= 500:
-        return TransientFailure(f"{path}: {exc.status}")
+        retry_after = getattr(exc, "retry_after", None)
+        return TransientFailure(f"{path}: {exc.status}", retry_after_s=retry_after)
     return PathFailed(f"{path}: rejected ({exc.status}/{exc.code}): {exc.text[:200]}")
 
 
-class Delivery:
+def nonce_for(job_id: int) -> str:
+    """The nonce of every new message a job posts (Discord returns the message already made with it, for a few
+    minutes, instead of making a second one: a resend after a crash posts nothing twice)."""
+    return f"genbot-job-{job_id}"
+
+
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+class Outbox:
+    """The handlers of the ``message`` and ``ping`` steps (lane ``discord``)."""
+
     def __init__(
         self,
         *,
         client: discord.Client,
+        database: Database,
         jobs: JobRepository,
+        steps: StepRepository,
         media: MediaStore,
         settings: Settings,
         catalogue: Catalogue,
         server_settings: ServerSettingsStore,
-        position: Callable[[int], int | None] = lambda job_id: None,
+        wake: Callable[[str], None] = lambda lane: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._client = client
+        self._db = database
         self._jobs = jobs
+        self._steps = steps
         self._media = media
         self._settings = settings
         self._catalogue = catalogue
         self._server_settings = server_settings
-        self.position = position
+        self._wake = wake
         self._clock = clock
         self._sleep = sleep
-        self._dirty: set[int] = set()
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._last_sent_at: dict[int, float] = {}
-        self._last_key: dict[int, str] = {}
-        self._last_status: dict[int, str] = {}
-        self._final_attempts: dict[int, int] = {}
-        self._stopping = False
+        self._rng = rng or random.Random()
         self.sent: dict[str, int] = {"token": 0, "channel": 0, "new_message": 0, "dm": 0, "ping": 0}
 
-    # ------------------------------------------------------------------ scheduling
-    def notify(self, job_id: int) -> None:
-        """The job changed: update its message soon (coalesced; latest state wins)."""
-        if self._stopping:
-            return
-        self._dirty.add(job_id)
-        if job_id not in self._tasks:
-            self._tasks[job_id] = asyncio.create_task(self._run(job_id), name=f"deliver-{job_id}")
-
-    async def resume(self) -> None:
-        """After a restart: deliver every finished job whose result never reached its message."""
-        for job in await self._jobs.undelivered():
-            self.notify(job.id)
-
-    async def stop(self) -> None:
-        """Let results being delivered finish (bounded), drop pending progress edits: the state is in the database."""
-        self._stopping = True
-        tasks = list(self._tasks.values())
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _run(self, job_id: int) -> None:
-        try:
-            while job_id in self._dirty and not self._stopping:
-                job = await self._jobs.get(job_id)
-                if job is None:
-                    break
-                wait = self._last_sent_at.get(job_id, 0.0) + self._interval(job) - self._clock()
-                if wait > 0:
-                    # In steps of at most the normal interval, then a fresh look: a job that starts or finishes
-                    # while its place in line waits out the (longer) queue interval goes out at the normal pace.
-                    await self._sleep(min(wait, max(self._settings.edit_min_interval_s, 1.0)))
-                    continue
-                # Cleared before the read: a change written after this point marks the job dirty again.
-                self._dirty.discard(job_id)
-                job = await self._jobs.get(job_id)
-                if job is None:
-                    break
-                await self._deliver(job)
-        except Exception:
-            log.exception("delivery of job %s failed unexpectedly", job_id)
-        finally:
-            self._tasks.pop(job_id, None)
-
-    def _interval(self, job: JobRecord) -> float:
-        """Least time between two edits of this job's message. A move up the queue is worth less than a change
-        of state, so while a job waits its message follows its place in line more slowly."""
-        if job.status == "queued" and self._last_status.get(job.id) == "queued":
-            return max(self._settings.edit_min_interval_s, self._settings.queue_edit_interval_s)
-        return self._settings.edit_min_interval_s
-
     # ------------------------------------------------------------------ rendering
+    async def position(self, job: JobRecord) -> int | None:
+        """The job's place in the bot's own line (from the database), or None when it is not waiting."""
+        if job.status != "queued":
+            return None
+        return await self._jobs.queue_position(job.id, job.provider)
+
     async def render(
         self, job: JobRecord, *, upload_limit: int | None = None, in_dm: bool = False, position: int | None = None
     ) -> Rendered:
@@ -186,12 +162,14 @@ class Delivery:
         missing: set[int] = set()
         if job.status == "succeeded" and job.outputs_purged_at is None:
             missing = {o.idx for o in job.outputs if not await self._media.exists(o.path)}
+        if position is None:
+            position = await self.position(job)
         return render_job(
             job,
             RenderContext(
                 now=self._clock(),
                 media_root=self._media.root,
-                position=position or (self.position(job.id) if job.status == "queued" else None),
+                position=position,
                 typical_duration_s=entry.capabilities.typical_duration_s if entry else None,
                 upload_limit=upload_limit or job.attachment_size_limit,
                 nsfw_mode=nsfw_mode(job, config, self._settings, in_dm=in_dm),  # type: ignore[arg-type]
@@ -202,83 +180,146 @@ class Delivery:
             ),
         )
 
-    # ------------------------------------------------------------------ delivering
-    async def _deliver(self, job: JobRecord) -> None:
-        if job.delivered_at is not None or job.message_deleted_at is not None:
-            self._forget(job.id)
+    # ------------------------------------------------------------------ the message step
+    def _interval(self, job: JobRecord) -> float:
+        """Least time between two edits of a job in progress. A move up the line (nothing else changed) is worth
+        less than a change of state, so a waiting job's message follows its place more slowly."""
+        if job.status == "queued" and job.shown_place is not None and job.shown_version == job.version:
+            return max(self._settings.edit_min_interval_s, self._settings.queue_edit_interval_s)
+        return self._settings.edit_min_interval_s
+
+    async def message(self, lease: Lease) -> None:
+        job = await self._jobs.get(lease.job_id)
+        if job is None or job.message_deleted_at is not None:
+            await self._finish_step(lease)
             return
         final = job.finished
+        if final and job.delivered_at is not None and job.shown_version == job.version:
+            await self._finish_step(lease)
+            return
+        now = self._clock()
+        if not final and job.message_sent_at is not None:
+            wait = job.message_sent_at + self._interval(job) - now
+            if wait > 0:
+                await self._release(lease, now + wait)
+                return
+        position = await self.position(job)
+        failures: list[str] = []
         try:
-            path, sent = await self._send_through_paths(job, final=final)
+            outcome = await self._send_through_paths(job, final=final, position=position, failures=failures)
         except TransientFailure as exc:
-            log.warning("job %s: delivery will be retried (%s)", job.id, exc)
-            await self._retry_later(job.id, final)
+            attempts = lease.attempts + 1
+            delay = min(RETRY_CAP_S, RETRY_BASE_S * 2.0 ** min(attempts - 1, 16)) * self._rng.uniform(0.8, 1.2)
+            delay = min(RETRY_CAP_S, max(delay, exc.retry_after_s or 0.0))
+            log.warning("job %s: delivery will be retried in %.0fs (%s, try %d)", job.id, delay, exc, attempts)
+            await self._release(lease, now + delay, attempts=attempts)
             return
-        if path is None:
+        if outcome is None:
             if final:
-                log.error("job %s: the result could not be delivered anywhere; it stays available in /job show", job.id)
-                await self._jobs.mark_delivered(job.id, path="undeliverable", now=self._clock())
-                self._forget(job.id)
+                reason = "; ".join(failures) or "no way to reach the user"
+                log.error("job %s: the result could not be delivered anywhere (%s); see /job show", job.id, reason)
+                try:
+                    async with self._db.transaction() as conn:
+                        await self._steps.complete(conn, lease)
+                        await self._jobs.undeliverable(conn, job.id, reason=reason[:500], now=self._clock())
+                except LeaseLost:
+                    pass
+            else:
+                await self._finish_step(lease)  # nothing can show progress here; the result will find a way
             return
-        if sent:
-            self._last_sent_at[job.id] = self._clock()
-        if path != job.delivery_path:
-            await self._jobs.set_delivery_path(job.id, path)
-        if final:
-            await self._jobs.mark_delivered(job.id, path=path, now=self._clock())
+        path, message_id, rendered, sent = outcome
+        place = queue_place(position) if position is not None else None
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.hold(conn, lease)
+                current = await self._jobs.message_shown(
+                    conn,
+                    job.id,
+                    version=job.version,
+                    now=self._clock(),
+                    path=path,
+                    message_id=message_id,
+                    final=final,
+                    key=rendered.key,
+                    place=place,
+                    sent=sent,
+                )
+                if current is not None and current != job.version:
+                    # The job moved on while this was being sent: show the newer state too.
+                    await self._steps.release(conn, lease, due_at=self._clock())
+                    again = True
+                else:
+                    await self._steps.complete(conn, lease)
+                    again = False
+                    if final and await self._should_ping(job, path):
+                        await self._steps.want(conn, job.id, "ping", DISCORD_LANE, due_at=self._clock(), now=now)
+                        again = True
+        except LeaseLost:
+            log.info("job %s: lost its message step after sending; the holder sends it again", job.id)
+            return
+        if final and not again:
             log.info("job %s: %s delivered via %s", job.id, job.status, path)
-            await self._maybe_ping(job, path)
-            self._forget(job.id)
+        if again:
+            self._wake(DISCORD_LANE)
 
-    async def _retry_later(self, job_id: int, final: bool) -> None:
-        if not final:
-            return
-        attempt = self._final_attempts.get(job_id, 0)
-        if attempt >= len(FINAL_RETRY_DELAYS_S):
-            log.error(
-                "job %s: giving up delivering after %d attempts; it stays available in /job show", job_id, attempt
-            )
-            await self._jobs.mark_delivered(job_id, path="undeliverable", now=self._clock())
-            self._forget(job_id)
-            return
-        self._final_attempts[job_id] = attempt + 1
-        self._last_sent_at[job_id] = self._clock() + FINAL_RETRY_DELAYS_S[attempt] - self._settings.edit_min_interval_s
-        self._dirty.add(job_id)
+    async def _finish_step(self, lease: Lease) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.complete(conn, lease)
+        except LeaseLost:
+            pass
 
-    def _forget(self, job_id: int) -> None:
-        for store in (self._last_sent_at, self._last_key, self._last_status, self._final_attempts):
-            store.pop(job_id, None)
+    async def _release(self, lease: Lease, due_at: float, *, attempts: int | None = None) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.release(conn, lease, due_at=due_at, attempts=attempts)
+        except LeaseLost:
+            pass
 
-    async def _send_through_paths(self, job: JobRecord, *, final: bool) -> tuple[str | None, bool]:
-        """Try each path in order: the name of the one that worked (None if none did), and whether it sent."""
-        gone = job.message_id is None
+    async def _send_through_paths(
+        self, job: JobRecord, *, final: bool, position: int | None, failures: list[str]
+    ) -> tuple[str, int | None, Rendered, bool] | None:
+        """Try each path in order: (the path that worked, the message id if it changed, what was rendered, whether
+        a request was sent), or None when no path can take it. Raises TransientFailure to try again later."""
+        gone = job.message_id is None and not job.token_edits_original
         if job.message_id is not None or job.token_edits_original:
             if self._token_usable(job):
                 try:
-                    return "token", await self._edit(job, "token", job.attachment_size_limit, final)
+                    rendered, sent = await self._edit(job, "token", job.attachment_size_limit, final, position)
+                    return "token", None, rendered, sent
                 except PathFailed as exc:
-                    log.info("job %s: %s", job.id, exc)
+                    self._note(job, exc, failures)
                     gone = gone or exc.gone
                     if exc.token_dead:
                         await self._jobs.expire_token(job.id)
-            if not gone and self._channel_editable(job):
+            if not gone and job.message_id is not None and self._channel_editable(job):
                 try:
-                    return "channel", await self._edit(job, "channel", self._channel_upload_limit(job), final)
+                    rendered, sent = await self._edit(job, "channel", self._channel_upload_limit(job), final, position)
+                    return "channel", None, rendered, sent
                 except PathFailed as exc:
-                    log.info("job %s: %s", job.id, exc)
+                    self._note(job, exc, failures)
                     gone = exc.gone
+            elif job.message_id is None:
+                gone = True
         if not final:
-            return None, False
+            return None
         if gone and self._channel_editable(job):
             try:
-                return await self._post_new(job), True
+                rendered, message_id = await self._post_new(job)
+                return "new_message", message_id, rendered, True
             except PathFailed as exc:
-                log.info("job %s: %s", job.id, exc)
+                self._note(job, exc, failures)
         try:
-            return await self._send_dm(job), True
+            rendered = await self._send_dm(job)
+            return "dm", None, rendered, True
         except PathFailed as exc:
-            log.warning("job %s: %s", job.id, exc)
-            return None, False
+            self._note(job, exc, failures)
+            return None
+
+    @staticmethod
+    def _note(job: JobRecord, exc: PathFailed, failures: list[str]) -> None:
+        log.info("job %s: %s", job.id, exc)
+        failures.append(str(exc))
 
     def _token_usable(self, job: JobRecord) -> bool:
         return bool(
@@ -301,11 +342,13 @@ class Delivery:
         guild_limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
         return min(job.attachment_size_limit, guild_limit)
 
-    async def _edit(self, job: JobRecord, path: str, upload_limit: int, final: bool) -> bool:
-        """Edit the job's message if what it shows changed. True if a request was sent."""
-        rendered = await self.render(job, upload_limit=upload_limit)
-        if not final and self._last_key.get(job.id) == rendered.key:
-            return False
+    async def _edit(
+        self, job: JobRecord, path: str, upload_limit: int, final: bool, position: int | None
+    ) -> tuple[Rendered, bool]:
+        """Edit the job's message unless it already shows this (progress only). True if a request was sent."""
+        rendered = await self.render(job, upload_limit=upload_limit, position=position)
+        if not final and job.shown_key == rendered.key and job.message_sent_at is not None:
+            return rendered, False
         kwargs = message_kwargs(rendered)
         try:
             if path == "token":
@@ -315,12 +358,10 @@ class Delivery:
                 await channel.get_partial_message(job.message_id or 0).edit(**kwargs)
         except discord.HTTPException as exc:
             raise _classify(exc, path) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except NETWORK_ERRORS as exc:
             raise TransientFailure(f"{path}: {type(exc).__name__}") from None
-        self._last_key[job.id] = rendered.key
-        self._last_status[job.id] = job.status
         self.sent[path] += 1
-        return True
+        return rendered, True
 
     async def _edit_with_token(self, job: JobRecord, kwargs: dict[str, Any]) -> None:
         assert job.application_id
@@ -348,45 +389,63 @@ class Delivery:
                 files=params.files,
             )
 
-    async def _post_new(self, job: JobRecord) -> str:
-        """The job's message is gone (or was never posted): post the result as a new channel message."""
+    async def _post_new(self, job: JobRecord) -> tuple[Rendered, int]:
+        """The job's message is gone (or was never posted): post the result as a new channel message, with the
+        job's nonce (a resend after a crash gets the same message back)."""
         rendered = await self.render(job, upload_limit=self._channel_upload_limit(job))
         kwargs = message_kwargs(rendered)
         kwargs["files"] = kwargs.pop("attachments")
         channel = self._client.get_partial_messageable(job.channel_id or 0)
         try:
-            message = await channel.send(**kwargs)
+            message = await channel.send(**kwargs, nonce=nonce_for(job.id))
         except discord.HTTPException as exc:
             raise _classify(exc, "new_message") from None
-        await self._jobs.set_message(job.id, message.id)
+        except NETWORK_ERRORS as exc:
+            raise TransientFailure(f"new_message: {type(exc).__name__}") from None
         self.sent["new_message"] += 1
-        return "new_message"
+        return rendered, message.id
 
-    async def _send_dm(self, job: JobRecord) -> str:
+    async def _send_dm(self, job: JobRecord) -> Rendered:
         rendered = await self.render(job, upload_limit=DEFAULT_UPLOAD_LIMIT, in_dm=True)
         kwargs = message_kwargs(rendered)
         kwargs["files"] = kwargs.pop("attachments")
         kwargs["content"] = f"{dm_intro(job)}\n{kwargs['content']}"[:2000]
         try:
             channel = await self._client.create_dm(discord.Object(job.user_id))
-            await channel.send(**kwargs)
+            await channel.send(**kwargs, nonce=nonce_for(job.id))
         except discord.HTTPException as exc:
             raise _classify(exc, "dm") from None
+        except NETWORK_ERRORS as exc:
+            raise TransientFailure(f"dm: {type(exc).__name__}") from None
         self.sent["dm"] += 1
-        return "dm"
+        return rendered
 
-    async def _maybe_ping(self, job: JobRecord, path: str) -> None:
+    async def _should_ping(self, job: JobRecord, path: str) -> bool:
+        """A mention in the channel when a long job ends there (not for private jobs, DMs or cancellations)."""
         took = (job.finished_at or self._clock()) - job.created_at
         if job.ephemeral or path == "dm" or took < self._settings.completion_ping_after_s or job.status == "cancelled":
-            return
+            return False
+        if job.ping_sent_at is not None or job.channel_id is None:
+            return False
         config = await self._server_settings.get(job.guild_id)
-        if not config.completion_ping or job.channel_id is None:
+        return bool(config.completion_ping)
+
+    # ------------------------------------------------------------------ the ping step
+    async def ping(self, lease: Lease) -> None:
+        job = await self._jobs.get(lease.job_id)
+        if job is None or job.channel_id is None:
+            await self._finish_step(lease)
             return
-        if not await self._jobs.mark_ping_sent(job.id, self._clock()):
+        # At most once: ping_sent_at is written (and the step removed) before sending. If the process dies
+        # between the two, the ping is lost, which is harmless; a second ping would not be.
+        try:
+            async with self._db.transaction() as conn:
+                await self._steps.complete(conn, lease)
+                if not await self._jobs.claim_ping(conn, job.id, self._clock()):
+                    return
+        except LeaseLost:
             return
-        fresh = await self._jobs.get(job.id)
-        message_id = fresh.message_id if fresh else job.message_id
-        link = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{message_id}"
+        link = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{job.message_id}"
         noun = "result" if job.status == "succeeded" else "job"
         content = (
             f"<@{job.user_id}> your {noun} is ready: {link}"
@@ -407,6 +466,8 @@ class Delivery:
             self.sent["ping"] += 1
         except discord.HTTPException as exc:
             log.info("job %s: completion ping not sent (%s %s)", job.id, exc.status, exc.code)
+        except NETWORK_ERRORS as exc:
+            log.info("job %s: completion ping not sent (%s)", job.id, type(exc).__name__)
 
 
 def dm_intro(job: JobRecord) -> str:

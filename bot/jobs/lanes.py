@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Handler = Callable[[Lease], Awaitable[None]]
+RETRY_AFTER_ERROR_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class LaneSpec:
     handler: Handler
     capacity: Callable[[], tuple[str, int] | None] = lambda: None  # a provider's free upstream slots
     paused_until: Callable[[], float] = lambda: 0.0  # e.g. a provider's Retry-After before acceptance
+    claimed: Callable[[list[Lease]], None] | None = None  # told of each batch claimed (e.g. the line moved)
 
 
 class Lane:
@@ -51,7 +53,7 @@ class Lane:
         self._clock = clock
         self._sleep = sleep
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], Lease] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
         self.handled = 0
@@ -63,6 +65,10 @@ class Lane:
     @property
     def busy(self) -> int:
         return len(self._running)
+
+    def held(self) -> list[int]:
+        """The steps this lane's handlers are working on (their leases are renewed)."""
+        return [lease.step_id for lease in self._running.values()]
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._claim_loop(), name=f"lane-{self.name}")
@@ -102,9 +108,11 @@ class Lane:
                     )
                 except Exception:
                     log.exception("lane %s: claiming failed; trying again shortly", self.name)
+            if claimed and self.spec.claimed is not None:
+                self.spec.claimed(claimed)
             for lease in claimed:
                 task = asyncio.create_task(self._run(lease), name=f"lane-{self.name}-job-{lease.job_id}")
-                self._running.add(task)
+                self._running[task] = lease
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)
@@ -112,7 +120,7 @@ class Lane:
             await self._idle(now, full=free <= 0)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._wake.set()
 
     async def _run(self, lease: Lease) -> None:
@@ -121,8 +129,13 @@ class Lane:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # Handlers deal with every failure they know; the step stays leased and is retried after the lease.
+            # Handlers deal with every failure they know. Anything else (e.g. a storage error): the step is handed
+            # back to run again a little later; if even that fails, its lease (no longer renewed) runs out.
             log.exception("lane %s: step %s of job %s failed unexpectedly", self.name, lease.kind, lease.job_id)
+            try:
+                await self._steps.release_one(lease, due_at=self._clock() + RETRY_AFTER_ERROR_S)
+            except Exception:
+                log.warning("lane %s: could not hand step %s back; its lease will expire", self.name, lease.step_id)
         finally:
             self.handled += 1
 
@@ -153,8 +166,18 @@ class Lane:
 class LeaseKeeper:
     """Renews every lease this process holds, so a long step (a synchronous upstream call) keeps its claim."""
 
-    def __init__(self, steps: StepRepository, *, owner: str, lease_s: float, clock: Clock, sleep: Sleep) -> None:
+    def __init__(
+        self,
+        steps: StepRepository,
+        held: Callable[[], list[int]],
+        *,
+        owner: str,
+        lease_s: float,
+        clock: Clock,
+        sleep: Sleep,
+    ) -> None:
         self._steps = steps
+        self._held = held
         self._owner = owner
         self._lease_s = lease_s
         self._clock = clock
@@ -164,6 +187,6 @@ class LeaseKeeper:
         while True:
             await self._sleep(self._lease_s / 3)
             try:
-                await self._steps.renew(self._owner, now=self._clock(), lease_s=self._lease_s)
+                await self._steps.renew(self._owner, self._held(), now=self._clock(), lease_s=self._lease_s)
             except Exception:
                 log.exception("could not renew the engine's leases")

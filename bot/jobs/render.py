@@ -340,6 +340,8 @@ def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.
         embed.add_field(name="Why it failed", value=job.error_message[:1024], inline=False)
     if job.parent_job_id:
         embed.add_field(name="From", value=f"{job.origin} of job #{job.parent_job_id}", inline=True)
+    if job.delivery_error:
+        embed.add_field(name="Could not be delivered", value=job.delivery_error[:1024], inline=False)
     embed.set_footer(text=f"Requested by user {job.user_id}")
     return embed
 

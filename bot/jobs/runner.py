@@ -36,7 +36,7 @@ Sleep = Callable[[float], Awaitable[None]]
 FIRST_POLL_FRACTION = 0.75
 POLL_LANE = "poll"
 DOWNLOAD_LANE = "download"
-RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 # Failure texts; the job's message adds that the credits were refunded.
 GENERIC_FAILURE = "Something went wrong on our side while running this job."
 RESTARTED_WHILE_SUBMITTING = (
@@ -103,6 +103,7 @@ class Runner:
         media: MediaStore,
         wake: Callable[[str], None],
         clock: Clock,
+        line_changed: Callable[[str], None] = lambda provider: None,
         sleep: Sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -116,13 +117,15 @@ class Runner:
         self._fetcher = fetcher
         self._media = media
         self._wake = wake
+        self._line_changed = line_changed
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         blocks = settings.providers()
         self.blocks: dict[str, ProviderSettings] = {name: blocks[name] for name in providers}
         self.limiters = {
-            name: RateLimiter(block.requests_per_minute, clock=clock, sleep=sleep) for name, block in self.blocks.items()
+            name: RateLimiter(block.requests_per_minute, clock=clock, sleep=sleep)
+            for name, block in self.blocks.items()
         }
         self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
         self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
@@ -224,7 +227,8 @@ class Runner:
     async def _record_accepted(self, job: JobRecord, lease: Lease, state: JobState) -> None:
         """The service accepted the job: until this is recorded it exists upstream only, so storage errors are
         retried here while the lease is kept alive, not dropped."""
-        for delay in (*RECORD_RETRY_DELAYS_S, None):
+        tries = 0
+        while True:
             try:
                 await self._accept(job, lease, state)
                 return
@@ -232,10 +236,10 @@ class Runner:
                 log.warning("job %s: accepted upstream as %s after its lease was lost", job.id, state.remote_id)
                 return
             except Exception:
-                if delay is None:
-                    log.exception("job %s: accepted as %s but could not be recorded", job.id, state.remote_id)
-                    return
-                log.warning("job %s: recording its acceptance failed; retrying in %.1fs", job.id, delay)
+                # Never given up: the upstream job exists, and only this process knows it.
+                delay = RECORD_RETRY_DELAYS_S[min(tries, len(RECORD_RETRY_DELAYS_S) - 1)]
+                tries += 1
+                log.exception("job %s: recording its acceptance failed (#%d); retrying in %.1fs", job.id, tries, delay)
                 await self._sleep(delay)
 
     async def _accept(self, job: JobRecord, lease: Lease, state: JobState) -> None:
@@ -253,7 +257,9 @@ class Runner:
                 next_poll_at=first_poll,
                 deadline_at=now + self._run_deadline_s(job),
             ):
-                log.warning("job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id)
+                log.warning(
+                    "job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id
+                )
                 return
             if state.status is JobStatus.SUCCEEDED:
                 await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
@@ -285,11 +291,13 @@ class Runner:
         self.paused_until[job.provider] = max(self.paused_until[job.provider], now + wait)
         try:
             async with self._db.transaction() as conn:
-                await self._steps.release(conn, lease, due_at=now + wait)
+                # Its due time stays: at the head of the line again once the pause ends.
+                await self._steps.release(conn, lease, due_at=min(lease.due_at, now))
                 await self._jobs.back_in_line(conn, job.id)
                 await self._transitions.show(conn, job.id, now=now)
         except LeaseLost:
             return
+        self._line_changed(job.provider)
         self._wake("discord")
 
     # ------------------------------------------------------------------ poll
@@ -463,4 +471,3 @@ class Runner:
         except LeaseLost:
             return
         self._wake(POLL_LANE)
-

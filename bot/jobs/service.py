@@ -1,5 +1,6 @@
-"""Starting and cancelling jobs. The command has already deferred; from here: server rules → inputs → reserve
-credits and write the job (one transaction) → post the job's message → hand it to the scheduler."""
+"""Starting and cancelling jobs. The command has already deferred (its "thinking" message is the job's message);
+from here: server rules → inputs → reserve credits and write the job with its first steps (one transaction) →
+the first render of the job's message, through the outbox → the receipt, as an ephemeral followup."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
 from bot.jobs import access
-from bot.jobs.delivery import Delivery, message_kwargs
+from bot.jobs.delivery import DISCORD_LANE, NETWORK_ERRORS, Outbox
+from bot.jobs.engine import StepEngine
 from bot.jobs.inputs import ImageSource, load_image
 from bot.jobs.media_store import MediaStore
 from bot.jobs.render import credits_stay_spent, credits_text, credits_were, timestamp
 from bot.jobs.requester import Requester
 from bot.jobs.requests import SCALAR_PARAMS, StoredImage, job_params
-from bot.jobs.scheduler import Scheduler
-from bot.jobs.transitions import JobTransitions
+from bot.jobs.runner import submit_lane
+from bot.jobs.transitions import FINAL_PRIORITY, JobTransitions
 from bot.quota import QuotaService
 from bot.settings import Settings
 from bot.settings_store import ServerConfig, ServerSettingsStore
@@ -105,8 +107,8 @@ class JobService:
         server_settings: ServerSettingsStore,
         fetcher: Fetcher,
         media: MediaStore,
-        scheduler: Scheduler,
-        delivery: Delivery,
+        engine: StepEngine,
+        delivery: Outbox,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -118,7 +120,8 @@ class JobService:
         self._server_settings = server_settings
         self._fetcher = fetcher
         self._media = media
-        self._scheduler = scheduler
+        self._engine = engine
+        self._steps = engine.steps
         self._delivery = delivery
         self._clock = clock
 
@@ -150,7 +153,7 @@ class JobService:
         return entry
 
     async def start(self, interaction: discord.Interaction, spec: JobSpec) -> Started:
-        """Run the whole start of a job for an interaction that has already been deferred (ephemeral)."""
+        """Run the whole start of a job for an interaction already deferred with ``defer_job_reply``."""
         requester = Requester.from_interaction(interaction)
         entry = await self.check_allowed(requester, spec.model_key, spec.kind, spec.prompt)
         # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
@@ -164,12 +167,21 @@ class JobService:
             start_frame=await self._load(spec.start_frame, "start image"),
             end_frame=await self._load(spec.end_frame, "end image"),
         )
-        job = await self._create(requester, spec, entry, params)
+        message_id = interaction.extras.get("original_message_id")
+        job = await self._create(requester, spec, entry, params, message_id)
+        # The job is safe in the database from here on: a refusal would no longer be true.
+        interaction.extras.pop("public_ack", None)
+        interaction.extras.pop("ephemeral_ack", None)
+        self._engine.wake(submit_lane(job.provider))
+        await self._first_message(job)
         receipt = await self._receipt(requester, job, spec)
-        await self._announce(interaction, job, receipt)
+        try:
+            # After the first edit of the job's message: a followup while it still loads would replace it.
+            await interaction.followup.send(receipt, ephemeral=True)
+        except (discord.HTTPException, *NETWORK_ERRORS) as exc:
+            log.warning("job %s: could not send the receipt (%s)", job.id, exc)
         fresh = await self._jobs.get(job.id)
         assert fresh is not None
-        self._scheduler.enqueue(fresh)
         log.info(
             "job %s started: user %s, %s, model %s, %s, origin %s",
             job.id,
@@ -188,7 +200,12 @@ class JobService:
         return await load_image(source, fetcher=self._fetcher, media=self._media, settings=self._settings, what=what)
 
     async def _create(
-        self, requester: Requester, spec: JobSpec, entry: ModelEntry, params: dict[str, Any]
+        self,
+        requester: Requester,
+        spec: JobSpec,
+        entry: ModelEntry,
+        params: dict[str, Any],
+        message_id: int | None = None,
     ) -> JobRecord:
         now = self._clock()
         deadline = self._settings.video_deadline_s if spec.kind is Kind.VIDEO else self._settings.image_deadline_s
@@ -209,12 +226,13 @@ class JobService:
             application_id=requester.application_id,
             interaction_token=requester.token,
             token_expires_at=requester.token_expires_at,
-            token_edits_original=spec.private,
+            token_edits_original=True,  # the job's message is the interaction's original response
             ephemeral=spec.private,
             interaction_context=requester.context,
             guild_installed=requester.guild_installed,
             channel_nsfw=requester.channel_nsfw,
             attachment_size_limit=requester.attachment_size_limit,
+            message_id=message_id,
         )
         async with self._db.transaction() as conn:
             job_id = await self._jobs.insert(conn, new)
@@ -227,6 +245,8 @@ class JobService:
                 cost=entry.cost,
                 now=now,
             )
+            await self._steps.put(conn, job_id, "submit", submit_lane(entry.provider), due_at=now, now=now)
+            await self._steps.put(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
             job = await self._jobs.get_in(conn, job_id)
         assert job is not None
         return job
@@ -241,27 +261,26 @@ class JobService:
         lines += [f"ℹ️ {note}" for note in spec.notes]
         return "\n".join(lines)
 
-    async def _announce(self, interaction: discord.Interaction, job: JobRecord, receipt: str) -> None:
-        """Post the job's message: the ephemeral reply itself for private jobs, else a public follow-up."""
-        position = self._scheduler.position_if_enqueued(job.provider)
-        rendered = await self._delivery.render(job, position=position)
-        kwargs = message_kwargs(rendered)
-        message: discord.Message
-        try:
-            if job.ephemeral:
-                message = await interaction.edit_original_response(
-                    content=f"{receipt}\n\n{kwargs['content']}"[:2000], embeds=kwargs["embeds"], view=kwargs["view"]
-                )
-            else:
-                await interaction.edit_original_response(content=receipt)
-                message = await interaction.followup.send(
-                    kwargs["content"], embeds=kwargs["embeds"], view=kwargs["view"], wait=True
-                )
-        except discord.HTTPException as exc:
-            # The job is safe in the database; delivery will post its result another way.
-            log.warning("job %s: could not post its message (%s %s)", job.id, exc.status, exc.code)
+    async def _first_message(self, job: JobRecord) -> None:
+        """The first render of the job's message, sent now by the command itself through the outbox's one code
+        path (its step is claimed directly; if anything goes wrong, the discord lane sends it)."""
+        step_id = await self._steps.step_id(job.id, "message")
+        if step_id is None:
             return
-        await self._jobs.set_message(job.id, message.id)
+        lease = await self._steps.claim_one(
+            step_id, owner=self._engine.owner, now=self._clock(), lease_s=self._engine.lease_s
+        )
+        if lease is None:
+            return
+        try:
+            await self._delivery.message(lease)
+        except Exception:
+            log.exception("job %s: the first render of its message failed; the outbox retries it", job.id)
+            try:
+                await self._steps.release_one(lease, due_at=self._clock())
+            except Exception:
+                log.warning("job %s: could not hand its message step back; its lease will expire", job.id)
+            self._engine.wake(DISCORD_LANE)
 
     # ------------------------------------------------------------------ follow-up jobs from a result
     async def follow_up_spec(
@@ -340,8 +359,9 @@ class JobService:
             return f"Job #{job.id} has already finished."
         if outcome == "sending":
             return f"Job #{job.id} is being sent to the service right now; try again in a few seconds."
-        self._scheduler.forget(job.id, job.provider)
-        self._delivery.notify(job.id)
+        self._engine.line_changed(job.provider)
+        self._engine.wake(submit_lane(job.provider))
+        self._engine.wake(DISCORD_LANE)
         if outcome == "kept":
             return (
                 f"Job #{job.id} is cancelled: you will get no more updates. It had already started at the service, "
@@ -373,18 +393,33 @@ class JobService:
     # ------------------------------------------------------------------ the job's message
     async def renew_token(self, job: JobRecord, interaction: discord.Interaction) -> bool:
         """A click on the job's own message (Refresh) brings a fresh 15-minute token whose @original is that
-        message: delivery keeps editing through it while the job runs. True if the token was taken."""
+        message. It is stored and the message is sent again through the outbox (never rendered here from what may
+        already be an older read). True if the click was on the job's message."""
         message = interaction.message
-        if not job.active or message is None or message.id != job.message_id:
+        if message is None or message.id != job.message_id or job.message_deleted_at is not None:
             return False
         requester = Requester.from_interaction(interaction)
-        await self._jobs.set_token(
-            job.id,
-            application_id=requester.application_id,
-            token=requester.token,
-            expires_at=requester.token_expires_at,
-            edits_original=True,
-        )
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await self._jobs.set_token_in(
+                conn,
+                job.id,
+                application_id=requester.application_id,
+                token=requester.token,
+                expires_at=requester.token_expires_at,
+                edits_original=True,
+            )
+            await self._jobs.touch(conn, job.id)
+            await self._steps.want(
+                conn,
+                job.id,
+                "message",
+                DISCORD_LANE,
+                due_at=now,
+                now=now,
+                priority=FINAL_PRIORITY if job.finished else 0,
+            )
+        self._engine.wake(DISCORD_LANE)
         return True
 
     async def message_deleted(self, job_id: int, message_id: int | None) -> bool:

@@ -16,7 +16,7 @@ import aiosqlite
 
 from bot.quota import QuotaService
 from bot.storage.database import Database
-from bot.storage.jobs import JobRepository, OutputRecord
+from bot.storage.jobs import ACTIVE_STATUSES, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class JobTransitions:
         self._jobs = jobs
         self._quota = quota
         self._steps = steps
-        self._on_message = on_message
+        self.on_message = on_message
         self._clock = clock
 
     async def show(self, conn: aiosqlite.Connection, job_id: int, *, now: float, final: bool = False) -> None:
@@ -64,7 +64,7 @@ class JobTransitions:
             await self._jobs.add_outputs(conn, outputs)
             await self._quota.commit(conn, job_id=lease.job_id, now=now)
             await self.show(conn, lease.job_id, now=now, final=True)
-        self._on_message()
+        self.on_message()
         log.info("job %s succeeded with %d output(s)", lease.job_id, len(outputs))
         return True
 
@@ -76,6 +76,7 @@ class JobTransitions:
         message: str,
         upstream_status: str | None = None,
         lease: Lease | None = None,
+        from_statuses: Sequence[str] = ACTIVE_STATUSES,
     ) -> bool:
         now = self._clock()
         async with self._db.transaction() as conn:
@@ -89,12 +90,13 @@ class JobTransitions:
                 error_code=code,
                 error_message=message,
                 upstream_status=upstream_status,
+                from_statuses=from_statuses,
             ):
                 return False
             await self._steps.drop_run_steps(conn, job_id)
             refunded = await self._quota.refund(conn, job_id=job_id, now=now)
             await self.show(conn, job_id, now=now, final=True)
-        self._on_message()
+        self.on_message()
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
 
@@ -117,6 +119,6 @@ class JobTransitions:
             else:
                 await self._quota.refund(conn, job_id=job_id, now=now)
             await self.show(conn, job_id, now=now, final=True)
-        self._on_message()
+        self.on_message()
         log.info("job %s cancelled (%s)", job_id, "credits kept" if submitted else "refunded")
         return "kept" if submitted else "refunded"

@@ -81,6 +81,8 @@ class JobRecord:
     submit_sent_at: float | None = None
     upstream_result: str | None = field(default=None, repr=False)
     delivery_error: str | None = None
+    shown_key: str | None = None
+    shown_place: int | None = None
     outputs: tuple[OutputRecord, ...] = ()
 
     @property
@@ -120,6 +122,7 @@ class NewJob:
     guild_installed: bool = True
     channel_nsfw: bool = False
     attachment_size_limit: int = 10 * 1024 * 1024
+    message_id: int | None = None  # the job's message: the interaction's original response
 
 
 _BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channel_nsfw")
@@ -209,8 +212,8 @@ class JobRepository:
             """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
                    cost, origin, parent_job_id, created_at, deadline_at, application_id, interaction_token,
                    token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
-                   channel_nsfw, attachment_size_limit)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   channel_nsfw, attachment_size_limit, message_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 job.user_id,
                 job.guild_id,
@@ -234,6 +237,7 @@ class JobRepository:
                 int(job.guild_installed),
                 int(job.channel_nsfw),
                 job.attachment_size_limit,
+                job.message_id,
             ),
         )
         assert cursor.lastrowid is not None
@@ -298,14 +302,17 @@ class JobRepository:
         error_code: str | None = None,
         error_message: str | None = None,
         upstream_status: str | None = None,
+        from_statuses: Sequence[str] = ACTIVE_STATUSES,
     ) -> bool:
-        """Move an active job to a terminal status, once. False if it was already finished."""
+        """Move an active job (in one of ``from_statuses``) to a terminal status, once. False if it was not."""
         assert status in TERMINAL_STATUSES
+        assert set(from_statuses) <= set(ACTIVE_STATUSES)
+        marks = ", ".join("?" for _ in from_statuses)
         cursor = await conn.execute(
-            """UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
+            f"""UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
                    upstream_status = COALESCE(?, upstream_status), upstream_result = NULL, version = version + 1
-               WHERE id = ? AND status IN ('queued', 'submitting', 'running')""",
-            (status, now, error_code, error_message, upstream_status, job_id),
+               WHERE id = ? AND status IN ({marks})""",
+            (status, now, error_code, error_message, upstream_status, job_id, *from_statuses),
         )
         return cursor.rowcount == 1
 
@@ -366,7 +373,9 @@ class JobRepository:
             (upstream_status, next_poll_at, poll_errors, request_id, int(visible), job_id),
         )
 
-    async def keep_result(self, conn: aiosqlite.Connection, job_id: int, result: str, upstream_status: str | None) -> None:
+    async def keep_result(
+        self, conn: aiosqlite.Connection, job_id: int, result: str, upstream_status: str | None
+    ) -> None:
         """The finished upstream state (JSON), kept until its outputs are downloaded."""
         await conn.execute(
             """UPDATE jobs SET upstream_result = ?, upstream_status = COALESCE(?, upstream_status)
@@ -388,21 +397,58 @@ class JobRepository:
         path: str | None,
         message_id: int | None,
         final: bool,
-    ) -> None:
-        """Discord confirmed the job's message at ``version`` (``final``: the finished job's result)."""
-        await conn.execute(
-            """UPDATE jobs SET shown_version = ?, message_sent_at = ?, delivery_path = COALESCE(?, delivery_path),
-                   message_id = COALESCE(?, message_id),
+        key: str | None = None,
+        place: int | None = None,
+        sent: bool = True,
+    ) -> int | None:
+        """Discord confirmed the job's message at ``version`` (``final``: the finished job's result); ``sent`` is
+        false when nothing had to be sent (it already showed this). Returns the job's version now."""
+        row = await fetch_one(
+            conn,
+            """UPDATE jobs SET shown_version = ?, message_sent_at = CASE WHEN ? THEN ? ELSE message_sent_at END,
+                   delivery_path = COALESCE(?, delivery_path), message_id = COALESCE(?, message_id),
+                   shown_key = COALESCE(?, shown_key), shown_place = ?,
                    delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END
-               WHERE id = ?""",
-            (version, now, path, message_id, int(final), now, job_id),
+               WHERE id = ? RETURNING version""",
+            (version, int(sent), now, path, message_id, key, place, int(final), now, job_id),
         )
+        return None if row is None else int(row[0])
+
+    async def version_in(self, conn: aiosqlite.Connection, job_id: int) -> int | None:
+        row = await fetch_one(conn, "SELECT version FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else int(row[0])
+
+    async def claim_ping(self, conn: aiosqlite.Connection, job_id: int, now: float) -> bool:
+        """The completion ping is about to be sent: at most once (a lost ping is harmless, a double one is not)."""
+        cursor = await conn.execute(
+            "UPDATE jobs SET ping_sent_at = ? WHERE id = ? AND ping_sent_at IS NULL", (now, job_id)
+        )
+        return cursor.rowcount == 1
+
+    async def line(self, provider: str) -> list[tuple[int, int, int | None]]:
+        """The provider's queued jobs in order: (job id, place in line, the place its message last showed)."""
+        rows = await self._db.fetch_all(
+            """SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS place, shown_place FROM jobs
+               WHERE provider = ? AND status = 'queued' ORDER BY id""",
+            (provider,),
+        )
+        return [(int(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+
+    async def queue_deadlines(self, now: float) -> tuple[list[JobRecord], float | None]:
+        """Queued jobs whose deadline passed, and the next deadline of one still waiting."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE status = 'queued' AND deadline_at <= ? ORDER BY id", (now,)
+        )
+        nxt = await self._db.fetch_value(
+            "SELECT MIN(deadline_at) FROM jobs WHERE status = 'queued' AND deadline_at > ?", (now,)
+        )
+        return [_record(row) for row in rows], None if nxt is None else float(nxt)
 
     async def undeliverable(self, conn: aiosqlite.Connection, job_id: int, *, reason: str, now: float) -> None:
         """No path can show the result (the channel is gone, access or DMs closed): visible in /job show."""
         await conn.execute(
-            """UPDATE jobs SET delivery_error = ?, delivery_path = 'undeliverable', delivered_at = COALESCE(delivered_at, ?)
-               WHERE id = ?""",
+            """UPDATE jobs SET delivery_error = ?, delivery_path = 'undeliverable',
+                   delivered_at = COALESCE(delivered_at, ?) WHERE id = ?""",
             (reason, now, job_id),
         )
 
@@ -410,7 +456,7 @@ class JobRepository:
         await conn.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
 
     async def queue_position(self, job_id: int, provider: str) -> int:
-        """1 + the queued jobs of the same provider that started before this one."""
+        """1 + the queued jobs of the same provider that were made before this one."""
         value = await self._db.fetch_value(
             "SELECT COUNT(*) FROM jobs WHERE provider = ? AND status = 'queued' AND id < ?", (provider, job_id)
         )
@@ -445,6 +491,22 @@ class JobRepository:
     ) -> None:
         """A fresh interaction token that can edit the job's message (e.g. from a Refresh click)."""
         await self._db.execute(
+            """UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?,
+                   token_edits_original = ? WHERE id = ?""",
+            (application_id, token, expires_at, int(edits_original), job_id),
+        )
+
+    async def set_token_in(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        application_id: int,
+        token: str,
+        expires_at: float,
+        edits_original: bool,
+    ) -> None:
+        await conn.execute(
             """UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?,
                    token_edits_original = ? WHERE id = ?""",
             (application_id, token, expires_at, int(edits_original), job_id),

@@ -167,11 +167,16 @@ class StepRepository:
         row = await self._db.fetch_one("SELECT id FROM job_steps WHERE job_id = ? AND kind = ?", (job_id, kind))
         return None if row is None else int(row[0])
 
-    async def renew(self, owner: str, *, now: float, lease_s: float) -> int:
-        """Extend every live lease this process holds (its handlers are still at work)."""
+    async def renew(self, owner: str, step_ids: Sequence[int], *, now: float, lease_s: float) -> int:
+        """Extend the leases of the steps this process's handlers are still working on (a lease whose handler
+        died is left to expire, so the step is taken up again)."""
+        if not step_ids:
+            return 0
+        marks = ", ".join("?" for _ in step_ids)
         return await self._db.execute(
-            "UPDATE job_steps SET lease_expires_at = ? WHERE lease_owner = ? AND lease_expires_at > ?",
-            (now + lease_s, owner, now),
+            f"""UPDATE job_steps SET lease_expires_at = ?
+                WHERE lease_owner = ? AND lease_expires_at > ? AND id IN ({marks})""",
+            (now + lease_s, owner, now, *step_ids),
         )
 
     async def release_all(self, owner: str) -> int:
@@ -200,9 +205,7 @@ class StepRepository:
 
     async def complete(self, conn: aiosqlite.Connection, lease: Lease) -> None:
         """The step is done: remove it."""
-        cursor = await conn.execute(
-            "DELETE FROM job_steps WHERE id = ? AND fence = ?", (lease.step_id, lease.fence)
-        )
+        cursor = await conn.execute("DELETE FROM job_steps WHERE id = ? AND fence = ?", (lease.step_id, lease.fence))
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
@@ -217,6 +220,15 @@ class StepRepository:
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+
+    async def release_one(self, lease: Lease, *, due_at: float) -> bool:
+        """Hand one step back to run at ``due_at`` (its own transaction); False if it is no longer ours."""
+        try:
+            async with self._db.transaction() as conn:
+                await self.release(conn, lease, due_at=due_at)
+        except LeaseLost:
+            return False
+        return True
 
     # ------------------------------------------------------------------ the sweep
     async def orphans(self, *, limit: int = 500) -> list[Orphan]:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
+from bot.jobs.scheduler import Scheduler
+
 from bot.catalogue import Catalogue
 from bot.fetch import Downloaded, FetchError
 from bot.jobs import scheduler as scheduler_module
 from bot.jobs.media_store import MediaStore
-from bot.jobs.scheduler import Scheduler
 from bot.jobs.transitions import JobTransitions
 from bot.quota import QuotaService
 from bot.settings import Settings

@@ -26,3 +26,5 @@ ALTER TABLE jobs ADD COLUMN message_sent_at REAL;                    -- when the
 ALTER TABLE jobs ADD COLUMN submit_sent_at REAL;                     -- written just before the upstream submit call
 ALTER TABLE jobs ADD COLUMN upstream_result TEXT;                    -- JSON: the finished upstream state, until downloaded
 ALTER TABLE jobs ADD COLUMN delivery_error TEXT;                     -- why the result could not be shown anywhere
+ALTER TABLE jobs ADD COLUMN shown_key TEXT;                        -- what the last confirmed message showed (render key)
+ALTER TABLE jobs ADD COLUMN shown_place INTEGER;                     -- the place in line it showed, while queued
