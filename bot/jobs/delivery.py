@@ -21,8 +21,9 @@ from discord.webhook.async_ import async_context
 
 from bot.jobs.media_store import MediaStore
 from bot.jobs.render import ACTIONS, RenderContext, Rendered, render_job
+from bot.server_settings.config import ServerConfig
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.jobs import JobRecord, JobRepository
 from providers.base import Kind
 
@@ -95,7 +96,7 @@ class Delivery:
         media: MediaStore,
         settings: Settings,
         catalogue: Catalogue,
-        server_settings: ServerSettingsStore,
+        server_settings: ServerSettingsService,
         position: Callable[[int], int | None] = lambda job_id: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from bot.quota import QuotaService
+from bot.credits.service import QuotaService
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository, OutputRecord
 
