@@ -12,8 +12,8 @@ from discord import app_commands
 
 from bot.errors import NotAllowed
 from bot.jobs.requester import Requester
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerSettingsStore
 
 MODERATORS_ONLY = (
     "Only moderators can use this: members with the Manage Server permission, a moderator role of this server "
@@ -28,7 +28,7 @@ class ModeratorOnly(app_commands.CheckFailure, NotAllowed):
 
 
 async def is_moderator(
-    interaction: discord.Interaction, server_settings: ServerSettingsStore, settings: Settings
+    interaction: discord.Interaction, server_settings: ServerSettingsService, settings: Settings
 ) -> bool:
     """True for an operator anywhere, and in a server for Manage Server, Administrator or a moderator role."""
     requester = Requester.from_interaction(interaction)
@@ -36,7 +36,7 @@ async def is_moderator(
 
 
 async def require_moderator(
-    interaction: discord.Interaction, server_settings: ServerSettingsStore, settings: Settings
+    interaction: discord.Interaction, server_settings: ServerSettingsService, settings: Settings
 ) -> None:
     """Raise ``ModeratorOnly`` unless the user may moderate the interaction's server."""
     if not interaction.guild_id:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.credits.service import QuotaService
+from bot.credits.types import LedgerEntry, LimitSource, QuotaStatus
 from bot.jobs.render import EMBED_COLOUR, credits_text, queue_place, timestamp
-from bot.quota import LedgerEntry, LimitSource, QuotaService, QuotaStatus
 from bot.storage.jobs import JobRecord, JobRepository
 
 MAX_JOB_LINES = 10

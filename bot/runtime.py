@@ -14,6 +14,7 @@ import aiohttp
 import discord
 
 from bot.catalogue import Catalogue
+from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
 from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
@@ -22,9 +23,8 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
-from bot.quota import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerSettingsStore
 from bot.storage.audit import AuditLog
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository
@@ -85,7 +85,7 @@ class Services:
     database: Database
     providers: dict[str, Provider]
     catalogue: Catalogue
-    server_settings: ServerSettingsStore
+    server_settings: ServerSettingsService
     quota: QuotaService
     job_records: JobRepository
     media: MediaStore
@@ -189,14 +189,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ) as fetcher,
     ):
         providers = build_providers(settings, session)
+        server_settings = ServerSettingsService(database)
         yield Services(
             settings=settings,
             session=session,
             database=database,
             providers=providers,
             catalogue=Catalogue.build(settings, providers),
-            server_settings=ServerSettingsStore(database),
-            quota=QuotaService(database, settings),
+            server_settings=server_settings,
+            quota=QuotaService(database, settings, server_settings),
             job_records=JobRepository(database),
             media=MediaStore(settings.output_dir),
             fetcher=fetcher,

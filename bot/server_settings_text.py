@@ -8,8 +8,8 @@ import discord
 
 from bot.catalogue import Catalogue
 from bot.jobs.render import EMBED_COLOUR, credits_text, duration_text
+from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
-from bot.settings_store import ServerConfig
 
 NSFW_WORDS = {
     "block": "block: results flagged NSFW are never shown",

@@ -11,12 +11,12 @@ import discord
 from discord import app_commands
 
 from bot.app import Bot
+from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.history import history_page
 from bot.history_text import job_entry
 from bot.jobs.render import EMBED_COLOUR, credits_text
 from bot.jobs.requester import member_role_ids
 from bot.moderation_text import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
-from bot.quota import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.quota_report import build_report, ledger_text, limit_source_text, quota_embed
 from cogs._moderator import ModeratorGroup
 from cogs.history import show_history_page
@@ -168,7 +168,6 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         before, after = await services.quota.set_server_default(
             guild_id, credits, actor_id=interaction.user.id, reason=reason
         )
-        services.server_settings.forget(guild_id)  # the quota service wrote the settings row directly
         bot_default = f"the bot's default ({credits_text(services.settings.daily_credits)} a day)"
         text = change_text(
             "Default daily limit in this server",

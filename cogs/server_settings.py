@@ -2,7 +2,7 @@
 moderator roles, banned words and the completion ping.
 
 The same permission model as /quota-admin: hidden by default from members without Manage Server, and checked again
-for every subcommand by the group's ``interaction_check``. Every change goes through ``ServerSettingsStore.update``,
+for every subcommand by the group's ``interaction_check``. Every change goes through ``ServerSettingsService.update``,
 which audits it in the same transaction; the job engine reads these settings for every job.
 """
 
@@ -18,6 +18,7 @@ from discord import app_commands
 from bot.app import Bot
 from bot.errors import InvalidInput
 from bot.moderation_text import change_text
+from bot.server_settings.config import ServerConfig
 from bot.server_settings_text import (
     NSFW_WORDS,
     banned_words_text,
@@ -28,7 +29,6 @@ from bot.server_settings_text import (
     roles_text,
     settings_embed,
 )
-from bot.settings_store import ServerConfig
 from cogs._moderator import ModeratorGroup
 
 MAX_CHANNELS = 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,34 @@ def test_cogs_reach_storage_only_through_the_services(path):
         name for name in imported_full_names(path) if name == "bot.storage" or name.startswith("bot.storage.")
     )
     assert not storage, f"{path.name} imports {storage}: use the services (e.g. services.audit, services.engine.jobs)"
+
+
+SQL = re.compile(r"\bSELECT\s[\w\s*(),.]*?\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+[a-z_]+\s+SET\b|\bDELETE\s+FROM\b")
+
+
+def outside_storage(package: str) -> list[Path]:
+    storage = ROOT / "bot" / "storage"
+    return [path for path in python_files(package) if storage not in path.parents]
+
+
+@pytest.mark.parametrize(
+    "path", outside_storage("bot") + outside_storage("cogs"), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_sql_lives_only_in_the_storage_repositories(path):
+    found = SQL.search(path.read_text())
+    assert found is None, f"{path.relative_to(ROOT)} has SQL ({found.group(0)!r}): put it in a bot/storage repository"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT used FROM credit_usage",
+        "SELECT id, guild_id,\n       user_id FROM credit_ledger",
+        "SELECT COUNT(*) FROM jobs",
+        "INSERT INTO jobs (id) VALUES (?)",
+        "UPDATE member_quota SET banned = 0",
+        "DELETE FROM role_limits",
+    ],
+)
+def test_the_sql_check_recognises_sql(sql):
+    assert SQL.search(f'x = """{sql}"""') is not None

@@ -14,8 +14,8 @@ Pure functions: the caller passes the settings of the job's server (``ServerConf
 from __future__ import annotations
 
 from bot.jobs.requester import Requester
+from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
-from bot.settings_store import ServerConfig
 from bot.storage.jobs import JobRecord
 
 NOT_YOURS_PRIVATE = "Only the person who started this private job can do that."

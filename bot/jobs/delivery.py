@@ -27,8 +27,9 @@ from discord.webhook.async_ import async_context
 
 from bot.jobs.media_store import MediaStore
 from bot.jobs.render import ACTIONS, RenderContext, Rendered, queue_place, render_job
+from bot.server_settings.config import ServerConfig
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
@@ -122,7 +123,7 @@ class Outbox:
         media: MediaStore,
         settings: Settings,
         catalogue: Catalogue,
-        server_settings: ServerSettingsStore,
+        server_settings: ServerSettingsService,
         wake: Callable[[str], None] = lambda lane: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

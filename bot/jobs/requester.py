@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
-from bot.settings_store import ServerConfig
 
 INTERACTION_TOKEN_LIFETIME_S = 15 * 60
 

@@ -14,6 +14,7 @@ from typing import Any
 import discord
 
 from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
+from bot.credits.service import QuotaService
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
 from bot.jobs import access
@@ -26,9 +27,9 @@ from bot.jobs.requester import Requester
 from bot.jobs.requests import SCALAR_PARAMS, StoredImage, job_params
 from bot.jobs.runner import submit_lane
 from bot.jobs.transitions import FINAL_PRIORITY, JobTransitions
-from bot.quota import QuotaService
+from bot.server_settings.config import ServerConfig
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository, NewJob
 from providers.base import Kind
@@ -104,7 +105,7 @@ class JobService:
         quota: QuotaService,
         transitions: JobTransitions,
         catalogue: Catalogue,
-        server_settings: ServerSettingsStore,
+        server_settings: ServerSettingsService,
         fetcher: Fetcher,
         media: MediaStore,
         engine: StepEngine,

@@ -14,7 +14,7 @@ from typing import Literal
 
 import aiosqlite
 
-from bot.quota import QuotaService
+from bot.credits.service import QuotaService
 from bot.storage.database import Database
 from bot.storage.jobs import ACTIVE_STATUSES, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository

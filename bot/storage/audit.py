@@ -1,14 +1,17 @@
-"""The moderator audit trail. Rows are written inside the transaction of the change they record."""
+"""The moderator audit trail (``audit_log``), and ``audited_change``: read the state before, write the change and
+the audit row, all in one transaction."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
+from bot.storage.database import Connection, Database
 
-from bot.storage.database import Database
+Before = TypeVar("Before")
+After = TypeVar("After")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,19 @@ class AuditEntry:
     id: int = 0
 
 
-async def write_audit(conn: aiosqlite.Connection, entry: AuditEntry, *, now: float) -> None:
+@dataclass(frozen=True, slots=True)
+class AuditAction:
+    """Who did what to whom, and why: the audit row of a change, without its before and after."""
+
+    action: str
+    guild_id: int
+    actor_id: int
+    reason: str | None = None
+    target_user_id: int | None = None
+    target_role_id: int | None = None
+
+
+async def write_audit(conn: Connection, entry: AuditEntry, *, now: float) -> None:
     await conn.execute(
         """INSERT INTO audit_log (guild_id, actor_id, action, target_user_id, target_role_id, before, after,
                                   reason, created_at)
@@ -42,6 +57,39 @@ async def write_audit(conn: aiosqlite.Connection, entry: AuditEntry, *, now: flo
             now,
         ),
     )
+
+
+async def audited_change(
+    database: Database,
+    action: AuditAction,
+    *,
+    now: float,
+    read: Callable[[Connection], Awaitable[Before]],
+    write: Callable[[Connection, Before], Awaitable[After]],
+    describe: Callable[[Before, After], tuple[object, object]] | None = None,
+) -> tuple[Before, After]:
+    """One audited moderator change, in one write transaction: ``read`` the state before, ``write`` the change
+    (given that state; it returns the state after, or raises to refuse and change nothing), then the audit row.
+
+    The audit row records (before, after) as returned, or as ``describe(before, after)`` turns them into JSON
+    values. A failure anywhere, the audit row included, rolls back the whole change. Returns (before, after).
+    """
+    async with database.transaction() as conn:
+        before = await read(conn)
+        after = await write(conn, before)
+        shown_before, shown_after = (before, after) if describe is None else describe(before, after)
+        entry = AuditEntry(
+            guild_id=action.guild_id,
+            actor_id=action.actor_id,
+            action=action.action,
+            target_user_id=action.target_user_id,
+            target_role_id=action.target_role_id,
+            before=shown_before,
+            after=shown_after,
+            reason=action.reason,
+        )
+        await write_audit(conn, entry, now=now)
+    return before, after
 
 
 async def list_audit(

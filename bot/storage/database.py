@@ -26,6 +26,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 10_000
 
 Params = Sequence[Any] | dict[str, Any]
+Connection = aiosqlite.Connection  # inside an open write transaction: what repositories take to compose writes
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -151,6 +152,13 @@ class Database:
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
+
+    async def fetch_one_in(self, conn: Connection | None, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        """Read inside ``conn``'s transaction (seeing its own changes), or from the read connection when None."""
+        return await (self.fetch_one(sql, params) if conn is None else fetch_one(conn, sql, params))
+
+    async def fetch_all_in(self, conn: Connection | None, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return await (self.fetch_all(sql, params) if conn is None else fetch_all(conn, sql, params))
 
 
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:

@@ -14,6 +14,10 @@ from bot.storage.database import Database, fetch_all, fetch_one
 
 ACTIVE_STATUSES = ("queued", "submitting", "running")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# The statuses are written out, not bound: SQLite uses the partial index ``jobs_active_by_user`` only when the query's
+# WHERE visibly implies the index's, and this count runs inside the write lock of every reservation.
+ACTIVE_JOBS_SQL = """SELECT COUNT(*) FROM jobs
+    WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR id <> ?)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +546,13 @@ class JobRepository:
         await self._db.execute("UPDATE jobs SET outputs_purged_at = ? WHERE id = ?", (now, job_id))
 
     # ------------------------------------------------------------------ reads for /quota, /history, /job show
+    async def count_active_for_user(
+        self, user_id: int, *, except_job_id: int | None = None, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """How many of the user's jobs are queued or running, in every scope (leaving out ``except_job_id``)."""
+        row = await self._db.fetch_one_in(conn, ACTIVE_JOBS_SQL, (user_id, except_job_id, except_job_id))
+        return int(row[0]) if row is not None else 0
+
     async def active_for_user(self, user_id: int, guild_id: int | None = None) -> list[JobRecord]:
         """A user's queued and running jobs, oldest first, in one scope (or every scope when guild_id is None)."""
         rows = await self._db.fetch_all(

@@ -16,11 +16,12 @@ from unittest import mock
 from bot.jobs.scheduler import Scheduler
 
 from bot.catalogue import Catalogue
+from bot.credits.service import QuotaService
 from bot.fetch import Downloaded, FetchError
 from bot.jobs import scheduler as scheduler_module
 from bot.jobs.media_store import MediaStore
 from bot.jobs.transitions import JobTransitions
-from bot.quota import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository, NewJob
@@ -157,7 +158,7 @@ class Rig:
         self.clock = clock
         self.provider = provider
         self.jobs = JobRepository(db)
-        self.quota = QuotaService(db, settings, clock=clock)
+        self.quota = QuotaService(db, settings, ServerSettingsService(db, clock=clock), clock=clock)
         self.transitions = JobTransitions(db, self.jobs, self.quota, clock=clock)
         self.media = MediaStore(settings.output_dir)
         self.fetcher = FakeFetcher()

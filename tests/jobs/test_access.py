@@ -8,8 +8,8 @@ import pytest
 
 from bot.jobs.access import can_manage, can_use, can_view, refusal
 from bot.jobs.requester import Requester
+from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
-from bot.settings_store import ServerConfig
 from tests.jobs.jobs_factory import make_job
 
 OWNER = 111_111_111_111_111_111

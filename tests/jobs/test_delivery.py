@@ -17,8 +17,9 @@ from bot.catalogue import Catalogue
 from bot.jobs import delivery as delivery_module
 from bot.jobs.delivery import FINAL_RETRY_DELAYS_S, Delivery, PathFailed, TransientFailure, _classify, nsfw_mode
 from bot.jobs.media_store import MediaStore
+from bot.server_settings.config import ServerConfig
+from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository, NewJob, OutputRecord
 from tests.jobs.jobs_factory import make_job
@@ -196,7 +197,7 @@ async def setup(tmp_path) -> AsyncIterator[Setup]:
             media=MediaStore(tmp_path / "media"),
             settings=settings,
             catalogue=Catalogue.build(settings, {"wavespeed": FakeProvider(clock)}),  # type: ignore[dict-item]
-            server_settings=ServerSettingsStore(db, clock=clock),
+            server_settings=ServerSettingsService(db, clock=clock),
             position=positions.get,
             clock=clock,
             sleep=clock.sleep,

@@ -8,7 +8,7 @@ import pytest
 from bot.catalogue import Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed
 from bot.jobs.service import offered_models, pick_model
-from bot.settings_store import ServerConfig
+from bot.server_settings.config import ServerConfig
 from providers.base import Capabilities, Kind
 
 IMG, EDIT, VID = Kind.IMAGE, Kind.IMAGE_EDIT, Kind.VIDEO

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from bot.jobs.gates import RateLimiter
 
+from bot.jobs.gates import RateLimiter
 from tests.jobs.virtual import T0, Driver, VirtualTime
 
 

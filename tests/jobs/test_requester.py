@@ -10,7 +10,7 @@ import discord
 import pytest
 
 from bot.jobs.requester import channel_ancestors
-from bot.settings_store import ServerConfig
+from bot.server_settings.config import ServerConfig
 
 CATEGORY, CHANNEL, THREAD = 10, 20, 30
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.quota import QuotaService
+from bot.credits.service import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from bot.storage.database import Database
 from tests.fakes.clock import ManualClock
 from tests.quota.helpers import T0, Jobs, make_settings
@@ -28,7 +29,7 @@ async def db(tmp_path) -> AsyncIterator[Database]:
 @pytest.fixture
 def make_service(db: Database, clock: ManualClock) -> Callable[..., QuotaService]:
     def make(**overrides: Any) -> QuotaService:
-        return QuotaService(db, make_settings(**overrides), clock=clock)
+        return QuotaService(db, make_settings(**overrides), ServerSettingsService(db, clock=clock), clock=clock)
 
     return make
 

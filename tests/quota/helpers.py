@@ -6,7 +6,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.quota import QuotaService, Reservation
+from bot.credits.service import QuotaService
+from bot.credits.types import Reservation
 from bot.settings import Settings
 from bot.storage.database import Database
 from tests.fakes.clock import ManualClock

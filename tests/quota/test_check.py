@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import NotAllowed, QuotaExceeded
-from bot.quota import ACTIVE_JOBS_SQL
+from bot.storage.jobs import ACTIVE_JOBS_SQL
 from tests.quota.helpers import Jobs, insert_job
 
 MOD = 900

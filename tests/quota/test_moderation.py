@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import bot.quota
+import bot.storage.audit
 from bot.errors import InvalidInput
 from bot.storage.audit import list_audit
 from tests.quota.helpers import bonus, ledger_kinds, used
@@ -170,7 +170,7 @@ async def test_a_failure_after_the_change_rolls_back_the_change_and_its_audit(
     await _seed_credits(service, jobs)
     await service.ban(G, U, actor_id=MOD, reason="seed")  # so that unban changes something
     before = await snapshot(db)
-    real_write_audit = bot.quota.write_audit
+    real_write_audit = bot.storage.audit.write_audit
 
     async def failing_write_audit(conn, entry, *, now):
         if when == "after-audit":
@@ -179,11 +179,11 @@ async def test_a_failure_after_the_change_rolls_back_the_change_and_its_audit(
             assert (await count.fetchone())[0] == len(before["audit_log"]) + 1  # it was written, in this transaction
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(bot.quota, "write_audit", failing_write_audit)
+    monkeypatch.setattr(bot.storage.audit, "write_audit", failing_write_audit)
     with pytest.raises(RuntimeError, match="disk on fire"):
         await ACTIONS[action](service)
     assert await snapshot(db) == before
-    monkeypatch.setattr(bot.quota, "write_audit", real_write_audit)
+    monkeypatch.setattr(bot.storage.audit, "write_audit", real_write_audit)
     await ACTIONS[action](service)  # and it works once the failure is gone
     after = await snapshot(db)
     assert len(after["audit_log"]) == len(before["audit_log"]) + 1

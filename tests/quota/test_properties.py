@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
+from bot.credits.service import QuotaService
 from bot.errors import InvalidInput, QuotaExceeded
-from bot.quota import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from bot.storage.database import Database
 from tests.fakes.clock import ManualClock
 from tests.quota.helpers import T0, Jobs, make_settings
@@ -51,7 +52,7 @@ class QuotaMachine(RuleBasedStateMachine):
         config = make_settings(
             daily_credits=DEFAULT_LIMIT, quota_reset_hour_utc=6, max_running_jobs_per_user=MAX_ACTIVE
         )
-        self.service = QuotaService(self.db, config, clock=self.clock)
+        self.service = QuotaService(self.db, config, ServerSettingsService(self.db, clock=self.clock), clock=self.clock)
         self.engine = Jobs(self.db, self.service, self.clock)
         self.member_limit: int | None = None
         self.used: dict[str, int] = {}

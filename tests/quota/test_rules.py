@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.credits.service import QuotaService
 from bot.errors import NotAllowed, QuotaExceeded
-from bot.quota import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from tests.fakes.clock import ManualClock
 from tests.quota.helpers import Jobs, bonus, insert_job, ledger_kinds, make_settings, used
 
@@ -178,14 +179,16 @@ async def test_reserving_the_same_job_twice_charges_once(service, db, clock):
     ],
 )
 def test_periods_around_the_reset_hour(hour, moment, period, resets, db):
-    service = QuotaService(db, make_settings(quota_reset_hour_utc=hour))
+    service = QuotaService(db, make_settings(quota_reset_hour_utc=hour), ServerSettingsService(db))
     assert service.period_at(at(moment)) == period
     assert service.next_reset(at(moment)) == at(resets)
 
 
 async def test_credits_come_back_at_the_reset_hour(db):
     clock = ManualClock(at("2026-11-21T05:59:00"))
-    service = QuotaService(db, make_settings(quota_reset_hour_utc=6, daily_credits=2), clock=clock)
+    service = QuotaService(
+        db, make_settings(quota_reset_hour_utc=6, daily_credits=2), ServerSettingsService(db, clock=clock), clock=clock
+    )
     jobs = Jobs(db, service, clock)
     await jobs.start(cost=2)
     with pytest.raises(QuotaExceeded):

@@ -7,8 +7,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bot.credits.service import QuotaService
 from bot.errors import QuotaExceeded
-from bot.quota import QuotaService
+from bot.server_settings.service import ServerSettingsService
 from bot.storage.database import Database
 from tests.fakes.clock import ManualClock
 from tests.quota.helpers import T0, Jobs, make_settings
@@ -22,7 +23,11 @@ def race_settings(limit: int) -> Any:
 
 async def reserve_many(database: Database, count: int, *, limit: int) -> Counter[str]:
     clock = ManualClock(T0)
-    jobs = Jobs(database, QuotaService(database, race_settings(limit), clock=clock), clock)
+    jobs = Jobs(
+        database,
+        QuotaService(database, race_settings(limit), ServerSettingsService(database, clock=clock), clock=clock),
+        clock,
+    )
 
     async def one() -> str:
         try:

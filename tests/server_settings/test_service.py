@@ -1,4 +1,4 @@
-"""ServerSettingsStore.update: a change is a value or a function of the stored value, applied in the transaction,
+"""ServerSettingsService.update: a change is a value or a function of the stored value, applied in the transaction,
 so changes made at the same time all land; a function that raises changes (and audits) nothing."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.errors import InvalidInput
-from bot.settings_store import ServerSettingsStore
+from bot.server_settings.service import ServerSettingsService
 from bot.storage.database import Database
 
 G = 1
@@ -26,7 +26,7 @@ async def audits(db: Database) -> int:
 
 
 async def test_a_change_can_be_a_function_of_the_stored_value(db):
-    store = ServerSettingsStore(db)
+    store = ServerSettingsService(db)
     await store.update(G, actor_id=MOD, allowed_channels=frozenset({1}), banned_words=("gore",))
     before, after = await store.update(
         G,
@@ -42,7 +42,7 @@ async def test_a_change_can_be_a_function_of_the_stored_value(db):
 
 
 async def test_functions_see_the_stored_value_not_the_cache(db):
-    mine, other = ServerSettingsStore(db), ServerSettingsStore(db)  # e.g. a second shard's process
+    mine, other = ServerSettingsService(db), ServerSettingsService(db)  # e.g. a second shard's process
     assert (await mine.get(G)).moderator_roles == frozenset()  # cached: no roles
     await other.update(G, actor_id=MOD, moderator_roles=frozenset({7}))
     _, after = await mine.update(G, actor_id=MOD, moderator_roles=lambda roles: roles | {8})
@@ -50,7 +50,7 @@ async def test_functions_see_the_stored_value_not_the_cache(db):
 
 
 async def test_concurrent_additions_all_land(db):
-    store = ServerSettingsStore(db)
+    store = ServerSettingsService(db)
     await store.get(G)
     await asyncio.gather(
         *(store.update(G, actor_id=MOD + n, allowed_channels=lambda c, n=n: c | {n}) for n in range(10)),
@@ -64,7 +64,7 @@ async def test_concurrent_additions_all_land(db):
 
 
 async def test_a_function_that_refuses_changes_nothing(db):
-    store = ServerSettingsStore(db)
+    store = ServerSettingsService(db)
     await store.update(G, actor_id=MOD, allowed_channels=frozenset({1}))
 
     def refuse(channels: frozenset[int]) -> frozenset[int]:
