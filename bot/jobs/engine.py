@@ -18,11 +18,19 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from bot.jobs.delivery import DISCORD_LANE, Outbox
+from bot.jobs.delivery import DISCORD_LANE
 from bot.jobs.lanes import Lane, LaneSpec, LeaseKeeper
 from bot.jobs.render import queue_place
-from bot.jobs.runner import DOWNLOAD_LANE, POLL_LANE, QUEUE_TIMEOUT, Runner, submit_lane
+from bot.jobs.runner import (
+    DOWNLOAD_LANE,
+    POLL_LANE,
+    QUEUE_TIMEOUT,
+    RESTARTED_WHILE_SUBMITTING,
+    Runner,
+    submit_lane,
+)
 from bot.jobs.transitions import JobTransitions
 from bot.settings import Settings
 from bot.storage.database import Database
@@ -35,6 +43,14 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 STOP_GRACE_S = 10.0
+
+
+class DiscordSteps(Protocol):
+    """The handlers of the discord lane (``Outbox``; tests may record instead)."""
+
+    async def message(self, lease: Lease) -> None: ...
+
+    async def ping(self, lease: Lease) -> None: ...
 
 
 def new_owner() -> str:
@@ -58,14 +74,15 @@ class StepEngine:
         self.lease_s = self.settings.engine_lease_s
         self.lanes: dict[str, Lane] = {}
         self.runner: Runner | None = None
-        self.outbox: Outbox | None = None
+        self.outbox: DiscordSteps | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.sweep_idle = False
         self._line_pending: set[str] = set()
         self._line_tasks: set[asyncio.Task[None]] = set()
         self.grace_s = STOP_GRACE_S
 
     # ------------------------------------------------------------------ building
-    def use(self, runner: Runner, outbox: Outbox) -> None:
+    def use(self, runner: Runner, outbox: DiscordSteps) -> None:
         """Build the lanes around the step handlers."""
         self.runner, self.outbox = runner, outbox
         specs = [
@@ -148,6 +165,12 @@ class StepEngine:
         self._tasks.clear()
         await asyncio.gather(*(lane.stop(0) for lane in self.lanes.values()), return_exceptions=True)
 
+    def quiet(self, parked: set[object]) -> bool:
+        """For tests on virtual time: nothing can progress until a timer in ``parked`` fires."""
+        if self._line_tasks or (self._tasks and not self.sweep_idle):
+            return False
+        return all(lane.quiet(parked) for lane in self.lanes.values())
+
     def held(self) -> list[int]:
         return [step_id for lane in self.lanes.values() for step_id in lane.held()]
 
@@ -168,7 +191,11 @@ class StepEngine:
             wait = self.settings.engine_sweep_interval_s
             if next_deadline is not None:
                 wait = max(0.0, min(wait, next_deadline - self.clock()))
-            await self.sleep(wait)
+            self.sweep_idle = True
+            try:
+                await self.sleep(wait)
+            finally:
+                self.sweep_idle = False
 
     async def sweep(self) -> float | None:
         """Give each job the step it lacks, fail queued jobs whose deadline passed; returns the next queue
@@ -176,11 +203,15 @@ class StepEngine:
         now = self.clock()
         woken: set[str] = set()
         orphans = await self.steps.orphans()
+        interrupted: list[int] = []
         if orphans:
             async with self.database.transaction() as conn:
                 for orphan in orphans:
                     job = await self.jobs.get_in(conn, orphan.job_id)
                     if job is None:
+                        continue
+                    if job.status == "submitting" and job.submit_sent_at is not None:
+                        interrupted.append(job.id)  # it may have reached the service: never sent again
                         continue
                     if job.status in ("queued", "submitting"):
                         kind, lane = "submit", submit_lane(job.provider)
@@ -195,6 +226,12 @@ class StepEngine:
                     await self.steps.put(conn, job.id, kind, lane, due_at=due, now=now, priority=priority)
                     woken.add(lane)
             log.info("sweep: gave %d job(s) the step they lacked", len(orphans))
+        for job_id in interrupted:
+            log.warning("job %s was being submitted when its process stopped: failing it, not resubmitting", job_id)
+            if await self.transitions.fail(
+                job_id, code="interrupted_submit", message=RESTARTED_WHILE_SUBMITTING, from_statuses=("submitting",)
+            ):
+                woken.add(DISCORD_LANE)
         expired, next_deadline = await self.jobs.queue_deadlines(now)
         for job in expired:
             if await self.transitions.fail(

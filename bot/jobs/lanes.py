@@ -56,6 +56,7 @@ class Lane:
         self._running: dict[asyncio.Task[None], Lease] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
+        self._idling = False
         self.handled = 0
 
     @property
@@ -156,11 +157,21 @@ class Lane:
                 timeout = min(self._idle_s, due - now)
         waker = asyncio.ensure_future(self._wake.wait())
         sleeper = asyncio.ensure_future(self._sleep(timeout))
+        self._idling = True
         try:
             await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._idling = False
             waker.cancel()
             sleeper.cancel()
+
+    def quiet(self, parked: set[object]) -> bool:
+        """For tests on virtual time: idle, not woken, and every handler waits on a timer in ``parked``."""
+        if self._loop is None or self._loop.done():
+            return not self._running
+        if not self._idling or self._wake.is_set():
+            return False
+        return all(task._fut_waiter in parked for task in self._running)  # type: ignore[attr-defined]
 
 
 class LeaseKeeper:

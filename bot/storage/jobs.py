@@ -388,8 +388,9 @@ class JobRepository:
         )
 
     async def touch(self, conn: aiosqlite.Connection, job_id: int) -> None:
-        """Something a person sees changed (e.g. a fresh token to edit with): the message is sent again."""
-        await conn.execute("UPDATE jobs SET version = version + 1 WHERE id = ?", (job_id,))
+        """The message must be sent again even if what it shows did not change (e.g. a Refresh click with a
+        fresh token): a new version, and no shown content to compare with."""
+        await conn.execute("UPDATE jobs SET version = version + 1, shown_key = NULL WHERE id = ?", (job_id,))
 
     async def message_shown(
         self,
@@ -406,15 +407,16 @@ class JobRepository:
         sent: bool = True,
     ) -> int | None:
         """Discord confirmed the job's message at ``version`` (``final``: the finished job's result); ``sent`` is
-        false when nothing had to be sent (it already showed this). Returns the job's version now."""
+        false when nothing had to be sent (it already showed this). The shown content (``key``) is kept only if the
+        job is still at that version (else the next send must not be skipped). Returns the job's version now."""
         row = await fetch_one(
             conn,
             """UPDATE jobs SET shown_version = ?, message_sent_at = CASE WHEN ? THEN ? ELSE message_sent_at END,
                    delivery_path = COALESCE(?, delivery_path), message_id = COALESCE(?, message_id),
-                   shown_key = COALESCE(?, shown_key), shown_place = ?,
+                   shown_key = CASE WHEN version = ? THEN COALESCE(?, shown_key) END, shown_place = ?,
                    delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END
                WHERE id = ? RETURNING version""",
-            (version, int(sent), now, path, message_id, key, place, int(final), now, job_id),
+            (version, int(sent), now, path, message_id, version, key, place, int(final), now, job_id),
         )
         return None if row is None else int(row[0])
 

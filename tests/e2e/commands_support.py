@@ -51,18 +51,29 @@ def last_body(fakes: Any, provider: str) -> dict[str, Any]:
 
 
 async def ack_text(fake: FakeDiscord, record: InteractionRecord, *, contains: str = "") -> str:
-    """The content of the last edit of the ephemeral acknowledgement (the receipt or the refusal)."""
+    """The last answer to the interaction: an edit of its @original (a refusal in an ephemeral acknowledgement, the
+    message a button is on) or an ephemeral followup (the receipt after the job's message, a refusal after a public
+    acknowledgement was deleted)."""
 
     def edited(request: Any) -> bool:
+        if request.interaction_token != record.token or contains not in ((request.json or {}).get("content") or ""):
+            return False
+        if request.method == "PATCH" and request.path.endswith("/messages/@original"):
+            return True
         return (
-            request.interaction_token == record.token
-            and request.method == "PATCH"
-            and request.path.endswith("/messages/@original")
-            and contains in ((request.json or {}).get("content") or "")
+            request.method == "POST"
+            and request.path.startswith("/webhooks/")
+            and bool((request.json or {}).get("flags", 0) & 64)
         )
 
     await fake.wait_for(edited)
     return [r for r in fake.requests_for(record.token) if edited(r)][-1].json.get("content") or ""
+
+
+def _ephemeral_original(fake: FakeDiscord, record: InteractionRecord) -> bool:
+    callback = next(r for r in fake.requests_for(record.token) if "/callback" in r.path)
+    body = callback.json or {}
+    return body.get("type") != 5 or bool((body.get("data") or {}).get("flags", 0) & 64)
 
 
 async def run(fake: FakeDiscord, bot: Bot, name: str, options: dict[str, Any], **context: Any) -> tuple[Any, Any]:
@@ -93,8 +104,16 @@ async def refused(fake: FakeDiscord, bot: Bot, name: str, options: dict[str, Any
     assert not text.startswith("✅"), text
     assert await charges(bot) == counts, "a refused command must charge nothing"
     requests = fake.requests_for(record.token)
-    assert requests[0].json["data"]["flags"] == 64  # the ack (and so the refusal) is ephemeral
-    assert not [r for r in requests if r.method == "POST" and r.path.startswith("/webhooks")]  # nothing public
+    if not _ephemeral_original(fake, record):
+        # A public acknowledgement (meant to become the job's message) is deleted before the refusal.
+        assert any(r.method == "DELETE" and r.path.endswith("/messages/@original") for r in requests)
+        assert record.original_message_id not in fake.state.messages
+    public = [
+        r
+        for r in requests
+        if r.method == "POST" and r.path.startswith("/webhooks") and not ((r.json or {}).get("flags", 0) & 64)
+    ]
+    assert not public  # nothing public
     return text
 
 

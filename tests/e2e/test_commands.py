@@ -130,7 +130,11 @@ async def test_imagine_private_is_the_ephemeral_reply_for_each_image_model(fake_
             assert job.ephemeral
             assert job.delivery_path == "token"
             requests = fake_discord.requests_for(record.token)
-            assert not [r for r in requests if r.method == "POST" and r.path.startswith("/webhooks")]
+            assert not [
+                r
+                for r in requests
+                if r.method == "POST" and r.path.startswith("/webhooks") and not (r.json or {}).get("flags", 0) & 64
+            ]
             final = requests[-1]
             assert final.path.endswith("/messages/@original")
             assert final.files
@@ -445,8 +449,14 @@ async def test_edit_and_video_in_dms_and_private(fake_discord, fakes, settings, 
         assert job.delivery_path == "token"
         requests = fake_discord.requests_for(record.token)
         assert requests[-1].files
-        public_posts = [r for r in requests if r.method == "POST" and r.path.startswith("/webhooks")]
-        assert len(public_posts) == (0 if private else 1)
+        public_posts = [
+            r
+            for r in requests
+            if r.method == "POST" and r.path.startswith("/webhooks") and not (r.json or {}).get("flags", 0) & 64
+        ]
+        assert public_posts == []  # the job's message is the reply itself, never a followup
+        callback = requests[0].json
+        assert callback == ({"type": 5, "data": {"flags": 64}} if private else {"type": 5})  # public unless private
     expected_guild = fake_discord.default_guild_id if private else 0
     assert [(r["guild_id"], r["kind"]) for r in rows] == [(expected_guild, k) for k in ("reserve", "commit") * 2]
 

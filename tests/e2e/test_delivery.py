@@ -37,7 +37,11 @@ async def test_private_job_is_the_ephemeral_reply(fake_discord, fakes, settings)
     assert job.delivery_path == "token"
     requests = fake_discord.requests_for(record.token)
     assert requests[0].json == {"type": 5, "data": {"flags": 64}}
-    assert not [r for r in requests if r.method == "POST" and r.path.startswith("/webhooks")]  # no public follow-up
+    assert not [
+        r
+        for r in requests
+        if r.method == "POST" and r.path.startswith("/webhooks") and not (r.json or {}).get("flags", 0) & 64
+    ]  # no public follow-up
     assert requests[-1].path.endswith("/messages/@original")
     assert requests[-1].files
 

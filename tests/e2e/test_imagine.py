@@ -28,12 +28,17 @@ async def test_imagine_each_image_model(fake_discord, fakes, settings, model, fa
     assert job.model_key == model
     sequence = calls(fake_discord, record)
     assert sequence[:3] == [
-        "POST /interactions/{id}/{token}/callback",  # defer, ephemeral
-        "PATCH /webhooks/{id}/{token}/messages/@original",  # the receipt
-        "POST /webhooks/{id}/{token}",  # the public job message
+        "POST /interactions/{id}/{token}/callback",  # defer, public: the "thinking" message is the job's message
+        "PATCH /webhooks/{id}/{token}/messages/@original",  # the job's message, first shown
+        "POST /webhooks/{id}/{token}",  # the receipt, ephemeral
     ]
-    assert sequence[-1] == "PATCH /webhooks/{id}/{token}/messages/{id}"  # the result
-    assert all(call == "PATCH /webhooks/{id}/{token}/messages/{id}" for call in sequence[3:])
+    callback, _, receipt = fake_discord.requests_for(record.token)[:3]
+    assert callback.json == {"type": 5}
+    assert receipt.json["flags"] == 64
+    assert f"Job #{job.id} started" in receipt.json["content"]
+    assert sequence[-1] == "PATCH /webhooks/{id}/{token}/messages/@original"  # the result
+    assert all(call == "PATCH /webhooks/{id}/{token}/messages/@original" for call in sequence[3:])
+    assert job.message_id == record.original_message_id
     final = fake_discord.requests_for(record.token)[-1]
     assert len(final.files) == 1
     assert final.files[0].data[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"RIFF")

@@ -20,7 +20,15 @@ async def ledger_by_job(bot) -> dict[int, list[str]]:
 def final_edits(fake_discord, message_id: int) -> list:
     """Edits of a message that carried the result file, whichever route they took."""
     pattern = re.compile(rf"/(webhooks/\d+/[^/]+|channels/\d+)/messages/{message_id}$")
-    return [r for r in fake_discord.requests if r.method == "PATCH" and pattern.search(r.path) and r.files]
+
+    def is_that_message(request) -> bool:
+        if pattern.search(request.path):
+            return True
+        if request.path.endswith("/messages/@original") and request.interaction_token:
+            return fake_discord.interaction(request.interaction_token).original_message_id == message_id
+        return False
+
+    return [r for r in fake_discord.requests if r.method == "PATCH" and r.files and is_that_message(r)]
 
 
 async def test_restart_with_jobs_in_flight_delivers_each_once_and_charges_once(tmp_path, fake_discord, fakes):
@@ -63,9 +71,11 @@ async def test_a_job_caught_mid_submit_by_a_crash_is_failed_and_refunded_not_res
     async with bot_running(settings, fake_discord) as bot:
         await fake_discord.dispatch(fake_discord.slash_command("imagine", {"prompt": "a cat"}))
         job = await delivered(bot, 1)
-        # What a crash between "submitting" and the provider's answer leaves behind:
+        # What a crash between the submit's intent (written just before the call) and the provider's answer
+        # leaves behind:
         await bot.services.database.execute(
-            "UPDATE jobs SET status = 'submitting', finished_at = NULL, delivered_at = NULL WHERE id = 1"
+            "UPDATE jobs SET status = 'submitting', submit_sent_at = created_at, finished_at = NULL,"
+            " delivered_at = NULL WHERE id = 1"
         )
         await bot.services.database.execute("DELETE FROM credit_ledger WHERE job_id = 1 AND kind = 'commit'")
     submits_before = len(fakes.wavespeed.requests_to("POST", "/api/v3/wavespeed-ai/neta-lumina"))

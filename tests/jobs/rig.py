@@ -1,5 +1,6 @@
-"""The scheduler on virtual time: in-process fake providers (the ``Provider`` protocol, no HTTP), a real SQLite
-database in tmp_path, the real repository, quota and transitions, and a recording ``notify``."""
+"""The job engine on virtual time: in-process fake providers (the ``Provider`` protocol, no HTTP), a real SQLite
+database in tmp_path, the real repositories, credits, transitions, runner and lanes, and a discord lane that
+records each message step (what the outbox would send) instead of calling Discord."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
-from bot.jobs.scheduler import Scheduler
-
 from bot.catalogue import Catalogue
 from bot.credits.service import QuotaService
 from bot.fetch import Downloaded, FetchError
-from bot.jobs import scheduler as scheduler_module
+from bot.jobs import engine as engine_module
+from bot.jobs.delivery import DISCORD_LANE
+from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
+from bot.jobs.render import queue_place
+from bot.jobs.runner import Runner, submit_lane
 from bot.jobs.transitions import JobTransitions
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository, NewJob
+from bot.storage.steps import Lease, LeaseLost, StepRepository
 from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
 from providers.errors import NotFoundError
 from tests.fakes.media import image_bytes
@@ -142,6 +146,8 @@ def make_settings(tmp_path: Path, **provider: Any) -> Settings:
         database_path=tmp_path / "bot.sqlite3",
         output_dir=tmp_path / "media",
         poll_workers=4,
+        engine_idle_s=3600.0,  # one process: local wake-ups are enough, and fewer virtual timers
+        engine_sweep_interval_s=3600.0,
         image_deadline_s=600.0,
         daily_credits=10_000,
         max_running_jobs_per_user=10_000,
@@ -149,8 +155,42 @@ def make_settings(tmp_path: Path, **provider: Any) -> Settings:
     )
 
 
+class RecordingOutbox:
+    """The discord lane's handlers, recording instead of sending: each message step is a (time, job id) in
+    ``notified`` and is confirmed as the outbox would (shown version, place in line), in one fenced transaction."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+
+    async def message(self, lease: Lease) -> None:
+        r = self.rig
+        job = await r.jobs.get(lease.job_id)
+        assert job is not None
+        position = await r.jobs.queue_position(job.id, job.provider) if job.status == "queued" else None
+        r.notified.append((r.clock(), job.id))
+        try:
+            async with r.db.transaction() as conn:
+                await r.steps.complete(conn, lease)
+                await r.jobs.message_shown(
+                    conn,
+                    job.id,
+                    version=job.version,
+                    now=r.clock(),
+                    path="token",
+                    message_id=None,
+                    final=job.finished,
+                    place=queue_place(position) if position else None,
+                )
+        except LeaseLost:
+            pass
+
+    async def ping(self, lease: Lease) -> None:
+        async with self.rig.db.transaction() as conn:
+            await self.rig.steps.complete(conn, lease)
+
+
 class Rig:
-    """A started scheduler and everything around it. ``driver`` moves virtual time."""
+    """A started engine and everything around it. ``driver`` moves virtual time."""
 
     def __init__(self, settings: Settings, db: Database, clock: VirtualTime, provider: FakeProvider) -> None:
         self.settings = settings
@@ -158,44 +198,73 @@ class Rig:
         self.clock = clock
         self.provider = provider
         self.jobs = JobRepository(db)
+        self.steps = StepRepository(db)
         self.quota = QuotaService(db, settings, ServerSettingsService(db, clock=clock), clock=clock)
-        self.transitions = JobTransitions(db, self.jobs, self.quota, clock=clock)
+        self.transitions = JobTransitions(db, self.jobs, self.quota, self.steps, clock=clock)
         self.media = MediaStore(settings.output_dir)
         self.fetcher = FakeFetcher()
         self.catalogue = Catalogue.build(settings, {"wavespeed": provider})  # type: ignore[dict-item]
         self.notified: list[tuple[float, int]] = []
-        self.scheduler = self._new_scheduler()
+        self.outbox = RecordingOutbox(self)
+        self.engine = self.new_engine()
         self.driver = Driver(clock, self.quiet)
 
-    def _new_scheduler(self) -> Scheduler:
-        return Scheduler(
+    def new_engine(self, owner: str = "") -> StepEngine:
+        engine = StepEngine(
             settings=self.settings,
+            database=self.db,
             jobs=self.jobs,
+            steps=self.steps,
+            transitions=self.transitions,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            owner=owner,
+        )
+        self.transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        runner = Runner(
+            settings=self.settings,
+            database=self.db,
+            jobs=self.jobs,
+            steps=self.steps,
             providers={"wavespeed": self.provider},  # type: ignore[dict-item]
             catalogue=self.catalogue,
             transitions=self.transitions,
             fetcher=self.fetcher,  # type: ignore[arg-type]
             media=self.media,
-            notify=lambda job_id: self.notified.append((self.clock(), job_id)),
+            wake=engine.wake,
+            line_changed=engine.line_changed,
             clock=self.clock,
             sleep=self.clock.sleep,
             rng=random.Random(7),
         )
+        engine.use(runner, self.outbox)
+        engine.grace_s = 0.2  # a handler parked on a virtual timer would hold stop() for its whole grace
+        return engine
+
+    @property
+    def runner(self) -> Runner:
+        assert self.engine.runner is not None
+        return self.engine.runner
 
     async def restart(self) -> None:
-        """Stop the scheduler and start a new one on the same database (what a bot restart does)."""
-        await self.scheduler.stop()
-        self.scheduler = self._new_scheduler()
-        await self.scheduler.start()
+        """Stop the engine cleanly and start a new one on the same database (what a bot restart does)."""
+        await self.engine.stop()
+        self.engine = self.new_engine()
+        await self.engine.start()
+
+    async def crash_and_restart(self, *, down_s: float | None = None) -> None:
+        """Stop abruptly (no grace, no hand-back: leases stay until they expire), let ``down_s`` pass (by default
+        just past the lease), then start a new engine with a new owner."""
+        await self.engine.crash()
+        self.clock.now += self.settings.engine_lease_s + 1 if down_s is None else down_s
+        self.engine = self.new_engine()
+        await self.engine.start()
 
     def quiet(self) -> bool:
-        scheduler = self.scheduler
-        work = scheduler._work
-        if work.qsize() or scheduler._wake.is_set():
-            return False
-        idle: set[Any] = set(getattr(work, "_getters", ())) | self.clock.waiting()
-        workers = scheduler._tasks[1:]
-        return all(task.done() or task._fut_waiter in idle for task in workers)  # type: ignore[attr-defined]
+        return self.engine.quiet(self.clock.waiting())
+
+    async def position(self, job_id: int) -> int | None:
+        return await self.engine.position(job_id)
 
     # ------------------------------------------------------------------ jobs
     async def add(self, prompt: str = "a cat", *, user_id: int = 100, enqueue: bool = True) -> JobRecord:
@@ -220,10 +289,14 @@ class Rig:
             await self.quota.reserve(
                 conn, job_id=job_id, guild_id=1, user_id=user_id, role_ids=(), cost=entry.cost, now=now
             )
+            if enqueue:  # what JobService.start writes; without it, only a sweep finds the job
+                await self.steps.put(conn, job_id, "submit", submit_lane(entry.provider), due_at=now, now=now)
+                await self.steps.put(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
         job = await self.jobs.get(job_id)
         assert job is not None
         if enqueue:
-            self.scheduler.enqueue(job)
+            self.engine.wake(submit_lane(entry.provider))
+            self.engine.wake(DISCORD_LANE)
         return job
 
     async def job(self, job_id: int) -> JobRecord:
@@ -257,10 +330,9 @@ async def rig(
     async with Database(settings.database_path) as db:
         engine = Rig(settings, db, clock, provider or FakeProvider(clock))
         if start:
-            await engine.scheduler.start()
+            await engine.engine.start()
         try:
             yield engine
         finally:
-            # A worker parked on a virtual timer would hold stop() for its whole real-time grace.
-            with mock.patch.object(scheduler_module, "STOP_GRACE_S", 0.2):
-                await engine.scheduler.stop()
+            with mock.patch.object(engine_module, "STOP_GRACE_S", 0.2):
+                await engine.engine.stop()

@@ -1,27 +1,39 @@
-"""Delivery without Discord: coalescing on virtual time, the edit interval, error classification, NSFW modes,
-the final-delivery retries and the order of paths, with the Discord calls replaced by recorders."""
+"""The outbox without Discord: message steps on the discord lane on virtual time, coalescing, the edit interval,
+error classification, NSFW modes, retries without a time limit and the order of paths, with the Discord calls
+replaced by recorders."""
 
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import discord
 import pytest
 
 from bot.catalogue import Catalogue
-from bot.jobs import delivery as delivery_module
-from bot.jobs.delivery import FINAL_RETRY_DELAYS_S, Delivery, PathFailed, TransientFailure, _classify, nsfw_mode
+from bot.jobs.delivery import (
+    DISCORD_LANE,
+    RETRY_CAP_S,
+    Outbox,
+    PathFailed,
+    TransientFailure,
+    _classify,
+    nonce_for,
+    nsfw_mode,
+)
+from bot.jobs.lanes import Lane, LaneSpec
 from bot.jobs.media_store import MediaStore
+from bot.jobs.transitions import FINAL_PRIORITY
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository, NewJob, OutputRecord
+from bot.storage.steps import Lease, StepRepository
 from tests.jobs.jobs_factory import make_job
 from tests.jobs.rig import FakeProvider
 from tests.jobs.virtual import T0, Driver, VirtualTime
@@ -133,7 +145,9 @@ class StubClient:
 
 @dataclasses.dataclass
 class Setup:
-    delivery: Delivery
+    delivery: Outbox
+    lane: Lane
+    steps: StepRepository
     jobs: JobRepository
     db: Database
     driver: Driver
@@ -172,11 +186,22 @@ class Setup:
         return job_id
 
     async def update(self, job_id: int, **columns: Any) -> None:
+        """Change the job as the engine would (a new version)."""
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        await self.db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*columns.values(), job_id))
+        await self.db.execute(
+            f"UPDATE jobs SET {assignments}, version = version + 1 WHERE id = ?", (*columns.values(), job_id)
+        )
 
     async def notify(self, job_id: int) -> None:
-        self.delivery.notify(job_id)
+        """What a transition does: want a message step (final results first), then the lane takes it."""
+        job = await self.jobs.get(job_id)
+        assert job is not None
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await self.steps.want(
+                conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY * job.finished
+            )
+        self.lane.wake()
         await self.driver.settle()
 
 
@@ -191,30 +216,49 @@ async def setup(tmp_path) -> AsyncIterator[Setup]:
     positions: dict[int, int] = {}
     async with Database(tmp_path / "bot.sqlite3") as db:
         jobs = JobRepository(db)
-        delivery = Delivery(
+        steps = StepRepository(db)
+        delivery = Outbox(
             client=client,  # type: ignore[arg-type]
+            database=db,
             jobs=jobs,
+            steps=steps,
             media=MediaStore(tmp_path / "media"),
             settings=settings,
             catalogue=Catalogue.build(settings, {"wavespeed": FakeProvider(clock)}),  # type: ignore[dict-item]
             server_settings=ServerSettingsService(db, clock=clock),
-            position=positions.get,
             clock=clock,
             sleep=clock.sleep,
+            rng=random.Random(7),
         )
 
         async def edit_with_token(job: Any, kwargs: dict[str, Any]) -> None:
             await client._recorder("token")(**kwargs)
 
+        async def position(job: Any) -> int | None:
+            return positions.get(job.id) if job.status == "queued" else None
+
         delivery._edit_with_token = edit_with_token  # type: ignore[method-assign]
+        delivery.position = position  # type: ignore[method-assign]
+
+        async def handle(lease: Lease) -> None:
+            await (delivery.ping(lease) if lease.kind == "ping" else delivery.message(lease))
+
+        lane = Lane(
+            LaneSpec(DISCORD_LANE, concurrency=8, handler=handle),
+            steps=steps,
+            owner="test",
+            lease_s=30.0,
+            idle_s=3600.0,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        lane.start()
 
         def quiet() -> bool:
-            parked = clock.waiting()
-            return all(t.done() or t._fut_waiter in parked for t in delivery._tasks.values())  # type: ignore[attr-defined]
+            return lane.quiet(clock.waiting())
 
-        yield Setup(delivery, jobs, db, Driver(clock, quiet), clock, client, sent, positions)
-        with mock.patch.object(delivery_module, "STOP_GRACE_S", 0.2):  # a task parked on a virtual timer
-            await delivery.stop()
+        yield Setup(delivery, lane, steps, jobs, db, Driver(clock, quiet), clock, client, sent, positions)
+        await lane.stop(0.2)
 
 
 async def test_edits_are_coalesced_latest_state_wins_and_only_visible_changes_are_sent(setup):
@@ -251,14 +295,14 @@ async def test_edits_are_coalesced_latest_state_wins_and_only_visible_changes_ar
     assert len(setup.sent) == 3  # delivered: never edited again
 
 
-async def test_a_final_state_right_after_an_edit_waits_out_the_interval(setup):
+async def test_a_final_state_right_after_an_edit_goes_out_at_once(setup):
     job_id = await setup.add()
     await setup.notify(job_id)
     await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
     await setup.notify(job_id)
-    assert setup.times() == [0]
+    assert setup.times() == [0, 0]  # results have no minimum interval
     await setup.driver.advance(5)
-    assert setup.times() == [0, 2]
+    assert setup.times() == [0, 0]
 
 
 async def test_a_waiting_jobs_place_in_line_is_edited_at_the_slower_queue_interval(setup):
@@ -288,9 +332,10 @@ async def test_a_job_leaving_the_queue_during_a_queue_interval_is_shown_at_the_n
     await setup.notify(job_id)  # waits out the queue interval (10 s) ...
     await setup.driver.advance(1)
     await setup.update(job_id, status="failed", finished_at=T0 + 1, error_message="Refused.")
-    await setup.notify(job_id)  # ... but a change of state needs only edit_min_interval_s
-    await setup.driver.advance(1)
-    assert setup.times() == [0, 2]
+    await setup.notify(job_id)  # ... but a result does not wait for it
+    assert setup.times() == [0, 1]
+    await setup.driver.advance(10)
+    assert setup.times() == [0, 1]
     assert setup.contents()[-1].endswith("❌ Refused. Your 1 credit was refunded.")
 
 
@@ -301,22 +346,24 @@ async def test_each_job_has_its_own_interval(setup):
     assert setup.times() == [0, 0]
 
 
-async def test_a_final_result_is_retried_with_backoff_then_marked_undeliverable(setup, caplog):
-    job_id = await setup.add()
+async def test_a_final_result_is_retried_with_capped_backoff_and_no_time_limit(setup):
+    job_id = await setup.add(token_expires_at=T0 + 10**6)  # (a shorter token would fall back to a channel edit)
     await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
     setup.client.errors["token"].extend(http_error(503) for _ in range(20))
     await setup.notify(job_id)
-    await setup.driver.advance(3600)
+    await setup.driver.advance(4 * 3600)
 
-    expected, at = [0.0], 0.0
-    for delay in FINAL_RETRY_DELAYS_S:
-        at += delay
-        expected.append(at)
-    assert setup.times() == expected  # 0, 2, 7, 22, 52, 112, 232
+    delays = [b - a for a, b in zip(setup.times(), setup.times()[1:], strict=False)]
+    assert len(setup.sent) == 21  # 20 refusals over more than an hour, then delivered
+    for attempt, delay in enumerate(delays, start=1):
+        base = min(RETRY_CAP_S, 2.0 * 2 ** (attempt - 1))
+        assert min(0.8 * base, RETRY_CAP_S) - 1e-6 <= delay <= RETRY_CAP_S + 1e-6, (attempt, delay)
+    assert delays[0] < delays[1] < delays[2] < delays[3]
+    assert len({round(d, 6) for d in delays[:6]}) == 6  # jittered
     job = await setup.jobs.get(job_id)
     assert job is not None
-    assert (job.delivered_at, job.delivery_path) == (T0 + expected[-1], "undeliverable")
-    assert "giving up delivering" in caplog.text
+    assert (job.delivered_at, job.delivery_path) == (T0 + setup.times()[-1], "token")
+    assert job.delivery_error is None
 
 
 async def test_a_transient_failure_then_success_delivers_once(setup):
@@ -325,21 +372,24 @@ async def test_a_transient_failure_then_success_delivers_once(setup):
     setup.client.errors["token"].extend([http_error(500), http_error(429)])
     await setup.notify(job_id)
     await setup.driver.advance(600)
-    assert setup.times() == [0, 2, 7]
+    times = setup.times()
+    assert len(times) == 3
+    assert 1.6 <= times[1] <= 2.4
+    assert 3.2 <= times[2] - times[1] <= 4.8
     job = await setup.jobs.get(job_id)
     assert job is not None
-    assert (job.delivered_at, job.delivery_path) == (T0 + 7, "token")
+    assert (job.delivered_at, job.delivery_path) == (T0 + times[2], "token")
 
 
-async def test_a_dropped_progress_edit_is_not_retried_but_the_next_change_goes_out(setup):
+async def test_a_failed_progress_edit_is_retried_and_the_next_change_goes_out(setup):
     job_id = await setup.add()
     setup.client.errors["token"].append(http_error(503))
     await setup.notify(job_id)
     await setup.driver.advance(60)
-    assert setup.times() == [0]
+    assert len(setup.times()) == 2  # retried after a backoff
     await setup.update(job_id, status="running", submitted_at=T0 + 60)
     await setup.notify(job_id)
-    assert setup.times() == [0, 60]
+    assert setup.times()[-1] == 60
 
 
 # ---------------------------------------------------------------------------------------------- the paths
@@ -385,6 +435,7 @@ async def test_a_deleted_message_gets_the_result_as_a_new_message(setup):
     setup.client.errors["token"].append(http_error(404, 10008))
     await setup.notify(job_id)
     assert [p for _, p, _ in setup.sent] == ["token", "new_message"]
+    assert setup.sent[-1][2]["nonce"] == nonce_for(job_id)  # a resend after a crash posts nothing twice
     job = await setup.jobs.get(job_id)
     assert job is not None
     assert (job.message_id, job.delivery_path) == (777, "new_message")
@@ -465,3 +516,4 @@ async def test_nowhere_to_deliver_marks_the_result_undeliverable(setup):
     assert job is not None
     assert job.delivery_path == "undeliverable"
     assert job.delivered_at == T0
+    assert "dm: forbidden (50007)" in (job.delivery_error or "")  # shown in /job show

@@ -4,7 +4,7 @@
 -- lost its lease writes nothing.
 
 CREATE TABLE job_steps (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: a stale lease cannot match a new step
     job_id            INTEGER NOT NULL REFERENCES jobs (id),
     kind              TEXT    NOT NULL CHECK (kind IN ('submit', 'poll', 'download', 'message', 'ping')),
     lane              TEXT    NOT NULL,
@@ -28,3 +28,7 @@ ALTER TABLE jobs ADD COLUMN upstream_result TEXT;                    -- JSON: th
 ALTER TABLE jobs ADD COLUMN delivery_error TEXT;                     -- why the result could not be shown anywhere
 ALTER TABLE jobs ADD COLUMN shown_key TEXT;                        -- what the last confirmed message showed (render key)
 ALTER TABLE jobs ADD COLUMN shown_place INTEGER;                     -- the place in line it showed, while queued
+
+-- A job caught in 'submitting' by the previous engine may have reached its service: it counts as sent (never
+-- resent; the sweep fails and refunds it).
+UPDATE jobs SET submit_sent_at = created_at WHERE status = 'submitting';

@@ -74,6 +74,9 @@ class RestSettings:
     session_start_remaining: int = 1000
 
 
+NONCE_WINDOW_S = 300.0  # "a few minutes"
+
+
 def _nested_errors(problems: list[Problem]) -> dict[str, Any]:
     """Discord's ``errors`` object: nested by body location, leaves ``{"_errors": [{code, message}]}``."""
     root: dict[str, Any] = {}
@@ -506,7 +509,21 @@ class RestApi:
 
     async def create_channel_message(self, call: Call) -> Reply:
         channel_id = self._channel(call)
+        body = call.body if isinstance(call.body, dict) else {}
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: the same author sending the same nonce in this channel within a few minutes gets the
+            # message it already made back, and no second one is created.
+            known = self.state.nonces.get((channel_id, str(nonce)))
+            if known is not None and self.state.clock().timestamp() - known[1] < NONCE_WINDOW_S:
+                existing = self.state.messages.get(known[0])
+                if existing is not None:
+                    return Reply(body=existing)
         message = new_message(self.state, channel_id=channel_id, body=call.body, files=call.request.files)
+        if nonce is not None:
+            message["nonce"] = nonce
+            if body.get("enforce_nonce"):
+                self.state.nonces[(channel_id, str(nonce))] = (int(message["id"]), self.state.clock().timestamp())
         return Reply(body=message)
 
     async def get_channel_message(self, call: Call) -> Reply:

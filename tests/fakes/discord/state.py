@@ -163,6 +163,7 @@ class FakeState:
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.interactions: dict[str, InteractionRecord] = {}
         self.expired_tokens: set[str] = set()
+        self.nonces: dict[tuple[int, str], tuple[int, float]] = {}  # (channel, nonce) -> (message id, when)
         self.cdn: dict[int, CdnFile] = {}
         self.bot_user = user_object(bot_user_id, "GenBot", bot=True)
         self.users[bot_user_id] = self.bot_user

@@ -1,22 +1,23 @@
-"""The scheduler on virtual time, against in-process fake providers and a real SQLite database."""
+"""The job engine on virtual time, against in-process fake providers and a real SQLite database: the schedule,
+deadlines, the line, outcomes, restarts and cancels (ported from the in-memory scheduler it replaced)."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from bot.jobs.scheduler import (
+
+from bot.fetch import FetchError
+from bot.jobs.lanes import RETRY_AFTER_ERROR_S
+from bot.jobs.render import queue_place
+from bot.jobs.runner import (
     DOWNLOAD_FAILED,
     GENERIC_FAILURE,
     LOST_UPSTREAM,
     QUEUE_TIMEOUT,
     RESTARTED_WHILE_SUBMITTING,
-    RETRY_AFTER_ERROR_S,
     RUN_TIMEOUT,
 )
-
-from bot.fetch import FetchError
-from bot.jobs.render import queue_place
 from providers.base import JobState, JobStatus, Output
 from providers.errors import (
     AmbiguousSubmitError,
@@ -152,10 +153,10 @@ async def test_a_job_waiting_in_line_past_its_deadline_fails_unsent_with_one_ref
         first = await r.add("first")
         second = await r.add("second")
         await r.driver.settle()
-        assert r.scheduler.position(second.id) == 1
+        assert await r.position(second.id) == 1
         await r.run_until_finished(second.id)
         failed = await r.job(second.id)
-        assert r.scheduler.position(second.id) is None
+        assert await r.position(second.id) is None
         await r.driver.advance(3600)
         assert await r.ledger(second.id) == ["reserve", "refund"]
         assert await r.ledger(first.id) == ["reserve", "refund"]
@@ -186,12 +187,12 @@ async def test_never_more_than_max_concurrency_upstream_and_jobs_start_in_fifo_o
         r.provider.durations = {f"job {n}": 5 + (n % 4) * 7 for n in range(12)}
         jobs = [await r.add(f"job {n}") for n in range(12)]
         await r.driver.settle()
-        assert [r.scheduler.position(job.id) for job in jobs] == [None] * 3 + list(range(1, 10))
-        assert r.scheduler.position_if_enqueued("wavespeed") == 10
+        assert [await r.position(job.id) for job in jobs] == [None] * 3 + list(range(1, 10))
+        assert await r.jobs.queue_position(10**9, "wavespeed") == 10  # where a new job would wait
         await r.run_until_finished(*(job.id for job in jobs))
         finished = [await r.job(job.id) for job in jobs]
         ledgers = [await r.ledger(job.id) for job in jobs]
-        assert r.scheduler.position_if_enqueued("wavespeed") is None
+        assert await r.jobs.queue_position(10**9, "wavespeed") == 1  # nobody waits any more
 
     assert r.provider.peak_live == 3
     started = {prompt: at for at, prompt in r.provider.submits}
@@ -206,7 +207,7 @@ async def test_moving_up_the_line_notifies_only_jobs_whose_shown_place_changes(t
         r.provider.duration_s = 5
         jobs = [await r.add(f"job {n}") for n in range(25)]
         await r.driver.settle()
-        waiting = {r.scheduler.position(job.id): job.id for job in jobs[1:]}
+        waiting = {await r.position(job.id): job.id for job in jobs[1:]}
         assert sorted(waiting) == list(range(1, 25))
         r.notified.clear()
         await r.driver.advance(5)  # the first job finishes, the next one starts, everyone moves up one place
@@ -224,13 +225,13 @@ async def test_a_429_on_submit_puts_the_job_back_at_the_head_and_pauses_the_prov
         a = await r.add("a")
         await r.driver.settle()
         assert (await r.job(a.id)).status == "queued"
-        assert r.scheduler.position(a.id) == 1
+        assert await r.position(a.id) == 1
         assert a.id in r.notified_ids()
         await r.driver.advance(10)
         b = await r.add("b")  # a slot is free, but the provider is paused and a is first in line
         await r.driver.advance(19)
         assert len(r.provider.submits) == 1
-        assert r.scheduler.position(b.id) == 2
+        assert await r.position(b.id) == 2
         await r.driver.advance(1)
         assert r.provider.submits == [(T0, "a"), (T0 + 30, "a"), (T0 + 30, "b")]
         await r.run_until_finished(a.id, b.id)
@@ -373,7 +374,9 @@ async def test_an_unexpected_error_while_handling_a_poll_does_not_strand_the_job
         done = await r.job(job.id)
         assert await r.ledger(job.id) == ["reserve", "commit"]
     assert done.status == "succeeded"
-    assert r.provider.poll_times("r1") == [T0 + 5, T0 + 5 + RETRY_AFTER_ERROR_S]  # polled again, not stranded
+    # The download is tried again after the error (the lane hands its step back), not stranded:
+    assert r.provider.poll_times("r1") == [T0 + 5]
+    assert done.finished_at == T0 + 5 + RETRY_AFTER_ERROR_S
 
 
 # ---------------------------------------------------------------------------------------------- restart, cancel
@@ -388,13 +391,16 @@ async def test_restart_resumes_queued_in_order_polls_running_and_fails_submittin
             "UPDATE jobs SET status = 'running', remote_id = 'old', submitted_at = ?, next_poll_at = ? WHERE id = ?",
             (T0 - 10, T0 + 3, running.id),
         )
-        await r.db.execute("UPDATE jobs SET status = 'submitting' WHERE id = ?", (submitting.id,))
+        # Caught between the submit's intent and the service's answer:
+        await r.db.execute(
+            "UPDATE jobs SET status = 'submitting', submit_sent_at = ? WHERE id = ?", (T0 - 1, submitting.id)
+        )
 
-        await r.scheduler.start()
+        await r.engine.start()
         await r.driver.settle()
         lost = await r.job(submitting.id)
         assert r.provider.submits == [(T0, "q1")]  # the running job holds the other slot
-        assert r.scheduler.position(q3.id) == 1
+        assert await r.position(q3.id) == 1
         await r.run_until_finished(q1.id, running.id, q3.id)
         jobs = [await r.job(job.id) for job in (q1, running, q3)]
         assert await r.ledger(submitting.id) == ["reserve", "refund"]
@@ -427,16 +433,18 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
         r.provider.duration_s = 100
         a, b, c, d = [await r.add(name) for name in "abcd"]
         await r.driver.settle()
-        assert [r.scheduler.position(job.id) for job in (a, b, c, d)] == [None, 1, 2, 3]
+        assert [await r.position(job.id) for job in (a, b, c, d)] == [None, 1, 2, 3]
         r.notified.clear()
 
         assert await r.transitions.cancel(c.id) == "refunded"
-        r.scheduler.forget(c.id, "wavespeed")
-        assert [r.scheduler.position(job.id) for job in (b, c, d)] == [1, None, 2]
-        assert r.notified_ids() == [d.id]
+        r.engine.line_changed("wavespeed")  # what JobService.cancel does
+        await r.driver.settle()
+        assert [await r.position(job.id) for job in (b, c, d)] == [1, None, 2]
+        assert sorted(r.notified_ids()) == [c.id, d.id]  # c's end, d's new place
 
         assert await r.transitions.cancel(a.id) == "kept"
-        r.scheduler.forget(a.id, "wavespeed")
+        r.engine.line_changed("wavespeed")
+        r.engine.wake("submit:wavespeed")
         await r.driver.settle()
         assert prompts(r.provider.submits) == ["a", "b"]
         await r.run_until_finished(b.id, d.id)
@@ -451,8 +459,10 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
 
 async def test_a_job_being_sent_is_not_cancelled_and_nothing_is_refunded(tmp_path):
     async with rig(tmp_path) as r:
-        job = await r.add("a")
-        assert await r.jobs.claim_for_submit(job.id)  # what a worker does just before calling the provider
+        job = await r.add("a", enqueue=False)
+        assert await r.jobs.claim_for_submit(job.id)  # claimed, then the intent written just before the call
+        async with r.db.transaction() as conn:
+            assert await r.jobs.mark_submit_sent(conn, job.id, r.clock())
         assert await r.transitions.cancel(job.id) == "sending"
         assert (await r.job(job.id)).status == "submitting"
         assert await r.ledger(job.id) == ["reserve"]
@@ -465,10 +475,10 @@ async def test_results_finished_while_the_bot_was_down_are_collected_not_timed_o
         job = await r.add()
         await r.driver.advance(10)
         assert (await r.job(job.id)).status == "running"
-        await r.scheduler.stop()
+        await r.engine.stop()
         r.clock.now += 3600  # down for an hour, far past the 600 s deadline; the provider finished meanwhile
-        r.scheduler = r._new_scheduler()
-        await r.scheduler.start()
+        r.engine = r.new_engine()
+        await r.engine.start()
         await r.run_until_finished(job.id)
         done = await r.job(job.id)
         assert await r.ledger(job.id) == ["reserve", "commit"]
@@ -486,27 +496,29 @@ async def test_the_run_deadline_starts_when_the_job_is_submitted(tmp_path):
     assert done.finished_at - done.created_at > 600
 
 
-async def test_a_stopping_scheduler_sends_nothing_more(tmp_path):
+async def test_a_stopped_engine_sends_nothing_more(tmp_path):
     async with rig(tmp_path) as r:
-        job = await r.add(enqueue=False)
-        r.scheduler._stopping = True
-        r.scheduler._work.put_nowait(("submit", job.id))
+        await r.engine.stop()
+        job = await r.add()
         await r.driver.settle()
         assert r.provider.submits == []
         assert (await r.job(job.id)).status == "queued"  # the next start submits it
+        await r.restart()
+        await r.run_until_finished(job.id)
+        assert len(r.provider.submits) == 1
 
 
 async def test_a_submission_accepted_but_not_recorded_is_recorded_later_not_resent(tmp_path):
     async with rig(tmp_path, first_poll_s=5.0) as r:
-        mark_running = r.jobs.mark_running
+        start_running = r.jobs.start_running
         failures = [RuntimeError("database is locked")]
 
         async def flaky(*args, **kwargs):
             if failures:
                 raise failures.pop()
-            return await mark_running(*args, **kwargs)
+            return await start_running(*args, **kwargs)
 
-        r.jobs.mark_running = flaky  # type: ignore[method-assign]
+        r.jobs.start_running = flaky  # type: ignore[method-assign]
         job = await r.add()
         await r.run_until_finished(job.id, limit_s=3600)
         done = await r.job(job.id)
