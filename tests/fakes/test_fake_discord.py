@@ -79,7 +79,8 @@ class FakeTestBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(CancelJob)
-        for command in (self._imagine(), self._style(), self._job(), self._feedback(), self._followups()):
+        commands_ = (self._imagine(), self._style(), self._job(), self._feedback(), self._followups(), self._refuse())
+        for command in commands_:
             self.tree.add_command(command)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
@@ -149,6 +150,19 @@ class FakeTestBot(commands.AutoShardedBot):
             await interaction.delete_original_response()
 
         return followups
+
+    def _refuse(self) -> app_commands.Command[Any, ..., None]:
+        @app_commands.command(name="refuse", description="A public defer, then a refusal for the user alone")
+        async def refuse(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.delete_original_response()
+            await interaction.followup.send("not here", ephemeral=True)
+            channel = self.get_partial_messageable(interaction.channel_id or 0)
+            for _ in range(2):  # a resend after a crash: the same nonce gets the same message back
+                message = await channel.send("result", nonce="genbot-job-7")
+                self.deferred_message_ids.append(message.id)
+
+        return refuse
 
     def _feedback(self) -> app_commands.Command[Any, ..., None]:
         @app_commands.command(name="feedback", description="Rate an image")
@@ -445,6 +459,27 @@ async def test_followups_original_response_and_delete(fake_discord: FakeDiscord,
     fake_discord.violations.clear()
 
 
+async def test_a_followup_after_the_deleted_original_is_a_new_ephemeral_message_and_nonces_dedupe(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    payload = fake_discord.slash_command("refuse")
+    await fake_discord.dispatch_and_wait(payload, lambda r: r.method == "POST" and r.path.startswith("/channels/"))
+    for _ in range(500):
+        if len(bot.deferred_message_ids) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    record = fake_discord.interaction(payload)
+    assert record.original_message_id not in fake_discord.messages
+    (followup_id,) = record.followup_ids  # not an edit of the (deleted) loading message: a message of its own
+    assert fake_discord.messages[followup_id]["content"] == "not here"
+    assert fake_discord.messages[followup_id]["flags"] == 64  # and the ephemeral flag counts
+    assert fake_discord.violations == []
+    first, second = bot.deferred_message_ids[-2:]
+    assert first == second  # enforce_nonce: the second send returned the first message
+    sends = fake_discord.requests_to("POST", r"/channels/\d+/messages")
+    assert sends[0].json["enforce_nonce"] is True
+
+
 async def test_dm_invocation_and_fallback(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
     bot.hold_final_edit = True
     payload = fake_discord.slash_command("imagine", {"prompt": "in a dm"}, guild_id=None)
@@ -506,7 +541,7 @@ async def test_command_sync_recorded_and_validated(fake_discord: FakeDiscord, bo
     (put,) = fake_discord.requests_to("PUT", r"/applications/\d+/commands")
     assert put.status == 200
     assert put.auth == "bot"
-    assert sorted(c["name"] for c in put.json) == ["feedback", "followups", "imagine", "job", "style"]
+    assert sorted(c["name"] for c in put.json) == ["feedback", "followups", "imagine", "job", "refuse", "style"]
     imagine = next(c for c in put.json if c["name"] == "imagine")
     assert imagine["options"][0] == {
         "type": 3, "name": "prompt", "description": "…", "required": True, "min_length": 1, "max_length": 1000,
@@ -517,7 +552,7 @@ async def test_command_sync_recorded_and_validated(fake_discord: FakeDiscord, bo
     guild = discord.Object(fake_discord.default_guild_id)
     bot.tree.copy_global_to(guild=guild)
     await bot.tree.sync(guild=guild)
-    assert len(fake_discord.commands[fake_discord.default_guild_id]) == 5
+    assert len(fake_discord.commands[fake_discord.default_guild_id]) == 6
     payload = fake_discord.slash_command("style", {"name": "g"})
     assert payload["data"]["guild_id"] == str(fake_discord.default_guild_id)
     callback = await fake_discord.dispatch_and_wait(payload, lambda r: "/callback" in r.path)

@@ -18,7 +18,7 @@ from bot.catalogue import Catalogue
 from bot.credits.service import QuotaService
 from bot.fetch import Downloaded, FetchError
 from bot.jobs import engine as engine_module
-from bot.jobs.delivery import DISCORD_LANE
+from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
 from bot.jobs.render import queue_place
@@ -133,7 +133,7 @@ class FakeFetcher:
         return Downloaded(data=PNG, media_type="image/png", width=64, height=64, url=url.split("?")[0])
 
 
-def make_settings(tmp_path: Path, **provider: Any) -> Settings:
+def make_settings(tmp_path: Path, *, extra: dict[str, Any] | None = None, **provider: Any) -> Settings:
     block = {
         "max_concurrency": 2,
         "requests_per_minute": 60_000,
@@ -141,18 +141,19 @@ def make_settings(tmp_path: Path, **provider: Any) -> Settings:
         "max_poll_interval_s": 10.0,
         **provider,
     }
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
-        output_dir=tmp_path / "media",
-        poll_workers=4,
-        engine_idle_s=3600.0,  # one process: local wake-ups are enough, and fewer virtual timers
-        engine_sweep_interval_s=3600.0,
-        image_deadline_s=600.0,
-        daily_credits=10_000,
-        max_running_jobs_per_user=10_000,
-        wavespeed=block,
-    )
+    values: dict[str, Any] = {
+        "database_path": tmp_path / "bot.sqlite3",
+        "output_dir": tmp_path / "media",
+        "poll_workers": 4,
+        "engine_idle_s": 3600.0,  # one process: local wake-ups are enough, and fewer virtual timers
+        "engine_sweep_interval_s": 3600.0,
+        "image_deadline_s": 600.0,
+        "daily_credits": 10_000,
+        "max_running_jobs_per_user": 10_000,
+        "wavespeed": block,
+        **(extra or {}),
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 class RecordingOutbox:
@@ -190,45 +191,63 @@ class RecordingOutbox:
 
 
 class Rig:
-    """A started engine and everything around it. ``driver`` moves virtual time."""
+    """A started engine and everything around it. ``driver`` moves virtual time. ``providers`` are the fake
+    upstreams by name (``provider`` is the WaveSpeed one); with ``client`` (a ``StubClient``) the discord lane runs
+    the real outbox against it instead of recording message steps."""
 
-    def __init__(self, settings: Settings, db: Database, clock: VirtualTime, provider: FakeProvider) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: VirtualTime,
+        provider: FakeProvider,
+        *,
+        more_providers: dict[str, FakeProvider] | None = None,
+        client: Any = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self.provider = provider
+        self.providers: dict[str, FakeProvider] = {"wavespeed": provider, **(more_providers or {})}
+        self.client = client
         self.jobs = JobRepository(db)
         self.steps = StepRepository(db)
         self.quota = QuotaService(db, settings, ServerSettingsService(db, clock=clock), clock=clock)
         self.transitions = JobTransitions(db, self.jobs, self.quota, self.steps, clock=clock)
         self.media = MediaStore(settings.output_dir)
         self.fetcher = FakeFetcher()
-        self.catalogue = Catalogue.build(settings, {"wavespeed": provider})  # type: ignore[dict-item]
+        self.catalogue = Catalogue.build(settings, self.providers)  # type: ignore[arg-type]
         self.notified: list[tuple[float, int]] = []
-        self.outbox = RecordingOutbox(self)
+        self.others: list[StepEngine] = []  # engines of other "processes" sharing the database file
         self.engine = self.new_engine()
         self.driver = Driver(clock, self.quiet)
 
-    def new_engine(self, owner: str = "") -> StepEngine:
+    def new_engine(self, owner: str = "", database: Database | None = None) -> StepEngine:
+        """An engine (a process) on ``database`` (default: the rig's own connection to the file)."""
+        db = database or self.db
+        jobs, steps = (self.jobs, self.steps) if db is self.db else (JobRepository(db), StepRepository(db))
+        quota = self.quota if db is self.db else QuotaService(db, self.settings, ServerSettingsService(db))
+        transitions = self.transitions if db is self.db else JobTransitions(db, jobs, quota, steps, clock=self.clock)
         engine = StepEngine(
             settings=self.settings,
-            database=self.db,
-            jobs=self.jobs,
-            steps=self.steps,
-            transitions=self.transitions,
+            database=db,
+            jobs=jobs,
+            steps=steps,
+            transitions=transitions,
             clock=self.clock,
             sleep=self.clock.sleep,
             owner=owner,
         )
-        self.transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        transitions.on_message = lambda: engine.wake(DISCORD_LANE)
         runner = Runner(
             settings=self.settings,
-            database=self.db,
-            jobs=self.jobs,
-            steps=self.steps,
-            providers={"wavespeed": self.provider},  # type: ignore[dict-item]
+            database=db,
+            jobs=jobs,
+            steps=steps,
+            providers=self.providers,  # type: ignore[arg-type]
             catalogue=self.catalogue,
-            transitions=self.transitions,
+            transitions=transitions,
             fetcher=self.fetcher,  # type: ignore[arg-type]
             media=self.media,
             wake=engine.wake,
@@ -237,9 +256,34 @@ class Rig:
             sleep=self.clock.sleep,
             rng=random.Random(7),
         )
-        engine.use(runner, self.outbox)
+        engine.use(runner, self._outbox(db, jobs, steps, engine))
         engine.grace_s = 0.2  # a handler parked on a virtual timer would hold stop() for its whole grace
         return engine
+
+    def _outbox(self, db: Database, jobs: JobRepository, steps: StepRepository, engine: StepEngine) -> Any:
+        if self.client is None:
+            return RecordingOutbox(self)
+        outbox = Outbox(
+            client=self.client,
+            database=db,
+            jobs=jobs,
+            steps=steps,
+            media=self.media,
+            settings=self.settings,
+            catalogue=self.catalogue,
+            server_settings=ServerSettingsService(db, clock=self.clock),
+            wake=engine.wake,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            rng=random.Random(7),
+        )
+        client = self.client
+
+        async def edit_with_token(job: Any, kwargs: dict[str, Any]) -> None:
+            await client._recorder("token")(**kwargs)
+
+        outbox._edit_with_token = edit_with_token  # type: ignore[method-assign]
+        return outbox
 
     @property
     def runner(self) -> Runner:
@@ -261,14 +305,23 @@ class Rig:
         await self.engine.start()
 
     def quiet(self) -> bool:
-        return self.engine.quiet(self.clock.waiting())
+        parked = self.clock.waiting()
+        return all(engine.quiet(parked) for engine in (self.engine, *self.others))
 
     async def position(self, job_id: int) -> int | None:
         return await self.engine.position(job_id)
 
     # ------------------------------------------------------------------ jobs
-    async def add(self, prompt: str = "a cat", *, user_id: int = 100, enqueue: bool = True) -> JobRecord:
-        entry = self.catalogue.get("neta-lumina")
+    async def add(
+        self,
+        prompt: str = "a cat",
+        *,
+        user_id: int = 100,
+        enqueue: bool = True,
+        model_key: str = "neta-lumina",
+        **job: Any,
+    ) -> JobRecord:
+        entry = self.catalogue.get(model_key)
         assert entry is not None
         now = self.clock()
         new = NewJob(
@@ -283,6 +336,7 @@ class Rig:
             cost=entry.cost,
             created_at=now,
             deadline_at=now + self.settings.image_deadline_s,
+            **job,
         )
         async with self.db.transaction() as conn:
             job_id = await self.jobs.insert(conn, new)
@@ -323,16 +377,25 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(
-    tmp_path: Path, *, start: bool = True, provider: FakeProvider | None = None, **block: Any
+    tmp_path: Path,
+    *,
+    start: bool = True,
+    provider: FakeProvider | None = None,
+    more_providers: dict[str, FakeProvider] | None = None,
+    client: Any = None,
+    extra: dict[str, Any] | None = None,
+    **block: Any,
 ) -> AsyncIterator[Rig]:
     clock = provider.clock if provider is not None else VirtualTime(T0)
-    settings = make_settings(tmp_path, **block)
+    settings = make_settings(tmp_path, extra=extra, **block)
     async with Database(settings.database_path) as db:
-        engine = Rig(settings, db, clock, provider or FakeProvider(clock))
+        engine = Rig(settings, db, clock, provider or FakeProvider(clock), more_providers=more_providers, client=client)
         if start:
             await engine.engine.start()
         try:
             yield engine
         finally:
             with mock.patch.object(engine_module, "STOP_GRACE_S", 0.2):
+                for other in engine.others:
+                    await other.stop()
                 await engine.engine.stop()

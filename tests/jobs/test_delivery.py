@@ -4,43 +4,27 @@ replaced by recorders."""
 
 from __future__ import annotations
 
-import dataclasses
-import random
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
-import discord
+import aiohttp
 import pytest
 
-from bot.catalogue import Catalogue
 from bot.jobs.delivery import (
     DISCORD_LANE,
     RETRY_CAP_S,
-    Outbox,
     PathFailed,
     TransientFailure,
     _classify,
     nonce_for,
     nsfw_mode,
 )
-from bot.jobs.lanes import Lane, LaneSpec
-from bot.jobs.media_store import MediaStore
-from bot.jobs.transitions import FINAL_PRIORITY
 from bot.server_settings.config import ServerConfig
-from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
-from bot.storage.database import Database
-from bot.storage.jobs import JobRepository, NewJob, OutputRecord
-from bot.storage.steps import Lease, StepRepository
+from bot.storage.jobs import OutputRecord
 from tests.jobs.jobs_factory import make_job
-from tests.jobs.rig import FakeProvider
-from tests.jobs.virtual import T0, Driver, VirtualTime
-
-
-def http_error(status: int, code: int = 0) -> discord.HTTPException:
-    return discord.HTTPException(SimpleNamespace(status=status, reason="x"), {"code": code, "message": "nope"})
+from tests.jobs.outbox_rig import Setup, http_error, outbox_setup
+from tests.jobs.virtual import T0
 
 
 # ---------------------------------------------------------------------------------------------- pure parts
@@ -111,154 +95,10 @@ def test_nsfw_mode(guild, policy, channel_nsfw, in_dm, mode):
 
 
 # ---------------------------------------------------------------------------------------------- on virtual time
-class StubClient:
-    """Just what Delivery touches on a discord.Client for the bot-token paths; every call is recorded."""
-
-    allowed_mentions = discord.AllowedMentions.none()
-
-    def __init__(self, sent: list[tuple[float, str, dict[str, Any]]], clock: VirtualTime) -> None:
-        self.sent = sent
-        self.clock = clock
-        self.errors: dict[str, deque[Exception]] = defaultdict(deque)
-
-    def get_guild(self, guild_id: int) -> None:
-        return None
-
-    def get_partial_messageable(self, channel_id: int) -> Any:
-        return SimpleNamespace(
-            get_partial_message=lambda message_id: SimpleNamespace(edit=self._recorder("channel")),
-            send=self._recorder("new_message"),
-        )
-
-    async def create_dm(self, user: Any) -> Any:
-        return SimpleNamespace(send=self._recorder("dm"))
-
-    def _recorder(self, path: str) -> Any:
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            self.sent.append((self.clock(), path, kwargs))
-            if self.errors[path]:
-                raise self.errors[path].popleft()
-            return SimpleNamespace(id=777)
-
-        return call
-
-
-@dataclasses.dataclass
-class Setup:
-    delivery: Outbox
-    lane: Lane
-    steps: StepRepository
-    jobs: JobRepository
-    db: Database
-    driver: Driver
-    clock: VirtualTime
-    client: StubClient
-    sent: list[tuple[float, str, dict[str, Any]]]
-    positions: dict[int, int]
-
-    def contents(self, path: str | None = None) -> list[str]:
-        return [kwargs["content"] for _, p, kwargs in self.sent if path is None or p == path]
-
-    def times(self) -> list[float]:
-        return [at - T0 for at, _, _ in self.sent]
-
-    async def add(self, **changes: Any) -> int:
-        values: dict[str, Any] = {
-            "user_id": 111_111_111_111_111_111,
-            "guild_id": 222_222_222_222_222_222,
-            "channel_id": 333,
-            "model_key": "neta-lumina",
-            "provider": "wavespeed",
-            "kind": "image",
-            "prompt": "a cat",
-            "params": {"model": "wavespeed-ai/neta-lumina"},
-            "cost": 1,
-            "created_at": T0,
-            "deadline_at": T0 + 600,
-            "application_id": 99,
-            "interaction_token": "tok",
-            "token_expires_at": T0 + 900,
-            **changes,
-        }
-        async with self.db.transaction() as conn:
-            job_id = await self.jobs.insert(conn, NewJob(**values))
-        await self.jobs.set_message(job_id, 5000 + job_id)
-        return job_id
-
-    async def update(self, job_id: int, **columns: Any) -> None:
-        """Change the job as the engine would (a new version)."""
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        await self.db.execute(
-            f"UPDATE jobs SET {assignments}, version = version + 1 WHERE id = ?", (*columns.values(), job_id)
-        )
-
-    async def notify(self, job_id: int) -> None:
-        """What a transition does: want a message step (final results first), then the lane takes it."""
-        job = await self.jobs.get(job_id)
-        assert job is not None
-        now = self.clock()
-        async with self.db.transaction() as conn:
-            await self.steps.want(
-                conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY * job.finished
-            )
-        self.lane.wake()
-        await self.driver.settle()
-
-
 @pytest.fixture
 async def setup(tmp_path) -> AsyncIterator[Setup]:
-    clock = VirtualTime()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, edit_min_interval_s=2.0, queue_edit_interval_s=10.0, completion_ping_after_s=1e9
-    )
-    sent: list[tuple[float, str, dict[str, Any]]] = []
-    client = StubClient(sent, clock)
-    positions: dict[int, int] = {}
-    async with Database(tmp_path / "bot.sqlite3") as db:
-        jobs = JobRepository(db)
-        steps = StepRepository(db)
-        delivery = Outbox(
-            client=client,  # type: ignore[arg-type]
-            database=db,
-            jobs=jobs,
-            steps=steps,
-            media=MediaStore(tmp_path / "media"),
-            settings=settings,
-            catalogue=Catalogue.build(settings, {"wavespeed": FakeProvider(clock)}),  # type: ignore[dict-item]
-            server_settings=ServerSettingsService(db, clock=clock),
-            clock=clock,
-            sleep=clock.sleep,
-            rng=random.Random(7),
-        )
-
-        async def edit_with_token(job: Any, kwargs: dict[str, Any]) -> None:
-            await client._recorder("token")(**kwargs)
-
-        async def position(job: Any) -> int | None:
-            return positions.get(job.id) if job.status == "queued" else None
-
-        delivery._edit_with_token = edit_with_token  # type: ignore[method-assign]
-        delivery.position = position  # type: ignore[method-assign]
-
-        async def handle(lease: Lease) -> None:
-            await (delivery.ping(lease) if lease.kind == "ping" else delivery.message(lease))
-
-        lane = Lane(
-            LaneSpec(DISCORD_LANE, concurrency=8, handler=handle),
-            steps=steps,
-            owner="test",
-            lease_s=30.0,
-            idle_s=3600.0,
-            clock=clock,
-            sleep=clock.sleep,
-        )
-        lane.start()
-
-        def quiet() -> bool:
-            return lane.quiet(clock.waiting())
-
-        yield Setup(delivery, lane, steps, jobs, db, Driver(clock, quiet), clock, client, sent, positions)
-        await lane.stop(0.2)
+    async with outbox_setup(tmp_path) as ready:
+        yield ready
 
 
 async def test_edits_are_coalesced_latest_state_wins_and_only_visible_changes_are_sent(setup):
@@ -517,3 +357,106 @@ async def test_nowhere_to_deliver_marks_the_result_undeliverable(setup):
     assert job.delivery_path == "undeliverable"
     assert job.delivered_at == T0
     assert "dm: forbidden (50007)" in (job.delivery_error or "")  # shown in /job show
+
+
+# ---------------------------------------------------------------------------------------------- issue 10
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), aiohttp.ClientConnectionError("refused")])
+async def test_a_network_error_on_the_job_message_is_retried_not_dropped(setup, error):
+    job_id = await setup.add()
+    setup.client.errors["token"].append(error)
+    await setup.notify(job_id)
+    await setup.driver.advance(10)
+    assert [p for _, p, _ in setup.sent] == ["token", "token"]
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert job.shown_version == job.version  # shown in the end
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), aiohttp.ClientConnectionError("refused")])
+async def test_a_network_error_on_the_new_message_path_is_retried_and_posts_once(setup, error):
+    job_id = await setup.add()
+    await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+    setup.client.errors["token"].extend([http_error(404, 10008), http_error(404, 10008)])
+    setup.client.errors["new_message"].append(error)
+    await setup.notify(job_id)
+    await setup.driver.advance(60)
+    assert [p for _, p, _ in setup.sent] == ["token", "new_message", "token", "new_message"]
+    assert setup.client.created == [("new_message", 777)]
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert (job.delivery_path, job.message_id, job.delivery_error) == ("new_message", 777, None)
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), aiohttp.ClientConnectionError("refused")])
+async def test_a_network_error_on_the_dm_path_is_retried(setup, error):
+    job_id = await setup.add(ephemeral=True, token_edits_original=True, token_expires_at=T0 + 10)
+    await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+    setup.client.errors["dm"].append(error)
+    await setup.notify(job_id)
+    await setup.driver.advance(60)
+    assert [p for _, p, _ in setup.sent] == ["dm", "dm"]
+    assert setup.client.created == [("dm", 777)]
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert job.delivery_path == "dm"
+
+
+async def test_a_state_that_changes_while_an_older_one_is_being_sent_is_shown_after_it(setup):
+    """The race of a Refresh (or any progress edit) with the job's end: the older state never stays."""
+    job_id = await setup.add()
+    finished = False
+
+    async def finish_meanwhile(path: str, kwargs: dict[str, Any]) -> None:
+        nonlocal finished
+        if not finished:
+            finished = True  # the job ends while Discord is taking the "waiting" edit
+            await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+            now = setup.clock()
+            async with setup.db.transaction() as conn:
+                await setup.steps.want(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=1)
+
+    setup.client.after = finish_meanwhile
+    await setup.notify(job_id)
+    await setup.driver.advance(60)
+    contents = setup.contents()
+    assert len(contents) == 2
+    assert "Waiting to start" in contents[0]
+    assert contents[-1].endswith("❌ Refused. Your 1 credit was refunded.")
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert job.delivered_at is not None
+    assert job.shown_version == job.version
+
+
+async def test_a_discord_outage_of_an_hour_ends_with_every_result_delivered_once(setup):
+    setup.client.down_until = T0 + 3600
+    setup.client.down_errors = [http_error(503), aiohttp.ClientConnectionError("connection refused")]
+    jobs = [await setup.add(prompt=f"cat {n}", token_expires_at=T0 + 10**6) for n in range(5)]
+    for job_id in jobs:
+        await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+        await setup.notify(job_id)
+    await setup.driver.advance(2 * 3600)
+    delivered_calls = [kwargs for at, _, kwargs in setup.sent if at >= T0 + 3600]
+    assert len(delivered_calls) == 5  # once each, after the outage
+    assert len({kwargs["content"] for kwargs in delivered_calls}) == 5  # one for each job
+    for job_id in jobs:
+        job = await setup.jobs.get(job_id)
+        assert job is not None
+        assert (job.delivery_path, job.delivery_error) == ("token", None)
+        assert T0 + 3600 <= job.delivered_at <= T0 + 3600 + 300 * 1.2  # within one capped backoff of the end
+
+
+async def test_a_final_result_whose_every_path_is_refused_for_good_says_why(setup):
+    job_id = await setup.add()
+    await setup.update(job_id, status="failed", finished_at=T0, error_message="Refused.")
+    setup.client.errors["token"].append(http_error(404, 10008))
+    setup.client.errors["new_message"].append(http_error(404, 10003))  # the channel was deleted
+    setup.client.errors["dm"].append(http_error(403, 50007))  # and DMs are closed
+    await setup.notify(job_id)
+    await setup.driver.advance(600)
+    assert [p for _, p, _ in setup.sent] == ["token", "new_message", "dm"]  # not retried: permanent
+    job = await setup.jobs.get(job_id)
+    assert job is not None
+    assert job.delivery_path == "undeliverable"
+    assert "new_message" in (job.delivery_error or "")
+    assert "dm: forbidden" in (job.delivery_error or "")
