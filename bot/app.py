@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 import cogs
-from bot.replies import error_text, send_ephemeral
+from bot.render.replies import error_text, send_ephemeral
 
 if TYPE_CHECKING:
     from bot.runtime import Services

@@ -16,10 +16,10 @@ import discord
 
 from bot.app import Bot
 from bot.jobs.access import can_use
-from bot.jobs.delivery import message_kwargs
-from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
 from bot.jobs.requester import Requester
-from bot.replies import defer_ephemeral, error_text, send_ephemeral
+from bot.render.job import CUSTOM_ID_PREFIX, details_embed
+from bot.render.message import message_kwargs
+from bot.render.replies import defer_ephemeral, error_text, send_ephemeral
 from cogs._options import parse_prompt, resolve_options
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
-from bot.replies import defer_ephemeral
+from bot.render.replies import defer_ephemeral
 from cogs._requests import build_spec, model_choices, ratio_choices
 from providers.base import Kind
 

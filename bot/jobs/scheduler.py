@@ -22,10 +22,10 @@ from typing import Any
 from bot.catalogue import Catalogue
 from bot.fetch import Fetcher, FetchError
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import queue_place
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.transitions import JobTransitions
+from bot.render.job import queue_place
 from bot.settings import ProviderSettings, Settings
 from bot.storage.jobs import JobRecord, JobRepository
 from providers.base import JobState, JobStatus, Kind, Provider

@@ -16,15 +16,16 @@ from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
 from bot.jobs import access
-from bot.jobs.delivery import Delivery, message_kwargs
+from bot.jobs.delivery import Delivery
 from bot.jobs.inputs import ImageSource, load_image
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import credits_stay_spent, credits_text, credits_were, timestamp
 from bot.jobs.requester import Requester
 from bot.jobs.requests import SCALAR_PARAMS, StoredImage, job_params
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.transitions import JobTransitions
 from bot.quota import QuotaService
+from bot.render.job import credits_stay_spent, credits_text, credits_were, timestamp
+from bot.render.message import message_kwargs
 from bot.settings import Settings
 from bot.settings_store import ServerConfig, ServerSettingsStore
 from bot.storage.database import Database
