@@ -21,6 +21,7 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
+from bot.prompting.specs import SpecBuilder
 from bot.quota import QuotaService
 from bot.settings import Settings
 from bot.settings_store import ServerSettingsStore
@@ -91,9 +92,17 @@ class Services:
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
+    specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
+        self.specs = SpecBuilder(
+            settings=self.settings,
+            catalogue=self.catalogue,
+            server_settings=self.server_settings,
+            jobs=self.job_records,
+            media=self.media,
+        )
 
     @property
     def engine(self) -> Engine:
