@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import pkgutil
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -13,9 +12,7 @@ from discord.ext import commands
 
 import cogs
 from bot.render.replies import error_text, send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
+from bot.runtime import Services
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import discord
@@ -34,9 +34,6 @@ from providers.luma_agents import LumaAgentsProvider
 from providers.luma_reseller import LumaResellerProvider
 from providers.lumozai import LumozaiProvider
 from providers.wavespeed import WaveSpeedProvider
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +107,11 @@ class Services:
             raise RuntimeError("the job engine has not been started")
         return self._engine
 
-    async def start(self, bot: Bot) -> None:
+    async def start(self, client: discord.Client) -> None:
         """Called from the bot's setup hook, once the Discord HTTP client exists: resume every unfinished job."""
         transitions = JobTransitions(self.database, self.job_records, self.quota)
         delivery = Delivery(
-            client=bot,
+            client=client,
             jobs=self.job_records,
             media=self.media,
             settings=self.settings,

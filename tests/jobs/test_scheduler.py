@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from bot.fetch import FetchError
-from bot.jobs.scheduler import (
+from bot.jobs.steps import (
     DOWNLOAD_FAILED,
     GENERIC_FAILURE,
     LOST_UPSTREAM,
