@@ -19,8 +19,10 @@ import discord
 from discord.http import handle_message_parameters
 from discord.webhook.async_ import async_context
 
+from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import ACTIONS, RenderContext, Rendered, render_job
+from bot.render.job import ACTIONS, RenderContext, Rendered, render_job
+from bot.render.message import dm_intro, message_kwargs
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
@@ -36,28 +38,6 @@ DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 FINAL_RETRY_DELAYS_S = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
 STOP_GRACE_S = 10.0
 
-# Discord JSON error codes that decide the next path.
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_WEBHOOK = 10015
-INVALID_WEBHOOK_TOKEN = 50027
-MISSING_ACCESS = 50001
-MISSING_PERMISSIONS = 50013
-CANNOT_DM = 50007
-
-
-class PathFailed(Exception):
-    """This path cannot deliver; try the next one. ``gone`` means the message itself no longer exists;
-    ``token_dead`` that Discord refused the interaction token itself (it will not work again)."""
-
-    def __init__(self, reason: str, *, gone: bool = False, token_dead: bool = False) -> None:
-        super().__init__(reason)
-        self.gone = gone
-        self.token_dead = token_dead
-
-
-class TransientFailure(Exception):
-    """Discord could not take it right now (5xx, network, rate limit): try again later."""
-
 
 def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm: bool) -> str:
     if in_dm or not job.guild_id:
@@ -68,23 +48,6 @@ def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm
     if policy == "spoiler":
         return "spoiler"
     return "show" if job.channel_nsfw else "withhold"
-
-
-def _classify(exc: discord.HTTPException, path: str) -> Exception:
-    """What a Discord error means for the delivery path that got it. Only 401, Invalid Webhook Token (50027) and
-    Unknown Webhook (10015) say the token is dead; any other refusal (a 400 for the body, a 413 for the files)
-    is a failure of this attempt only, and the next path is tried with the token left as it is."""
-    if exc.status == 401 or exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
-        return PathFailed(f"{path}: token refused ({exc.status}/{exc.code})", token_dead=path == "token")
-    if exc.code == UNKNOWN_MESSAGE:
-        return PathFailed(f"{path}: message gone", gone=True)
-    if exc.status == 403 or exc.code in (MISSING_ACCESS, MISSING_PERMISSIONS, CANNOT_DM):
-        return PathFailed(f"{path}: forbidden ({exc.code})")
-    if exc.status == 404:
-        return PathFailed(f"{path}: not found ({exc.code})", gone=path != "token")
-    if exc.status == 429 or exc.status >= 500:
-        return TransientFailure(f"{path}: {exc.status}")
-    return PathFailed(f"{path}: rejected ({exc.status}/{exc.code}): {exc.text[:200]}")
 
 
 class Delivery:
@@ -315,7 +278,7 @@ class Delivery:
                 channel = self._client.get_partial_messageable(job.channel_id or 0)
                 await channel.get_partial_message(job.message_id or 0).edit(**kwargs)
         except discord.HTTPException as exc:
-            raise _classify(exc, path) from None
+            raise classify(exc, path) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientFailure(f"{path}: {type(exc).__name__}") from None
         self._last_key[job.id] = rendered.key
@@ -358,7 +321,7 @@ class Delivery:
         try:
             message = await channel.send(**kwargs)
         except discord.HTTPException as exc:
-            raise _classify(exc, "new_message") from None
+            raise classify(exc, "new_message") from None
         await self._jobs.set_message(job.id, message.id)
         self.sent["new_message"] += 1
         return "new_message"
@@ -372,7 +335,7 @@ class Delivery:
             channel = await self._client.create_dm(discord.Object(job.user_id))
             await channel.send(**kwargs)
         except discord.HTTPException as exc:
-            raise _classify(exc, "dm") from None
+            raise classify(exc, "dm") from None
         self.sent["dm"] += 1
         return "dm"
 
@@ -408,36 +371,3 @@ class Delivery:
             self.sent["ping"] += 1
         except discord.HTTPException as exc:
             log.info("job %s: completion ping not sent (%s %s)", job.id, exc.status, exc.code)
-
-
-def dm_intro(job: JobRecord) -> str:
-    """The first line of a result sent to the requester's DMs: which job, and where it was asked for (a channel
-    mention shows as a link to it and pings nobody)."""
-    where = f" (from <#{job.channel_id}>)" if job.guild_id and job.channel_id else ""
-    if job.status == "succeeded":
-        return f"Here is the result of your job #{job.id}{where}:"
-    if job.status == "cancelled":
-        return f"Your job #{job.id}{where} was cancelled:"
-    return f"Your job #{job.id}{where} did not work out:"
-
-
-def message_kwargs(rendered: Rendered) -> dict[str, Any]:
-    files = [
-        discord.File(spec.path, filename=spec.filename, spoiler=spec.spoiler, description=spec.description)
-        for spec in rendered.files
-    ]
-    view = discord.ui.View(timeout=None)
-    for row_index, row in enumerate(rendered.rows):
-        for button in row:
-            view.add_item(
-                discord.ui.Button(
-                    custom_id=button.custom_id,
-                    label=button.label,
-                    emoji=button.emoji,
-                    row=row_index,
-                    style=getattr(discord.ButtonStyle, button.style),
-                )
-            )
-    # The cogs' persistent DynamicItems handle the clicks; a stopped view is sent but not kept in memory.
-    view.stop()
-    return {"content": rendered.content, "embeds": list(rendered.embeds), "attachments": files, "view": view}

@@ -15,7 +15,8 @@ import pytest
 
 from bot.catalogue import Catalogue
 from bot.jobs import delivery as delivery_module
-from bot.jobs.delivery import FINAL_RETRY_DELAYS_S, Delivery, PathFailed, TransientFailure, _classify, nsfw_mode
+from bot.jobs.delivery import FINAL_RETRY_DELAYS_S, Delivery, nsfw_mode
+from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
 from bot.jobs.media_store import MediaStore
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
@@ -53,7 +54,7 @@ def http_error(status: int, code: int = 0) -> discord.HTTPException:
     ],
 )
 def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
-    result = _classify(http_error(status, code), path)
+    result = classify(http_error(status, code), path)
     assert type(result) is outcome
     if gone is not None:
         assert result.gone is gone
@@ -74,7 +75,7 @@ def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
     ],
 )
 def test_only_a_refused_token_counts_as_a_dead_token(status, code, path, dead):
-    result = _classify(http_error(status, code), path)
+    result = classify(http_error(status, code), path)
     assert isinstance(result, PathFailed)
     assert result.token_dead is dead
 

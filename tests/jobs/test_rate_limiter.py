@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.jobs.scheduler import RateLimiter
+from bot.jobs.gates import RateLimiter
 from tests.jobs.virtual import T0, Driver, VirtualTime
 
 

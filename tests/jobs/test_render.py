@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.render import (
+from bot.jobs.requests import SCALAR_PARAMS
+from bot.render.job import (
     ACTIONS,
     PROMPT_PREVIEW_CHARS,
     RenderContext,
@@ -17,7 +18,6 @@ from bot.jobs.render import (
     queue_place,
     render_job,
 )
-from bot.jobs.requests import SCALAR_PARAMS
 from tests.jobs.jobs_factory import MiB, assert_embed_within_limits, assert_message_within_limits, make_job, output
 from tests.jobs.jobs_factory import succeeded as succeeded_job
 from tests.jobs.virtual import T0
@@ -312,7 +312,7 @@ def test_details_embed_lists_every_parameter_within_discords_limits():
 
 
 def test_links_in_prompts_do_not_unfurl():
-    from bot.jobs.render import prompt_preview
+    from bot.render.job import prompt_preview
 
     assert prompt_preview("like https://example.com/a_b.png and <https://x.y>") == (
         "like <https://example.com/a_b.png> and <https://x.y>"

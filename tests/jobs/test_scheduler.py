@@ -7,8 +7,7 @@ import itertools
 import pytest
 
 from bot.fetch import FetchError
-from bot.jobs.render import queue_place
-from bot.jobs.scheduler import (
+from bot.jobs.steps import (
     DOWNLOAD_FAILED,
     GENERIC_FAILURE,
     LOST_UPSTREAM,
@@ -17,6 +16,7 @@ from bot.jobs.scheduler import (
     RETRY_AFTER_ERROR_S,
     RUN_TIMEOUT,
 )
+from bot.render.job import queue_place
 from providers.base import JobState, JobStatus, Output
 from providers.errors import (
     AmbiguousSubmitError,
