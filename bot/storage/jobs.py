@@ -341,6 +341,14 @@ class JobRepository:
         """Discord refused the token (expired or revoked): stop trying it."""
         await self._db.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
 
+    async def clear_expired_tokens(self, now: float) -> int:
+        """Forget the interaction tokens that have expired (each is a credential until then); returns how many."""
+        return await self._db.execute(
+            """UPDATE jobs SET interaction_token = NULL
+               WHERE interaction_token IS NOT NULL AND COALESCE(token_expires_at, 0) <= ?""",
+            (now,),
+        )
+
     async def mark_delivered(self, job_id: int, *, path: str, now: float) -> bool:
         changed = await self._db.execute(
             "UPDATE jobs SET delivered_at = ?, delivery_path = ? WHERE id = ? AND delivered_at IS NULL",
