@@ -148,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level, log_redaction.configured_secrets(settings))
+        for warning in settings.deprecations():
+            log.warning("%s", warning)
         if args.command == "check":
             return check(settings)
         require_token(settings)
