@@ -111,6 +111,7 @@ class Services:
             settings=self.settings,
             catalogue=self.catalogue,
             server_settings=self.server_settings,
+            providers=self.providers,
         )
         scheduler = Scheduler(
             settings=self.settings,

@@ -324,6 +324,13 @@ class JobRepository:
             ],
         )
 
+    async def set_output_url(self, job_id: int, idx: int, *, url: str, expires_at: float | None) -> None:
+        """A fresh download link for a stored output (the provider's old one expired)."""
+        await self._db.execute(
+            "UPDATE job_outputs SET source_url = ?, url_expires_at = ? WHERE job_id = ? AND idx = ?",
+            (url, expires_at, job_id, idx),
+        )
+
     async def set_message(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
 
