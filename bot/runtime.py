@@ -117,6 +117,7 @@ class Services:
             settings=self.settings,
             catalogue=self.catalogue,
             server_settings=self.server_settings,
+            providers=self.providers,
         )
         scheduler = Scheduler(
             settings=self.settings,
@@ -173,7 +174,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         Fetcher(
             max_bytes=settings.fetch_max_bytes,
             timeout_s=settings.fetch_timeout_s,
-            allow_private=settings.allow_private_network_fetch,
+            allow_loopback=settings.loopback_fetch_allowed,
+            temp_dir=settings.output_dir / "downloads",
             user_agent=HTTP_USER_AGENT,
         ) as fetcher,
     ):

@@ -172,8 +172,8 @@ async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
     await interaction.response.defer()  # type 6: acknowledged; @original is the message the button is on
     services = interaction.client.services
     job = await services.job_records.get(job_id)
-    if job is None:
-        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+    if job is None or not can_use(job, Requester.from_interaction(interaction)):
+        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
         return
     rendered = await services.engine.delivery.render(job, upload_limit=interaction.filesize_limit)
     kwargs = message_kwargs(rendered)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -20,6 +20,7 @@ from discord.http import handle_message_parameters
 from discord.webhook.async_ import async_context
 
 from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
+from bot.jobs.links import fresh_links
 from bot.jobs.media_store import MediaStore
 from bot.render.job import ACTIONS, RenderContext, Rendered, render_job
 from bot.render.message import dm_intro, message_kwargs
@@ -61,6 +62,7 @@ class Delivery:
         catalogue: Catalogue,
         server_settings: ServerSettingsService,
         position: Callable[[int], int | None] = lambda job_id: None,
+        providers: Mapping[str, object] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -71,6 +73,7 @@ class Delivery:
         self._catalogue = catalogue
         self._server_settings = server_settings
         self.position = position
+        self._providers = providers or {}
         self._clock = clock
         self._sleep = sleep
         self._dirty: set[int] = set()
@@ -140,6 +143,10 @@ class Delivery:
     async def render(
         self, job: JobRecord, *, upload_limit: int | None = None, in_dm: bool = False, position: int | None = None
     ) -> Rendered:
+        job = await fresh_links(
+            job, upload_limit=upload_limit or job.attachment_size_limit, providers=self._providers,
+            jobs=self._jobs, now=self._clock(),
+        )  # fmt: skip
         config = await self._server_settings.get(job.guild_id)
         entry = self._catalogue.get(job.model_key)
         actions = set(ACTIONS)
@@ -163,6 +170,7 @@ class Delivery:
                 model_title=entry.title if entry else None,
                 missing_outputs=frozenset(missing),
                 retention_days=self._settings.output_retention_days,
+                takes_seed=entry.capabilities.seed_range is not None if entry else "seed" in job.params,
             ),
         )
 

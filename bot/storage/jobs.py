@@ -3,138 +3,26 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from bot.storage.database import Database, fetch_all, fetch_one
+from bot.storage.job_records import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    JobRecord,
+    NewJob,
+    OutputRecord,
+    row_to_job,
+    row_to_output,
+)
 
-ACTIVE_STATUSES = ("queued", "submitting", "running")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 # The statuses are written out, not bound: SQLite uses the partial index ``jobs_active_by_user`` only when the query's
 # WHERE visibly implies the index's, and this count runs inside the write lock of every reservation.
 ACTIVE_JOBS_SQL = """SELECT COUNT(*) FROM jobs
     WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR id <> ?)"""
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    job_id: int
-    idx: int
-    path: str
-    media_type: str
-    size_bytes: int
-    width: int | None = None
-    height: int | None = None
-    nsfw: bool = False
-    source_url: str | None = field(default=None, repr=False)
-    url_expires_at: float | None = None
-
-    @property
-    def is_video(self) -> bool:
-        return self.media_type.startswith("video/")
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: int
-    user_id: int
-    guild_id: int
-    channel_id: int | None
-    model_key: str
-    provider: str
-    kind: str
-    prompt: str
-    params: dict[str, Any]
-    status: str
-    cost: int
-    origin: str
-    parent_job_id: int | None
-    remote_id: str | None
-    upstream_status: str | None
-    upstream_request_id: str | None
-    error_code: str | None
-    error_message: str | None
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    next_poll_at: float | None
-    deadline_at: float | None
-    poll_errors: int
-    application_id: int | None
-    interaction_token: str | None = field(repr=False)
-    token_expires_at: float | None
-    token_edits_original: bool
-    message_id: int | None
-    ephemeral: bool
-    interaction_context: int | None
-    guild_installed: bool
-    channel_nsfw: bool
-    attachment_size_limit: int
-    delivery_path: str | None
-    delivered_at: float | None
-    ping_sent_at: float | None
-    message_deleted_at: float | None
-    outputs_purged_at: float | None
-    outputs: tuple[OutputRecord, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def scope(self) -> str:
-        return f"guild {self.guild_id}" if self.guild_id else "DMs"
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    user_id: int
-    guild_id: int
-    channel_id: int | None
-    model_key: str
-    provider: str
-    kind: str
-    prompt: str
-    params: dict[str, Any]
-    cost: int
-    created_at: float
-    deadline_at: float
-    origin: str = "command"
-    parent_job_id: int | None = None
-    application_id: int | None = None
-    interaction_token: str | None = field(default=None, repr=False)
-    token_expires_at: float | None = None
-    token_edits_original: bool = False
-    ephemeral: bool = False
-    interaction_context: int | None = None
-    guild_installed: bool = True
-    channel_nsfw: bool = False
-    attachment_size_limit: int = 10 * 1024 * 1024
-
-
-_BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channel_nsfw")
-
-
-def _record(row: sqlite3.Row, outputs: Sequence[OutputRecord] = ()) -> JobRecord:
-    data = dict(row)
-    data["params"] = json.loads(data["params"])
-    for column in _BOOL_COLUMNS:
-        data[column] = bool(data[column])
-    return JobRecord(**data, outputs=tuple(outputs))
-
-
-def _output(row: sqlite3.Row) -> OutputRecord:
-    data = dict(row)
-    data["nsfw"] = bool(data["nsfw"])
-    return OutputRecord(**data)
 
 
 class JobRepository:
@@ -147,7 +35,7 @@ class JobRepository:
         if row is None:
             return None
         outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return _record(row, [_output(o) for o in outputs])
+        return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def get_in(self, conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
         """Read inside an open write transaction."""
@@ -155,13 +43,13 @@ class JobRepository:
         if row is None:
             return None
         outputs = await fetch_all(conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return _record(row, [_output(o) for o in outputs])
+        return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def active(self) -> list[JobRecord]:
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE status IN ('queued', 'submitting', 'running') ORDER BY id"
         )
-        return [_record(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     async def undelivered(self) -> list[JobRecord]:
         """Finished jobs whose final message has not been delivered yet (e.g. the bot stopped in between)."""
@@ -182,7 +70,7 @@ class JobRepository:
         rows = await self._db.fetch_all(
             f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
-        return [_record(row) for row in rows], int(total)
+        return [row_to_job(row) for row in rows], int(total)
 
     async def purgeable(self, finished_before: float, limit: int = 200) -> list[JobRecord]:
         rows = await self._db.fetch_all(
@@ -190,7 +78,7 @@ class JobRepository:
                AND EXISTS (SELECT 1 FROM job_outputs WHERE job_id = jobs.id) ORDER BY finished_at LIMIT ?""",
             (finished_before, limit),
         )
-        return [_record(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     async def input_paths_in_use(self) -> set[str]:
         """The stored input files (``inputs/…`` paths in ``params``) that queued, submitting or running jobs need."""
@@ -328,6 +216,13 @@ class JobRepository:
             ],
         )
 
+    async def set_output_url(self, job_id: int, idx: int, *, url: str, expires_at: float | None) -> None:
+        """A fresh download link for a stored output (the provider's old one expired)."""
+        await self._db.execute(
+            "UPDATE job_outputs SET source_url = ?, url_expires_at = ? WHERE job_id = ? AND idx = ?",
+            (url, expires_at, job_id, idx),
+        )
+
     async def set_message(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
 
@@ -344,6 +239,14 @@ class JobRepository:
     async def expire_token(self, job_id: int) -> None:
         """Discord refused the token (expired or revoked): stop trying it."""
         await self._db.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
+
+    async def clear_expired_tokens(self, now: float) -> int:
+        """Forget the interaction tokens that have expired (each is a credential until then); returns how many."""
+        return await self._db.execute(
+            """UPDATE jobs SET interaction_token = NULL
+               WHERE interaction_token IS NOT NULL AND COALESCE(token_expires_at, 0) <= ?""",
+            (now,),
+        )
 
     async def mark_delivered(self, job_id: int, *, path: str, now: float) -> bool:
         changed = await self._db.execute(
@@ -386,4 +289,15 @@ class JobRepository:
                ORDER BY id""",
             (user_id, guild_id, guild_id),
         )
-        return [_record(row) for row in rows]
+        return [row_to_job(row) for row in rows]
+
+
+__all__ = [
+    "ACTIVE_JOBS_SQL",
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "JobRecord",
+    "JobRepository",
+    "NewJob",
+    "OutputRecord",
+]

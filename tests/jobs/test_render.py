@@ -317,3 +317,17 @@ def test_links_in_prompts_do_not_unfurl():
     assert prompt_preview("like https://example.com/a_b.png and <https://x.y>") == (
         "like <https://example.com/a_b.png> and <https://x.y>"
     )
+
+
+def test_a_model_without_a_seed_shows_no_seed_line():
+    video = succeeded_job(
+        output(media_type="video/mp4"),
+        model_key="luma-video",
+        kind="video",
+        params={"model": "ray-v2", "duration_s": 5},
+    )
+    fields = {f.name for f in render_job(video, ctx(takes_seed=False)).embeds[0].fields}
+    assert "Seed" not in fields
+    assert "Duration" in fields
+    image = succeeded_job(params={"model": "wavespeed-ai/neta-lumina"})  # takes a seed, none chosen
+    assert {f.name: f.value for f in render_job(image, ctx()).embeds[0].fields}["Seed"] == "random"
