@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import discord
 from pydantic import ValidationError
 
+from bot import log_redaction
 from bot.catalogue import configured_model_keys
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -40,13 +41,14 @@ def require_token(settings: Settings) -> str:
     return settings.discord_token.get_secret_value().strip()
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
+    """Log to stderr at ``level``, with the noisy third-party loggers capped and ``secrets`` and tokens masked."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+    log_redaction.install(secrets)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -145,7 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, log_redaction.configured_secrets(settings))
+        for warning in settings.deprecations():
+            log.warning("%s", warning)
         if args.command == "check":
             return check(settings)
         require_token(settings)

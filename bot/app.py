@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import logging
 import pkgutil
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 import cogs
-from bot.replies import error_text, send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.runtime import Services
+from bot.render.replies import error_text, send_ephemeral
+from bot.runtime import Services
 
 log = logging.getLogger(__name__)
 

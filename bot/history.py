@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import InvalidInput
-from bot.history_text import MAX_PAGE, MODEL_FILTER, PAGE_SIZE, HistoryPage
-from bot.jobs.render import Rendered, details_embed
+from bot.render.history import MAX_PAGE, MODEL_FILTER, PAGE_SIZE, HistoryPage
+from bot.render.job import Rendered, details_embed
 from bot.storage.jobs import JobRecord, JobRepository
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import discord
@@ -23,6 +23,7 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
+from bot.prompting.specs import SpecBuilder
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.audit import AuditLog
@@ -35,9 +36,6 @@ from providers.luma_agents import LumaAgentsProvider
 from providers.luma_reseller import LumaResellerProvider
 from providers.lumozai import LumozaiProvider
 from providers.wavespeed import WaveSpeedProvider
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +91,17 @@ class Services:
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
+    specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
+        self.specs = SpecBuilder(
+            settings=self.settings,
+            catalogue=self.catalogue,
+            server_settings=self.server_settings,
+            jobs=self.job_records,
+            media=self.media,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -103,7 +109,7 @@ class Services:
             raise RuntimeError("the job engine has not been started")
         return self._engine
 
-    async def start(self, bot: Bot) -> None:
+    async def start(self, client: discord.Client) -> None:
         """Called from the bot's setup hook, once the Discord HTTP client exists: resume every unfinished job."""
         steps = StepRepository(self.database)
         transitions = JobTransitions(self.database, self.job_records, self.quota, steps)
@@ -131,7 +137,7 @@ class Services:
             sleep=engine.sleep,
         )
         outbox = Outbox(
-            client=bot,
+            client=client,
             database=self.database,
             jobs=self.job_records,
             steps=steps,
@@ -140,6 +146,7 @@ class Services:
             catalogue=self.catalogue,
             server_settings=self.server_settings,
             wake=engine.wake,
+            providers=self.providers,
         )
         engine.use(runner, outbox)
         jobs = JobService(
@@ -184,7 +191,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         Fetcher(
             max_bytes=settings.fetch_max_bytes,
             timeout_s=settings.fetch_timeout_s,
-            allow_private=settings.allow_private_network_fetch,
+            allow_loopback=settings.loopback_fetch_allowed,
+            temp_dir=settings.output_dir / "downloads",
             user_agent=HTTP_USER_AGENT,
         ) as fetcher,
     ):

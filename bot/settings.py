@@ -126,6 +126,31 @@ class Settings(BaseSettings):
     costs: CostSettings = CostSettings()
     default_nsfw_policy: NsfwPolicy = "age_restricted"
 
+    # What downloads may reach (the fetcher always refuses private, link-local, metadata and reserved addresses)
+    allow_loopback_fetch: bool = False  # loopback only, for local set-ups and tests
+    attachment_hosts: Annotated[frozenset[str], NoDecode] = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
+
+    @field_validator("attachment_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.lower() for part in value.replace(",", " ").split())
+        return value
+
+    @property
+    def loopback_fetch_allowed(self) -> bool:
+        """ALLOW_LOOPBACK_FETCH, or its deprecated predecessor ALLOW_PRIVATE_NETWORK_FETCH (now loopback only)."""
+        return self.allow_loopback_fetch or self.allow_private_network_fetch
+
+    def deprecations(self) -> list[str]:
+        """Warnings about settings that still work but changed meaning, for the log at start."""
+        if self.allow_private_network_fetch:
+            return [
+                "ALLOW_PRIVATE_NETWORK_FETCH is deprecated and now allows loopback addresses only (private, "
+                "link-local and metadata addresses are always refused); set ALLOW_LOOPBACK_FETCH instead."
+            ]
+        return []
+
     @field_validator("operator_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

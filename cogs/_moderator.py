@@ -9,7 +9,7 @@ from discord import app_commands
 
 from bot.app import Bot
 from bot.moderator_access import require_moderator
-from bot.replies import defer_ephemeral
+from bot.render.replies import defer_ephemeral
 
 
 class ModeratorGroup(app_commands.Group):

@@ -7,7 +7,6 @@ whoever clicked.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from typing import Any
@@ -16,11 +15,11 @@ import discord
 
 from bot.app import Bot
 from bot.jobs.access import can_use
-from bot.jobs.delivery import message_kwargs
-from bot.jobs.render import CUSTOM_ID_PREFIX, details_embed
 from bot.jobs.requester import Requester
-from bot.replies import defer_ephemeral, defer_job_reply, error_text, send_ephemeral
-from cogs._options import parse_prompt, resolve_options
+from bot.prompting.flags import parse_prompt
+from bot.render.job import CUSTOM_ID_PREFIX, details_embed
+from bot.render.message import message_kwargs
+from bot.render.replies import defer_ephemeral, defer_job_reply, error_text, send_ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +125,7 @@ async def _start_follow_up(
 ) -> None:
     services = interaction.client.services
     requester = Requester.from_interaction(interaction)
-    spec = await services.engine.jobs.follow_up_spec(job_id, requester, origin=origin, prompt=prompt)
-    entry = services.catalogue.get(spec.model_key)
-    if flags and entry is not None:  # inline flags typed in the Edit box, checked like a command's
-        resolved = resolve_options(entry, spec.kind, flags, {})
-        spec = dataclasses.replace(spec, options=resolved.options, size=resolved.size, notes=resolved.notes)
+    spec = await services.specs.follow_up(job_id, requester, origin=origin, prompt=prompt, flags=flags)
     await services.engine.jobs.start(interaction, spec)
 
 
@@ -184,8 +179,8 @@ async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
     await interaction.response.defer()  # type 6: acknowledged; @original is the message the button is on
     services = interaction.client.services
     job = await services.job_records.get(job_id)
-    if job is None:
-        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+    if job is None or not can_use(job, Requester.from_interaction(interaction)):
+        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
         return
     if await services.engine.jobs.renew_token(job, interaction):
         return

@@ -11,8 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
-from bot.replies import defer_job_reply
-from cogs._requests import build_spec, model_choices, ratio_choices
+from bot.render.replies import defer_job_reply
+from cogs._autocomplete import model_choices, ratio_choices
 from providers.base import Kind
 
 PROMPT_MAX = 6000
@@ -32,7 +32,7 @@ class Generate(commands.Cog):
 
     async def _start(self, interaction: discord.Interaction[Bot], **request: Any) -> None:
         await defer_job_reply(interaction, private=bool(request.get("private")))
-        spec = await build_spec(self.bot, interaction, **request)
+        spec = await self.bot.services.specs.for_command(guild_id=interaction.guild_id, **request)
         await self.bot.services.engine.jobs.start(interaction, spec)
 
     @app_commands.command(name="imagine", description="Make an image from a text prompt")

@@ -7,8 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
-from bot.help_text import help_embed
-from bot.replies import defer_ephemeral
+from bot.render.help import help_embed
+from bot.render.replies import defer_ephemeral
 
 
 class Help(commands.Cog):

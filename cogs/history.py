@@ -18,11 +18,11 @@ from discord.ext import commands
 from bot.app import Bot
 from bot.errors import NotFound
 from bot.history import Here, clean_model_filter, history_page, job_show
-from bot.history_text import HISTORY_TEMPLATE, MAX_PAGE, history_custom_id, history_message
-from bot.jobs.delivery import message_kwargs
 from bot.jobs.requester import Requester
 from bot.moderator_access import require_moderator
-from bot.replies import defer_ephemeral, error_text, send_ephemeral
+from bot.render.history import HISTORY_TEMPLATE, MAX_PAGE, history_custom_id, history_message
+from bot.render.message import message_kwargs
+from bot.render.replies import defer_ephemeral, error_text, send_ephemeral
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,14 @@ import discord
 from discord import app_commands
 
 from bot.app import Bot
+from bot.credits.report import build_report
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.history import history_page
-from bot.history_text import job_entry
-from bot.jobs.render import EMBED_COLOUR, credits_text
 from bot.jobs.requester import member_role_ids
-from bot.moderation_text import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
-from bot.quota_report import build_report, ledger_text, limit_source_text, quota_embed
+from bot.render.history import job_entry
+from bot.render.job import EMBED_COLOUR, credits_text
+from bot.render.moderation import AUDIT_MAX_PAGE, AUDIT_PAGE_SIZE, audit_embed, change_text, limit_text
+from bot.render.quota import ledger_text, limit_source_text, quota_embed
 from cogs._moderator import ModeratorGroup
 from cogs.history import show_history_page
 

@@ -7,9 +7,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
+from bot.credits.report import build_report
 from bot.jobs.requester import member_role_ids
-from bot.quota_report import build_report, quota_embed
-from bot.replies import defer_ephemeral
+from bot.render.quota import quota_embed
+from bot.render.replies import defer_ephemeral
 
 
 class Quota(commands.Cog):

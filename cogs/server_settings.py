@@ -17,9 +17,8 @@ from discord import app_commands
 
 from bot.app import Bot
 from bot.errors import InvalidInput
-from bot.moderation_text import change_text
-from bot.server_settings.config import ServerConfig
-from bot.server_settings_text import (
+from bot.render.moderation import change_text
+from bot.render.server_settings import (
     NSFW_WORDS,
     banned_words_text,
     channels_text,
@@ -29,6 +28,7 @@ from bot.server_settings_text import (
     roles_text,
     settings_embed,
 )
+from bot.server_settings.config import ServerConfig
 from cogs._moderator import ModeratorGroup
 
 MAX_CHANNELS = 100

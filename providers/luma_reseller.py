@@ -348,6 +348,12 @@ class LumaResellerProvider(HttpAdapter):
             state = await self._no_mark_fallback(state)
         return state
 
+    async def fresh_download_url(self, remote_id: str) -> str | None:
+        """A new presigned no-watermark URL of a finished job (``GET …/download_video_url``; about an hour's life),
+        for a link that outlives the one the job finished with; None when the relay answers without one."""
+        response = await self._http.fetch(f"{SUBMIT_PATH}/{remote_id}/download_video_url")
+        return _no_mark_url(response.body)
+
     async def _no_mark_fallback(self, state: JobState) -> JobState:
         # The doc says of video.download_url "if it is missing, fetch it yourself", and lists "Get video of no
         # mark" for that. Only used when a completed job carries no URL at all: a watermarked video.url is

@@ -17,19 +17,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image
 
-from bot import fetch
+from bot import fetch, net_guard
 from bot.errors import BotError
-from bot.fetch import (
-    BlockedAddressError,
-    Downloaded,
-    Fetcher,
-    FetchError,
-    PublicAddressResolver,
-    is_public_address,
-    loggable_url,
-    sniff,
-)
-from tests.fakes.media import image_bytes, mp4_bytes
+from bot.fetch import Downloaded, Fetcher, FetchError, loggable_url, sniff
+from bot.net_guard import BlockedAddressError, PublicAddressResolver, is_public_address
+from tests.fakes.media import animated_bytes, image_bytes, mp4_bytes, polyglot, truncated_png
 
 SECRET = "S3CR3T-SIGNATURE"
 PNG = image_bytes("png", 64, 48)
@@ -95,6 +87,7 @@ class MediaServer:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.extra: dict[str, bytes] = {}  # more bodies served at /media/<name>
         self.headers: list[dict[str, str]] = []
         self.release = asyncio.Event()
         self.stream_done = asyncio.Event()
@@ -144,7 +137,7 @@ class MediaServer:
 
     async def _media(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        body = {"mp4": mp4_bytes(), "webm": WEBM, "mov": MOV} | {k: v[0] for k, v in IMAGES.items()}
+        body = {"mp4": mp4_bytes(), "webm": WEBM, "mov": MOV} | {k: v[0] for k, v in IMAGES.items()} | self.extra
         if name not in body:
             raise web.HTTPNotFound()
         response = web.Response(body=body[name], content_type="application/octet-stream")
@@ -252,7 +245,7 @@ def resolver() -> FakeResolver:
 
 
 def make_fetcher(resolver: AbstractResolver | None, **overrides: Any) -> Fetcher:
-    options: dict[str, Any] = {"max_bytes": 1_000_000, "timeout_s": 2.0, "allow_private": True, "resolver": resolver}
+    options: dict[str, Any] = {"max_bytes": 1_000_000, "timeout_s": 2.0, "allow_loopback": True, "resolver": resolver}
     return Fetcher(**(options | overrides))
 
 
@@ -264,15 +257,15 @@ async def fetcher(resolver: FakeResolver) -> AsyncIterator[Fetcher]:
 
 @pytest.fixture
 async def strict(resolver: FakeResolver) -> AsyncIterator[Fetcher]:
-    async with make_fetcher(resolver, allow_private=False) as started:
+    async with make_fetcher(resolver, allow_loopback=False) as started:
         yield started
 
 
 @pytest.fixture
 def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lets the strict fetcher reach the test server at 127.0.0.1, and nothing else private."""
-    real = fetch.is_public_address
-    monkeypatch.setattr(fetch, "is_public_address", lambda address: str(address) == "127.0.0.1" or real(address))
+    real = net_guard.is_public_address
+    monkeypatch.setattr(net_guard, "is_public_address", lambda address: str(address) == "127.0.0.1" or real(address))
 
 
 async def refused(coro: Any, reason: str) -> FetchError:
@@ -424,10 +417,13 @@ async def test_resolver_checks_every_lookup_so_rebinding_is_caught() -> None:
         await guarded.resolve("rebind.test", 80)
 
 
-async def test_resolver_allows_private_answers_when_told_to() -> None:
-    base = FakeResolver({"nas.test": ["192.168.1.5"]})
-    guarded = PublicAddressResolver(base, allow_private=True)
-    assert (await guarded.resolve("nas.test", 80))[0]["host"] == "192.168.1.5"
+async def test_resolver_allows_loopback_answers_and_nothing_else_private_when_told_to() -> None:
+    base = FakeResolver({"local.test": ["127.0.0.1"], "nas.test": ["192.168.1.5"], "meta.test": ["169.254.169.254"]})
+    guarded = PublicAddressResolver(base, allow_loopback=True)
+    assert (await guarded.resolve("local.test", 80))[0]["host"] == "127.0.0.1"
+    for name in ("nas.test", "meta.test"):
+        with pytest.raises(BlockedAddressError):
+            await guarded.resolve(name, 80)
     await guarded.close()
     assert base.closed
 
@@ -470,7 +466,7 @@ async def test_localhost_is_refused_through_the_system_resolver(server: MediaSer
         socket.getaddrinfo("localhost", None)
     except OSError:
         pytest.skip("this host cannot resolve localhost")
-    async with make_fetcher(None, allow_private=False) as system:
+    async with make_fetcher(None, allow_loopback=False) as system:
         await refused(system.download(server.url("/media/png", "localhost")), "blocked")
     assert server.requests == []
 
@@ -772,9 +768,9 @@ async def test_close_is_idempotent_and_leaves_an_injected_resolver_open(resolver
 
 def test_settings_validation() -> None:
     with pytest.raises(ValueError, match="positive"):
-        Fetcher(max_bytes=0, timeout_s=1, allow_private=False)
+        Fetcher(max_bytes=0, timeout_s=1, allow_loopback=False)
     with pytest.raises(ValueError, match="positive"):
-        Fetcher(max_bytes=1, timeout_s=1, allow_private=False, max_redirects=-1)
+        Fetcher(max_bytes=1, timeout_s=1, allow_loopback=False, max_redirects=-1)
 
 
 def test_fetch_error_is_a_bot_error_with_a_reason() -> None:
@@ -786,3 +782,138 @@ def test_fetch_error_is_a_bot_error_with_a_reason() -> None:
         True,
         None,
     )
+
+
+# hardening: loopback only, hosts, streaming to a file, full decode
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://10.0.0.1/media/png",
+        "http://192.168.1.20/media/png",
+        "http://[fe80::1]/media/png",
+        "http://100.64.0.1/media/png",
+        "http://240.0.0.1/media/png",
+        "http://metadata.test/latest/meta-data/",
+        "http://internal.test/media/png",
+    ],
+)
+async def test_loopback_allowed_never_lets_a_redirect_reach_private_or_metadata_addresses(
+    fetcher: Fetcher, server: MediaServer, resolver: FakeResolver, target: str
+) -> None:
+    await refused(fetcher.download(server.url(f"/redirect?to={target}")), "blocked")
+    assert server.requests == [server.requests[0]]
+    assert server.requests[0].startswith("/redirect?")
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "[fd00:ec2::254]", "10.0.0.1", "metadata.test"])
+async def test_loopback_allowed_still_refuses_private_targets_outright(
+    fetcher: Fetcher, server: MediaServer, host: str
+) -> None:
+    await refused(fetcher.download(f"http://{host}/latest/meta-data/"), "blocked")
+    assert server.requests == []
+
+
+def test_allow_private_is_the_old_name_of_allow_loopback() -> None:
+    assert "allow_loopback=True" in repr(Fetcher(max_bytes=1, timeout_s=1, allow_private=True))
+
+
+async def test_hosts_limit_every_hop(fetcher: Fetcher, server: MediaServer) -> None:
+    assert (await fetcher.download(server.url("/media/png"), hosts={"127.0.0.1"})).media_type == "image/png"
+    await refused(fetcher.download(server.url("/media/png", "localhost"), hosts={"127.0.0.1"}), "blocked")
+    redirect = server.url(f"/redirect?to=http://cdn.test:{server.port}/media/png")
+    await refused(fetcher.download(redirect, hosts={"127.0.0.1"}), "blocked")
+    assert server.requests == ["/media/png", redirect.split(str(server.port), 1)[1]]
+
+
+async def test_downloads_are_streamed_to_a_temporary_file_the_caller_owns(
+    resolver: FakeResolver, server: MediaServer, tmp_path
+) -> None:
+    folder = tmp_path / "downloads"
+    async with make_fetcher(resolver, temp_dir=folder) as fetcher:
+        downloaded = await fetcher.download(server.url("/chunked-png"))
+        assert downloaded.path is not None
+        assert downloaded.path.parent == folder
+        assert downloaded.path.read_bytes() == PNG
+        assert downloaded.size == len(PNG)
+        downloaded.discard()
+        for path in ("/html", "/big-chunked", "/status/404", "/lying-png"):
+            with pytest.raises(FetchError):
+                await fetcher.download(server.url(path), max_bytes=100_000)
+    assert list(folder.iterdir()) == []  # refused downloads leave nothing behind
+
+
+async def test_the_body_is_never_held_whole_in_memory(resolver: FakeResolver, server: MediaServer, tmp_path) -> None:
+    import tracemalloc
+
+    cap = 8 * 1024 * 1024
+    async with make_fetcher(resolver, max_bytes=cap, temp_dir=tmp_path) as fetcher:
+        tracemalloc.start()
+        try:
+            await refused(fetcher.download(server.url("/big-chunked")), "too_large")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert server.streamed >= cap
+    assert peak < cap / 4  # chunks go to the file as they come: no list of chunks, no join
+
+
+BAD_IMAGES = [
+    ("truncated", truncated_png(), {}, "is damaged or incomplete"),
+    ("corrupt", PNG[:40] + bytes(len(PNG) - 40), {}, "is damaged or incomplete"),
+    ("apng", animated_bytes("png"), {"still_only": True}, "is animated"),
+    ("awebp", animated_bytes("webp"), {"still_only": True}, "is animated"),
+    ("png-zip", polyglot(PNG), {"exact_end": True}, "has extra data after the end of the image"),
+    ("jpeg-html", IMAGES["jpeg"][0] + HTML, {"exact_end": True}, "has extra data after the end of the image"),
+    ("webp-tail", IMAGES["webp"][0] + b"<html>", {"exact_end": True}, "has extra data after the end of the image"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "options", "says"), BAD_IMAGES, ids=[b[0] for b in BAD_IMAGES])
+async def test_bad_images_are_refused_after_a_full_decode(
+    fetcher: Fetcher, server: MediaServer, name: str, body: bytes, options: dict[str, Any], says: str
+) -> None:
+    server.extra[name] = body
+    error = await refused(fetcher.download(server.url(f"/media/{name}"), **options), "bad_image")
+    assert error.problem is not None
+    assert says in error.problem
+    assert error.user_message.startswith("The image ")
+    assert "again" in error.problem or "instead" in error.problem  # says what to change
+
+
+async def test_animation_and_trailing_data_are_refused_only_when_asked(fetcher: Fetcher, server: MediaServer) -> None:
+    server.extra |= {"apng": animated_bytes("png"), "png-zip": polyglot(PNG)}
+    assert (await fetcher.download(server.url("/media/apng"))).media_type == "image/png"
+    assert (await fetcher.download(server.url("/media/png-zip"))).media_type == "image/png"
+    for name in IMAGES:
+        assert (await fetcher.download(server.url(f"/media/{name}"), still_only=True, exact_end=True)).width == 64
+
+
+async def test_the_pixel_limit_is_enforced_before_decoding(
+    fetcher: Fetcher, server: MediaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 48 - 1)
+    error = await refused(fetcher.download(server.url("/media/png")), "bad_image")
+    assert error.problem is not None
+    assert "more than the 3,071 pixels I can read" in error.problem
+
+
+async def test_images_are_decoded_off_the_event_loop(
+    fetcher: Fetcher, server: MediaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    threads: list[threading.Thread] = []
+    real = fetch.inspect_image
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch, "inspect_image", spy)
+    await fetcher.download(server.url("/media/png"))
+    assert threads
+    assert threads[0] is not threading.main_thread()

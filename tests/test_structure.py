@@ -1,4 +1,5 @@
-"""The layering of design.md §1: cogs → bot → providers, and no SQL or HTTP inside cogs."""
+"""The layering described in ARCHITECTURE.md: cogs → bot → providers, no SQL or HTTP inside cogs, no import cycle
+between the client and the wiring, and modules small enough to read."""
 
 from __future__ import annotations
 
@@ -97,3 +98,32 @@ def test_sql_lives_only_in_the_storage_repositories(path):
 )
 def test_the_sql_check_recognises_sql(sql):
     assert SQL.search(f'x = """{sql}"""') is not None
+
+
+MAX_MODULE_LINES = 400
+OVERSIZED_FOR_NOW: set[str] = set()
+
+
+@pytest.mark.parametrize("path", python_files("bot") + python_files("cogs"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_in_bot_or_cogs_is_over_400_lines(path):
+    name = path.relative_to(ROOT).as_posix()
+    if name in OVERSIZED_FOR_NOW:
+        return
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, (
+        f"{name} has {lines} lines; split it by concern (see ARCHITECTURE.md) to stay within {MAX_MODULE_LINES}"
+    )
+
+
+def test_the_wiring_does_not_import_the_client():
+    """bot/app.py (the Discord client) builds on bot/runtime.py (the wiring), never the other way round, not even
+    for type checking: the engine starts from any ``discord.Client``."""
+    names = imported_full_names(ROOT / "bot" / "runtime.py")
+    assert not [name for name in names if name == "bot.app" or name.startswith("bot.app.")]
+
+
+def test_architecture_md_names_every_package():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    packages = [p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "bot").rglob("__init__.py")]
+    for package in [*packages, "cogs", "providers"]:
+        assert f"{package}/" in text, f"ARCHITECTURE.md does not describe {package}/"

@@ -1,1 +1,1 @@
-"""The job engine: start and cancel, the scheduler that follows upstream jobs, and delivery to Discord."""
+"""The job engine: start and cancel, leased steps in lanes that follow upstream jobs, and the Discord outbox."""

@@ -17,16 +17,25 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import discord
-from discord.http import handle_message_parameters
-from discord.webhook.async_ import async_context
 
+from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
+from bot.jobs.delivery_paths import (
+    DEFAULT_UPLOAD_LIMIT,
+    NETWORK_ERRORS,
+    channel_editable,
+    edit_with_token,
+    nonce_for,
+    send_ping,
+    token_usable,
+)
+from bot.jobs.links import fresh_links
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import ACTIONS, RenderContext, Rendered, queue_place, render_job
+from bot.render.job import ACTIONS, RenderContext, Rendered, queue_place, render_job
+from bot.render.message import dm_intro, message_kwargs
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
@@ -40,36 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 DISCORD_LANE = "discord"
 RETRY_BASE_S = 2.0
 RETRY_CAP_S = 300.0
-
-# Discord JSON error codes that decide the next path.
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_WEBHOOK = 10015
-INVALID_WEBHOOK_TOKEN = 50027
-MISSING_ACCESS = 50001
-MISSING_PERMISSIONS = 50013
-CANNOT_DM = 50007
-
-
-class PathFailed(Exception):
-    """This path cannot deliver; try the next one. ``gone`` means the message itself no longer exists;
-    ``token_dead`` that Discord refused the interaction token itself (it will not work again)."""
-
-    def __init__(self, reason: str, *, gone: bool = False, token_dead: bool = False) -> None:
-        super().__init__(reason)
-        self.gone = gone
-        self.token_dead = token_dead
-
-
-class TransientFailure(Exception):
-    """Discord could not take it right now (5xx, network, rate limit): try again later."""
-
-    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after_s = retry_after_s
 
 
 def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm: bool) -> str:
@@ -81,33 +63,6 @@ def nsfw_mode(job: JobRecord, config: ServerConfig, settings: Settings, *, in_dm
     if policy == "spoiler":
         return "spoiler"
     return "show" if job.channel_nsfw else "withhold"
-
-
-def _classify(exc: discord.HTTPException, path: str) -> PathFailed | TransientFailure:
-    """What a Discord error means for the delivery path that got it. Only 401, Invalid Webhook Token (50027) and
-    Unknown Webhook (10015) say the token is dead; any other refusal (a 400 for the body, a 413 for the files)
-    is a failure of this attempt only, and the next path is tried with the token left as it is."""
-    if exc.status == 401 or exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
-        return PathFailed(f"{path}: token refused ({exc.status}/{exc.code})", token_dead=path == "token")
-    if exc.code == UNKNOWN_MESSAGE:
-        return PathFailed(f"{path}: message gone", gone=True)
-    if exc.status == 403 or exc.code in (MISSING_ACCESS, MISSING_PERMISSIONS, CANNOT_DM):
-        return PathFailed(f"{path}: forbidden ({exc.code})")
-    if exc.status == 404:
-        return PathFailed(f"{path}: not found ({exc.code})", gone=path != "token")
-    if exc.status == 429 or exc.status >= 500:
-        retry_after = getattr(exc, "retry_after", None)
-        return TransientFailure(f"{path}: {exc.status}", retry_after_s=retry_after)
-    return PathFailed(f"{path}: rejected ({exc.status}/{exc.code}): {exc.text[:200]}")
-
-
-def nonce_for(job_id: int) -> str:
-    """The nonce of every new message a job posts (Discord returns the message already made with it, for a few
-    minutes, instead of making a second one: a resend after a crash posts nothing twice)."""
-    return f"genbot-job-{job_id}"
-
-
-NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 class Outbox:
@@ -125,6 +80,7 @@ class Outbox:
         catalogue: Catalogue,
         server_settings: ServerSettingsService,
         wake: Callable[[str], None] = lambda lane: None,
+        providers: Mapping[str, object] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -138,6 +94,7 @@ class Outbox:
         self._catalogue = catalogue
         self._server_settings = server_settings
         self._wake = wake
+        self._providers = providers or {}
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -153,6 +110,10 @@ class Outbox:
     async def render(
         self, job: JobRecord, *, upload_limit: int | None = None, in_dm: bool = False, position: int | None = None
     ) -> Rendered:
+        job = await fresh_links(
+            job, upload_limit=upload_limit or job.attachment_size_limit, providers=self._providers,
+            jobs=self._jobs, now=self._clock(),
+        )  # fmt: skip
         config = await self._server_settings.get(job.guild_id)
         entry = self._catalogue.get(job.model_key)
         actions = set(ACTIONS)
@@ -178,6 +139,7 @@ class Outbox:
                 model_title=entry.title if entry else None,
                 missing_outputs=frozenset(missing),
                 retention_days=self._settings.output_retention_days,
+                takes_seed=entry.capabilities.seed_range is not None if entry else "seed" in job.params,
             ),
         )
 
@@ -192,17 +154,17 @@ class Outbox:
     async def message(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.message_deleted_at is not None:
-            await self._finish_step(lease)
+            await self._steps.complete_one(lease)
             return
         final = job.finished
         if final and job.delivered_at is not None and job.shown_version == job.version:
-            await self._finish_step(lease)
+            await self._steps.complete_one(lease)
             return
         now = self._clock()
         if not final and job.message_sent_at is not None:
             wait = job.message_sent_at + self._interval(job) - now
             if wait > 0:
-                await self._release(lease, now + wait)
+                await self._steps.release_one(lease, due_at=now + wait)
                 return
         position = await self.position(job)
         failures: list[str] = []
@@ -213,7 +175,7 @@ class Outbox:
             delay = min(RETRY_CAP_S, RETRY_BASE_S * 2.0 ** min(attempts - 1, 16)) * self._rng.uniform(0.8, 1.2)
             delay = min(RETRY_CAP_S, max(delay, exc.retry_after_s or 0.0))
             log.warning("job %s: delivery will be retried in %.0fs (%s, try %d)", job.id, delay, exc, attempts)
-            await self._release(lease, now + delay, attempts=attempts)
+            await self._steps.release_one(lease, due_at=now + delay, attempts=attempts)
             return
         if outcome is None:
             if final:
@@ -226,7 +188,7 @@ class Outbox:
                 except LeaseLost:
                     pass
             else:
-                await self._finish_step(lease)  # nothing can show progress here; the result will find a way
+                await self._steps.complete_one(lease)  # nothing can show progress here; the result will find a way
             return
         path, message_id, rendered, sent = outcome
         place = queue_place(position) if position is not None else None
@@ -263,20 +225,6 @@ class Outbox:
         if again:
             self._wake(DISCORD_LANE)
 
-    async def _finish_step(self, lease: Lease) -> None:
-        try:
-            async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
-        except LeaseLost:
-            pass
-
-    async def _release(self, lease: Lease, due_at: float, *, attempts: int | None = None) -> None:
-        try:
-            async with self._db.transaction() as conn:
-                await self._steps.release(conn, lease, due_at=due_at, attempts=attempts)
-        except LeaseLost:
-            pass
-
     async def _send_through_paths(
         self, job: JobRecord, *, final: bool, position: int | None, failures: list[str]
     ) -> tuple[str, int | None, Rendered, bool] | None:
@@ -284,7 +232,7 @@ class Outbox:
         a request was sent), or None when no path can take it. Raises TransientFailure to try again later."""
         gone = job.message_id is None and not job.token_edits_original
         if job.message_id is not None or job.token_edits_original:
-            if self._token_usable(job):
+            if token_usable(job, now=self._clock(), margin_s=self._settings.token_margin_s):
                 try:
                     rendered, sent = await self._edit(job, "token", job.attachment_size_limit, final, position)
                     return "token", None, rendered, sent
@@ -293,7 +241,7 @@ class Outbox:
                     gone = gone or exc.gone
                     if exc.token_dead:
                         await self._jobs.expire_token(job.id)
-            if not gone and job.message_id is not None and self._channel_editable(job):
+            if not gone and job.message_id is not None and channel_editable(job):
                 try:
                     rendered, sent = await self._edit(job, "channel", self._channel_upload_limit(job), final, position)
                     return "channel", None, rendered, sent
@@ -304,7 +252,7 @@ class Outbox:
                 gone = True
         if not final:
             return None
-        if gone and self._channel_editable(job):
+        if gone and channel_editable(job):
             try:
                 rendered, message_id = await self._post_new(job)
                 return "new_message", message_id, rendered, True
@@ -321,22 +269,6 @@ class Outbox:
     def _note(job: JobRecord, exc: PathFailed, failures: list[str]) -> None:
         log.info("job %s: %s", job.id, exc)
         failures.append(str(exc))
-
-    def _token_usable(self, job: JobRecord) -> bool:
-        return bool(
-            job.interaction_token
-            and job.application_id
-            and job.token_expires_at
-            and self._clock() < job.token_expires_at - self._settings.token_margin_s
-        )
-
-    def _channel_editable(self, job: JobRecord) -> bool:
-        """A bot-token edit works on non-ephemeral messages where the bot user is present (guild installs, its DM)."""
-        if job.ephemeral or job.channel_id is None:
-            return False
-        if job.guild_id:
-            return job.guild_installed
-        return job.interaction_context in (None, 1)
 
     def _channel_upload_limit(self, job: JobRecord) -> int:
         guild = self._client.get_guild(job.guild_id) if job.guild_id else None
@@ -358,37 +290,14 @@ class Outbox:
                 channel = self._client.get_partial_messageable(job.channel_id or 0)
                 await channel.get_partial_message(job.message_id or 0).edit(**kwargs)
         except discord.HTTPException as exc:
-            raise _classify(exc, path) from None
+            raise classify(exc, path) from None
         except NETWORK_ERRORS as exc:
             raise TransientFailure(f"{path}: {type(exc).__name__}") from None
         self.sent[path] += 1
         return rendered, True
 
     async def _edit_with_token(self, job: JobRecord, kwargs: dict[str, Any]) -> None:
-        assert job.application_id
-        assert job.interaction_token
-        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
-        if not job.token_edits_original:
-            await webhook.edit_message(job.message_id or 0, **kwargs)
-            return
-        # The token's own @original (private jobs, Refresh clicks): what Interaction.edit_original_response does.
-        with handle_message_parameters(
-            content=kwargs["content"],
-            embeds=kwargs["embeds"],
-            attachments=kwargs["attachments"],
-            view=kwargs["view"],
-            previous_allowed_mentions=self._client.allowed_mentions,
-        ) as params:
-            await async_context.get().edit_original_interaction_response(
-                job.application_id,
-                job.interaction_token,
-                session=webhook.session,
-                proxy=webhook.proxy,
-                proxy_auth=webhook.proxy_auth,
-                payload=params.payload,
-                multipart=params.multipart,
-                files=params.files,
-            )
+        await edit_with_token(self._client, job, kwargs)
 
     async def _post_new(self, job: JobRecord) -> tuple[Rendered, int]:
         """The job's message is gone (or was never posted): post the result as a new channel message, with the
@@ -400,7 +309,7 @@ class Outbox:
         try:
             message = await channel.send(**kwargs, nonce=nonce_for(job.id))
         except discord.HTTPException as exc:
-            raise _classify(exc, "new_message") from None
+            raise classify(exc, "new_message") from None
         except NETWORK_ERRORS as exc:
             raise TransientFailure(f"new_message: {type(exc).__name__}") from None
         self.sent["new_message"] += 1
@@ -415,7 +324,7 @@ class Outbox:
             channel = await self._client.create_dm(discord.Object(job.user_id))
             await channel.send(**kwargs, nonce=nonce_for(job.id))
         except discord.HTTPException as exc:
-            raise _classify(exc, "dm") from None
+            raise classify(exc, "dm") from None
         except NETWORK_ERRORS as exc:
             raise TransientFailure(f"dm: {type(exc).__name__}") from None
         self.sent["dm"] += 1
@@ -435,7 +344,7 @@ class Outbox:
     async def ping(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.channel_id is None:
-            await self._finish_step(lease)
+            await self._steps.complete_one(lease)
             return
         # At most once: ping_sent_at is written (and the step removed) before sending. If the process dies
         # between the two, the ping is lost, which is harmless; a second ping would not be.
@@ -446,59 +355,6 @@ class Outbox:
                     return
         except LeaseLost:
             return
-        link = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{job.message_id}"
-        noun = "result" if job.status == "succeeded" else "job"
-        content = (
-            f"<@{job.user_id}> your {noun} is ready: {link}"
-            if job.status == "succeeded"
-            else (f"<@{job.user_id}> your {noun} did not work out: {link}")
-        )
-        mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)], everyone=False, roles=False)
-        try:
-            if self._token_usable(job):
-                assert job.application_id
-                assert job.interaction_token
-                webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
-                await webhook.send(content, allowed_mentions=mentions)
-            elif self._channel_editable(job):
-                await self._client.get_partial_messageable(job.channel_id).send(content, allowed_mentions=mentions)
-            else:
-                return
+        token = token_usable(job, now=self._clock(), margin_s=self._settings.token_margin_s)
+        if await send_ping(self._client, job, use_token=token):
             self.sent["ping"] += 1
-        except discord.HTTPException as exc:
-            log.info("job %s: completion ping not sent (%s %s)", job.id, exc.status, exc.code)
-        except NETWORK_ERRORS as exc:
-            log.info("job %s: completion ping not sent (%s)", job.id, type(exc).__name__)
-
-
-def dm_intro(job: JobRecord) -> str:
-    """The first line of a result sent to the requester's DMs: which job, and where it was asked for (a channel
-    mention shows as a link to it and pings nobody)."""
-    where = f" (from <#{job.channel_id}>)" if job.guild_id and job.channel_id else ""
-    if job.status == "succeeded":
-        return f"Here is the result of your job #{job.id}{where}:"
-    if job.status == "cancelled":
-        return f"Your job #{job.id}{where} was cancelled:"
-    return f"Your job #{job.id}{where} did not work out:"
-
-
-def message_kwargs(rendered: Rendered) -> dict[str, Any]:
-    files = [
-        discord.File(spec.path, filename=spec.filename, spoiler=spec.spoiler, description=spec.description)
-        for spec in rendered.files
-    ]
-    view = discord.ui.View(timeout=None)
-    for row_index, row in enumerate(rendered.rows):
-        for button in row:
-            view.add_item(
-                discord.ui.Button(
-                    custom_id=button.custom_id,
-                    label=button.label,
-                    emoji=button.emoji,
-                    row=row_index,
-                    style=getattr(discord.ButtonStyle, button.style),
-                )
-            )
-    # The cogs' persistent DynamicItems handle the clicks; a stopped view is sent but not kept in memory.
-    view.stop()
-    return {"content": rendered.content, "embeds": list(rendered.embeds), "attachments": files, "view": view}

@@ -22,16 +22,10 @@ from typing import Protocol
 
 from bot.jobs.delivery import DISCORD_LANE
 from bot.jobs.lanes import Lane, LaneSpec, LeaseKeeper
-from bot.jobs.render import queue_place
-from bot.jobs.runner import (
-    DOWNLOAD_LANE,
-    POLL_LANE,
-    QUEUE_TIMEOUT,
-    RESTARTED_WHILE_SUBMITTING,
-    Runner,
-    submit_lane,
-)
+from bot.jobs.outcomes import DOWNLOAD_LANE, POLL_LANE, QUEUE_TIMEOUT, RESTARTED_WHILE_SUBMITTING, submit_lane
+from bot.jobs.runner import Runner
 from bot.jobs.transitions import JobTransitions
+from bot.render.job import queue_place
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository

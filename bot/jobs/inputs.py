@@ -61,14 +61,32 @@ async def load_image(
         return source
     check_attachment(source, settings, what=what)
     try:
-        downloaded = await fetcher.download(source.url, kinds=("image",), max_bytes=settings.attachment_max_bytes)
+        # Decoded in full (in a thread) before anything is charged: still images only, nothing after their end,
+        # and only from Discord's CDN.
+        downloaded = await fetcher.download(
+            source.url,
+            kinds=("image",),
+            max_bytes=settings.attachment_max_bytes,
+            hosts=settings.attachment_hosts,
+            still_only=True,
+            exact_end=True,
+        )
     except FetchError as exc:
         if exc.reason == "not_media":  # e.g. declared image/png, but the bytes are a web page
             raise InvalidInput(
                 f"The {what} ({source.filename}) is not really a {_accepted()} image. Attach one of those."
             ) from None
+        if exc.reason == "bad_image" and exc.problem:
+            raise InvalidInput(f"The {what} ({source.filename}) {exc.problem}") from None
         raise InvalidInput(f"Could not use the {what}: {exc.user_message}") from None
-    if downloaded.media_type not in ACCEPTED_IMAGE_TYPES:
-        raise InvalidInput(f"The {what} is not a {_accepted()} image. Attach one of those.")
-    _check_dimensions(downloaded.width, downloaded.height, settings, what)
-    return StoredImage(await media.save_input(downloaded.data, downloaded.media_type), downloaded.media_type)
+    try:
+        if downloaded.media_type not in ACCEPTED_IMAGE_TYPES:
+            raise InvalidInput(f"The {what} is not a {_accepted()} image. Attach one of those.")
+        _check_dimensions(downloaded.width, downloaded.height, settings, what)
+        if downloaded.path is not None:  # streamed to a temporary file: hashed in a thread and moved
+            stored = await media.save_input_file(downloaded.path, downloaded.media_type)
+        else:
+            stored = await media.save_input(downloaded.data, downloaded.media_type)
+    finally:
+        downloaded.discard()
+    return StoredImage(stored, downloaded.media_type)

@@ -65,6 +65,24 @@ class MediaStore:
                 await asyncio.to_thread(self._write, path, data)
         return relative
 
+    async def save_output_file(self, job_id: int, idx: int, source: Path, media_type: str) -> str:
+        """Like ``save_output``, moving the file ``source`` (e.g. a finished download) into place."""
+        relative = f"outputs/{job_id}/{idx}{extension_for(media_type)}"
+        await asyncio.to_thread(_move, source, self.absolute(relative))
+        return relative
+
+    async def save_input_file(self, source: Path, media_type: str) -> str:
+        """Like ``save_input``, moving the file ``source`` into place (or deleting it if the content is stored)."""
+        digest = await asyncio.to_thread(_sha256_of_file, source)
+        relative = f"{INPUTS_DIR}/{digest}{extension_for(media_type)}"
+        path = self.absolute(relative)
+        async with self._inputs_lock:
+            if await asyncio.to_thread(_touch, path):
+                await asyncio.to_thread(source.unlink, True)
+            else:
+                await asyncio.to_thread(_move, source, path)
+        return relative
+
     async def reuse(self, relative: str) -> bool:
         """Whether a stored file can be used as a job's input again; an input file's life is extended by it."""
         path = self.absolute(relative)
@@ -106,6 +124,27 @@ class MediaStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target`` atomically: renamed when on the same file system, else copied (streamed) to a
+    temporary name beside ``target`` first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.move(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _touch(path: Path) -> bool:

@@ -47,20 +47,32 @@ async def collect_outputs(
             if sniffed is None or sniffed[0].split("/")[0] not in kinds:
                 raise FetchError("The service sent a result the bot could not read.", reason="not_media")
             data, (media_type, width, height) = output.data, sniffed
+            path = await media.save_output(job_id, idx, data, media_type)
+            size = len(data)
         elif output.url:
             downloaded = await fetcher.download(output.url, kinds=kinds)
-            data, media_type = downloaded.data, downloaded.media_type
-            width, height = downloaded.width, downloaded.height
+            media_type, width, height, size = (
+                downloaded.media_type,
+                downloaded.width,
+                downloaded.height,
+                downloaded.size,
+            )
+            try:
+                if downloaded.path is not None:  # streamed to a temporary file: moved, never read into memory
+                    path = await media.save_output_file(job_id, idx, downloaded.path, media_type)
+                else:
+                    path = await media.save_output(job_id, idx, downloaded.data, media_type)
+            finally:
+                downloaded.discard()
         else:
             continue
-        path = await media.save_output(job_id, idx, data, media_type)
         records.append(
             OutputRecord(
                 job_id=job_id,
                 idx=idx,
                 path=path,
                 media_type=media_type,
-                size_bytes=len(data),
+                size_bytes=size,
                 width=width,
                 height=height,
                 nsfw=output.nsfw,

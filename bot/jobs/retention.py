@@ -52,4 +52,9 @@ async def purge_forever(
             await purge_unused_inputs(jobs, media, retention_s=retention_s, now=clock())
         except Exception:
             log.exception("purging unused input files failed; will try again")
+        try:
+            if cleared := await jobs.clear_expired_tokens(clock()):
+                log.info("forgot %d expired interaction token(s)", cleared)
+        except Exception:
+            log.exception("clearing expired interaction tokens failed; will try again")
         await asyncio.sleep(PURGE_EVERY_S)

@@ -8,8 +8,6 @@ service is failed and refunded, never sent twice.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,6 +16,22 @@ from bot.catalogue import Catalogue
 from bot.fetch import Fetcher, FetchError
 from bot.jobs.gates import RateLimiter
 from bot.jobs.media_store import MediaStore
+from bot.jobs.outcomes import (
+    DOWNLOAD_FAILED,
+    DOWNLOAD_LANE,
+    GENERIC_FAILURE,
+    INPUT_GONE,
+    LOST_UPSTREAM,
+    POLL_LANE,
+    PROVIDER_DISABLED,
+    QUEUE_TIMEOUT,
+    RESTARTED_WHILE_SUBMITTING,
+    RUN_TIMEOUT,
+    dump_state,
+    load_state,
+    submit_lane,
+)
+from bot.jobs.poll_schedule import error_delay, first_poll_delay, next_poll_delay, past_deadline, run_deadline_s
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.transitions import JobTransitions
@@ -25,7 +39,7 @@ from bot.settings import ProviderSettings, Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
-from providers.base import JobState, JobStatus, Kind, Output, Provider
+from providers.base import JobState, JobStatus, Kind, Provider
 from providers.errors import NotFoundError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -33,59 +47,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-FIRST_POLL_FRACTION = 0.75
-POLL_LANE = "poll"
-DOWNLOAD_LANE = "download"
 RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
-# Failure texts; the job's message adds that the credits were refunded.
-GENERIC_FAILURE = "Something went wrong on our side while running this job."
-RESTARTED_WHILE_SUBMITTING = (
-    "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
-    "It was not sent again; try again if you still want it."
-)
-QUEUE_TIMEOUT = "The service was too busy to start this job in time. Try again later."
-RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting."
-LOST_UPSTREAM = "The service no longer knows this job (it may have expired)."
-DOWNLOAD_FAILED = "The result was made but could not be downloaded."
-INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent."
-PROVIDER_DISABLED = "This model is no longer enabled on this bot."
-
-
-def submit_lane(provider: str) -> str:
-    return f"submit:{provider}"
-
-
-def dump_state(state: JobState) -> str:
-    """A finished upstream state as JSON, kept in the job row until its outputs are downloaded."""
-    outputs = [
-        {
-            "media_type": o.media_type,
-            "url": o.url,
-            "data": base64.b64encode(o.data).decode() if o.data is not None else None,
-            "nsfw": o.nsfw,
-        }
-        for o in state.outputs
-    ]
-    return json.dumps({"remote_id": state.remote_id, "upstream_status": state.upstream_status, "outputs": outputs})
-
-
-def load_state(text: str) -> JobState:
-    data = json.loads(text)
-    outputs = tuple(
-        Output(
-            media_type=o.get("media_type"),
-            url=o.get("url"),
-            data=base64.b64decode(o["data"]) if o.get("data") else None,
-            nsfw=bool(o.get("nsfw")),
-        )
-        for o in data.get("outputs", [])
-    )
-    return JobState(
-        remote_id=str(data.get("remote_id") or ""),
-        status=JobStatus.SUCCEEDED,
-        outputs=outputs,
-        upstream_status=data.get("upstream_status"),
-    )
 
 
 class Runner:
@@ -141,38 +103,15 @@ class Runner:
         except LeaseLost:
             log.info("job %s: lost its %s step before failing it; another process has it", job.id, lease.kind)
             return
-        if ended:
-            self._wake_submits(job.provider)
-
-    def _wake_submits(self, provider: str) -> None:
-        self._wake(submit_lane(provider))
-
-    async def _drop(self, lease: Lease) -> None:
-        """The step has nothing left to do (the job ended or moved on)."""
-        try:
-            async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
-        except LeaseLost:
-            pass
-
-    async def _later(self, lease: Lease, delay_s: float, *, attempts: int | None = None) -> None:
-        try:
-            async with self._db.transaction() as conn:
-                await self._steps.release(conn, lease, due_at=self._clock() + delay_s, attempts=attempts)
-        except LeaseLost:
-            pass
-
-    def _run_deadline_s(self, job: JobRecord) -> float:
-        return self._settings.video_deadline_s if job.kind == Kind.VIDEO else self._settings.image_deadline_s
-
-    def _past_deadline(self, job: JobRecord) -> bool:
-        return job.deadline_at is not None and self._clock() >= job.deadline_at
+        if ended:  # a slot (or a place in line) came free
+            self._wake(submit_lane(job.provider))
+            self._line_changed(job.provider)
 
     # ------------------------------------------------------------------ submit
     async def submit(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.status not in ("queued", "submitting"):
-            await self._drop(lease)
+            await self._steps.complete_one(lease)
             return
         if job.provider not in self._providers:
             await self._fail(job, "provider_disabled", PROVIDER_DISABLED, lease)
@@ -181,12 +120,12 @@ class Runner:
             log.warning("job %s was being submitted by a process that stopped: failing it, not resubmitting", job.id)
             await self._fail(job, "interrupted_submit", RESTARTED_WHILE_SUBMITTING, lease)
             return
-        if self._past_deadline(job):
+        if past_deadline(job.deadline_at, self._clock()):
             await self._fail(job, "queue_timeout", QUEUE_TIMEOUT, lease)
             return
         wait = self.limiters[job.provider].try_acquire()
         if wait > 0:
-            await self._later(lease, wait)
+            await self._steps.release_one(lease, due_at=self._clock() + wait)
             return
         try:
             request = await build_request(job, self._media)
@@ -255,7 +194,7 @@ class Runner:
                 upstream_status=state.upstream_status,
                 submitted_at=now,
                 next_poll_at=first_poll,
-                deadline_at=now + self._run_deadline_s(job),
+                deadline_at=now + run_deadline_s(self._settings, job.kind),
             ):
                 log.warning(
                     "job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id
@@ -276,13 +215,13 @@ class Runner:
                 message=state.failure_message or GENERIC_FAILURE,
                 upstream_status=state.upstream_status,
             )
-            self._wake_submits(job.provider)
+            self._wake(submit_lane(job.provider))
         self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
         self._wake("discord")
 
     async def _back_in_line(self, job: JobRecord, lease: Lease, exc: ProviderError) -> None:
         """Refused before acceptance (429, connection refused): queued again and retried after the pause."""
-        if self._past_deadline(job):
+        if past_deadline(job.deadline_at, self._clock()):
             await self._fail(job, "queue_timeout", QUEUE_TIMEOUT, lease)
             return
         wait = getattr(exc, "retry_after_s", None) or self.blocks[job.provider].poll_interval_s
@@ -302,39 +241,25 @@ class Runner:
 
     # ------------------------------------------------------------------ poll
     def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
-        block = self.blocks[job.provider]
-        if block.first_poll_s is not None:
-            return block.first_poll_s
-        if state.poll_after_s is not None:
-            return self._next_poll_delay(block, state.poll_after_s)
         entry = self._catalogue.get(job.model_key)
-        typical = entry.capabilities.typical_duration_s if entry else block.poll_interval_s
-        return max(block.poll_interval_s, typical * FIRST_POLL_FRACTION)
-
-    @staticmethod
-    def _next_poll_delay(block: ProviderSettings, hint: float | None) -> float:
-        """The provider's own estimate when it gives one, kept between the poll interval and its cap."""
-        if hint is None:
-            return block.poll_interval_s
-        return max(block.poll_interval_s, min(hint, block.max_poll_interval_s))
+        return first_poll_delay(
+            self.blocks[job.provider], state, entry.capabilities.typical_duration_s if entry else None
+        )
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
-        block = self.blocks[job.provider]
-        delay = min(block.max_poll_interval_s, block.poll_interval_s * 2.0 ** min(errors - 1, 32))
-        delay = min(block.max_poll_interval_s, delay * self._rng.uniform(0.8, 1.2))
-        return max(delay, retry_after_s or 0.0)
+        return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)
 
     async def poll(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.status != "running" or job.remote_id is None:
-            await self._drop(lease)
+            await self._steps.complete_one(lease)
             return
         if job.provider not in self._providers:
             await self._fail(job, "provider_disabled", PROVIDER_DISABLED, lease)
             return
         wait = self.limiters[job.provider].try_acquire()
         if wait > 0:
-            await self._later(lease, wait)
+            await self._steps.release_one(lease, due_at=self._clock() + wait)
             return
         self.calls["poll"] += 1
         try:
@@ -359,7 +284,7 @@ class Runner:
     async def _poll_later(
         self, job: JobRecord, lease: Lease, exc: BaseException | str, retry_after_s: float | None
     ) -> None:
-        if self._past_deadline(job):
+        if past_deadline(job.deadline_at, self._clock()):
             await self._fail(job, "timeout", RUN_TIMEOUT, lease)
             return
         errors = job.poll_errors + 1
@@ -385,11 +310,11 @@ class Runner:
                 lease,
                 upstream_status=state.upstream_status,
             )
-        elif self._past_deadline(job):
+        elif past_deadline(job.deadline_at, self._clock()):
             await self._fail(job, "timeout", RUN_TIMEOUT, lease, upstream_status=state.upstream_status)
         else:
             now = self._clock()
-            due = now + self._next_poll_delay(self.blocks[job.provider], state.poll_after_s)
+            due = now + next_poll_delay(self.blocks[job.provider], state.poll_after_s)
             visible = state.upstream_status != job.upstream_status
             try:
                 async with self._db.transaction() as conn:
@@ -426,7 +351,7 @@ class Runner:
     async def download(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.status != "running":
-            await self._drop(lease)
+            await self._steps.complete_one(lease)
             return
         if job.upstream_result is None:
             # Nothing to download (e.g. recovered by the sweep): ask the service again.
@@ -439,7 +364,7 @@ class Runner:
                 job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
             )
         except FetchError as exc:
-            if exc.retryable and not self._past_deadline(job):
+            if exc.retryable and not past_deadline(job.deadline_at, self._clock()):
                 # A fresh poll usually hands out fresh URLs (presigned links expire).
                 errors = job.poll_errors + 1
                 log.info("job %s: download problem #%d (%s)", job.id, errors, exc)
@@ -452,8 +377,9 @@ class Runner:
             ended = await self._transitions.succeed(lease, outputs, upstream_status=state.upstream_status)
         except LeaseLost:
             return  # another process holds the step now and writes the same files
-        if ended:
-            self._wake_submits(job.provider)
+        if ended:  # a slot (or a place in line) came free
+            self._wake(submit_lane(job.provider))
+            self._line_changed(job.provider)
             self._wake("discord")
         else:
             await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files

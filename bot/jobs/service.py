@@ -5,15 +5,14 @@ the first render of the job's message, through the outbox → the receipt, as an
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
+from bot.catalogue import Catalogue, ModelEntry
 from bot.credits.service import QuotaService
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
@@ -22,12 +21,13 @@ from bot.jobs.delivery import DISCORD_LANE, NETWORK_ERRORS, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.inputs import ImageSource, load_image
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import credits_stay_spent, credits_text, credits_were, timestamp
+from bot.jobs.outcomes import submit_lane
 from bot.jobs.requester import Requester
-from bot.jobs.requests import SCALAR_PARAMS, StoredImage, job_params
-from bot.jobs.runner import submit_lane
+from bot.jobs.requests import StoredImage, job_params
 from bot.jobs.transitions import FINAL_PRIORITY, JobTransitions
-from bot.server_settings.config import ServerConfig
+from bot.prompting.models import pick_model
+from bot.prompting.specs import JobSpec
+from bot.render.job import credits_stay_spent, credits_text, credits_were, timestamp
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
@@ -35,58 +35,6 @@ from bot.storage.jobs import JobRecord, JobRepository, NewJob
 from providers.base import Kind
 
 log = logging.getLogger(__name__)
-
-KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
-
-
-def offered_models(catalogue: Catalogue, config: ServerConfig, kind: Kind) -> list[ModelEntry]:
-    """The models enabled and allowed here that do this kind, in catalogue order."""
-    return [m for m in catalogue.for_kind(kind) if config.allows_model(m.key)]
-
-
-def pick_model(
-    catalogue: Catalogue, config: ServerConfig, kind: Kind, asked: str | None, *, preferred: str | None = None
-) -> ModelEntry:
-    """The one rule for the model of a job. A model asked for must be enabled and allowed here and do this kind
-    (else a refusal that lists the ones that do). Otherwise the first that is allowed here and does the kind of:
-    ``preferred`` (e.g. the model of the job being edited), the server's default, the catalogue's default; else
-    the first allowed model that does the kind."""
-    offered = offered_models(catalogue, config, kind)
-    if asked:
-        entry = catalogue.get(asked)
-        if entry is None or not config.allows_model(asked):
-            names = ", ".join(m.key for m in offered) or "none"
-            raise InvalidInput(f"There is no model `{asked}` here. Choose one of: {names}.")
-        if not entry.does(kind):
-            names = ", ".join(m.key for m in offered) or "none"
-            raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {names}.")
-        return entry
-    for key in (preferred, config.default_model, DEFAULT_MODEL_FOR_KIND.get(kind)):
-        entry = catalogue.get(key) if key else None
-        if entry is not None and entry in offered:
-            return entry
-    if offered:
-        return offered[0]
-    raise NotAllowed(f"No model for {KIND_WORDS[kind]} is enabled here.")
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """A validated request from a command or a button, before any I/O."""
-
-    kind: Kind
-    model_key: str
-    prompt: str
-    options: dict[str, Any] = field(default_factory=dict)
-    size: tuple[int, int] | None = None
-    reference_images: tuple[ImageSource, ...] = ()
-    source_image: ImageSource | None = None
-    start_frame: ImageSource | None = None
-    end_frame: ImageSource | None = None
-    private: bool = False
-    origin: str = "command"
-    parent_job_id: int | None = None
-    notes: tuple[str, ...] = ()  # e.g. values that were clamped, shown in the receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +73,6 @@ class JobService:
         self._steps = engine.steps
         self._delivery = delivery
         self._clock = clock
-
-    # ------------------------------------------------------------------ choosing a model
-    async def models_offered(self, guild_id: int | None, kind: Kind) -> list[ModelEntry]:
-        """The models a member may pick here for this kind of job (for autocomplete)."""
-        return offered_models(self._catalogue, await self._server_settings.get(guild_id), kind)
-
-    async def choose_model(
-        self, guild_id: int | None, kind: Kind, asked: str | None = None, *, preferred: str | None = None
-    ) -> ModelEntry:
-        """The model for a job of this kind in this server (0/None: DMs): see ``pick_model``."""
-        config = await self._server_settings.get(guild_id)
-        return pick_model(self._catalogue, config, kind, asked, preferred=preferred)
 
     # ------------------------------------------------------------------ starting
     async def check_allowed(self, requester: Requester, model_key: str, kind: Kind, prompt: str) -> ModelEntry:
@@ -283,74 +219,6 @@ class JobService:
                 log.warning("job %s: could not hand its message step back; its lease will expire", job.id)
             self._engine.wake(DISCORD_LANE)
 
-    # ------------------------------------------------------------------ follow-up jobs from a result
-    async def follow_up_spec(
-        self, job_id: int, requester: Requester, *, origin: str, prompt: str | None = None
-    ) -> JobSpec:
-        """A new job from an earlier one: ``reroll`` (same parameters, new seed), ``edit`` (an image edit of its
-        output with a new prompt) or ``animate`` (its output as the start frame of a video)."""
-        parent = await self._jobs.get(job_id)
-        if parent is None:
-            raise NotFound(f"There is no job #{job_id}.")
-        if not access.can_use(parent, requester):
-            raise NotAllowed("Only the person who started this private job can use its buttons.")
-        if origin == "reroll":
-            entry = self._catalogue.get(parent.model_key)
-            options = {k: parent.params[k] for k in SCALAR_PARAMS if k in parent.params}
-            if entry is not None and entry.capabilities.seed_range is not None:
-                low, high = entry.capabilities.seed_range
-                options["seed"] = random.randint(max(low, 0), high)
-            return JobSpec(
-                kind=Kind(parent.kind),
-                model_key=parent.model_key,
-                prompt=parent.prompt,
-                options=options,
-                size=tuple(parent.params["size"]) if parent.params.get("size") else None,  # type: ignore[arg-type]
-                reference_images=tuple(
-                    StoredImage(ref["path"], ref["media_type"]) for ref in parent.params.get("reference_images", [])
-                ),
-                source_image=_stored(parent.params.get("source_image")),
-                start_frame=_stored(parent.params.get("start_frame")),
-                end_frame=_stored(parent.params.get("end_frame")),
-                private=parent.ephemeral,
-                origin=origin,
-                parent_job_id=parent.id,
-            )
-        image = await self._output_image(parent)
-        kind = Kind.IMAGE_EDIT if origin == "edit" else Kind.VIDEO
-        preferred = parent.model_key if origin == "edit" else None
-        entry = await self.choose_model(requester.guild_id, kind, preferred=preferred)
-        text = (prompt or parent.prompt).strip()
-        if kind is Kind.IMAGE_EDIT:
-            return JobSpec(
-                kind=kind,
-                model_key=entry.key,
-                prompt=text,
-                source_image=image,
-                private=parent.ephemeral,
-                origin=origin,
-                parent_job_id=parent.id,
-            )
-        return JobSpec(
-            kind=kind,
-            model_key=entry.key,
-            prompt=text,
-            start_frame=image,
-            private=parent.ephemeral,
-            origin=origin,
-            parent_job_id=parent.id,
-        )
-
-    async def _output_image(self, job: JobRecord) -> StoredImage:
-        image = next((o for o in job.outputs if not o.is_video), None)
-        if job.status != "succeeded" or image is None:
-            raise InvalidInput(f"Job #{job.id} has no image to use.")
-        if job.outputs_purged_at is not None or not await self._media.exists(image.path):
-            raise InvalidInput(
-                f"The result of job #{job.id} is no longer stored (results are kept for a limited time)."
-            )
-        return StoredImage(image.path, image.media_type)
-
     # ------------------------------------------------------------------ cancelling
     async def cancel(self, job_id: int, requester: Requester) -> str:
         """Cancel for the requester or a moderator of the job's server; returns what to tell them."""
@@ -431,7 +299,3 @@ class JobService:
             return False
         await self._jobs.mark_message_deleted(job.id, self._clock())
         return True
-
-
-def _stored(ref: dict[str, str] | None) -> StoredImage | None:
-    return StoredImage(ref["path"], ref["media_type"]) if ref else None

@@ -3,147 +3,26 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from bot.storage.database import Database, fetch_all, fetch_one
+from bot.storage.job_records import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    JobRecord,
+    NewJob,
+    OutputRecord,
+    row_to_job,
+    row_to_output,
+)
 
-ACTIVE_STATUSES = ("queued", "submitting", "running")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 # The statuses are written out, not bound: SQLite uses the partial index ``jobs_active_by_user`` only when the query's
 # WHERE visibly implies the index's, and this count runs inside the write lock of every reservation.
 ACTIVE_JOBS_SQL = """SELECT COUNT(*) FROM jobs
     WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR id <> ?)"""
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    job_id: int
-    idx: int
-    path: str
-    media_type: str
-    size_bytes: int
-    width: int | None = None
-    height: int | None = None
-    nsfw: bool = False
-    source_url: str | None = field(default=None, repr=False)
-    url_expires_at: float | None = None
-
-    @property
-    def is_video(self) -> bool:
-        return self.media_type.startswith("video/")
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: int
-    user_id: int
-    guild_id: int
-    channel_id: int | None
-    model_key: str
-    provider: str
-    kind: str
-    prompt: str
-    params: dict[str, Any]
-    status: str
-    cost: int
-    origin: str
-    parent_job_id: int | None
-    remote_id: str | None
-    upstream_status: str | None
-    upstream_request_id: str | None
-    error_code: str | None
-    error_message: str | None
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    next_poll_at: float | None
-    deadline_at: float | None
-    poll_errors: int
-    application_id: int | None
-    interaction_token: str | None = field(repr=False)
-    token_expires_at: float | None
-    token_edits_original: bool
-    message_id: int | None
-    ephemeral: bool
-    interaction_context: int | None
-    guild_installed: bool
-    channel_nsfw: bool
-    attachment_size_limit: int
-    delivery_path: str | None
-    delivered_at: float | None
-    ping_sent_at: float | None
-    message_deleted_at: float | None
-    outputs_purged_at: float | None
-    version: int = 0
-    shown_version: int | None = None
-    message_sent_at: float | None = None
-    submit_sent_at: float | None = None
-    upstream_result: str | None = field(default=None, repr=False)
-    delivery_error: str | None = None
-    shown_key: str | None = None
-    shown_place: int | None = None
-    outputs: tuple[OutputRecord, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def scope(self) -> str:
-        return f"guild {self.guild_id}" if self.guild_id else "DMs"
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    user_id: int
-    guild_id: int
-    channel_id: int | None
-    model_key: str
-    provider: str
-    kind: str
-    prompt: str
-    params: dict[str, Any]
-    cost: int
-    created_at: float
-    deadline_at: float
-    origin: str = "command"
-    parent_job_id: int | None = None
-    application_id: int | None = None
-    interaction_token: str | None = field(default=None, repr=False)
-    token_expires_at: float | None = None
-    token_edits_original: bool = False
-    ephemeral: bool = False
-    interaction_context: int | None = None
-    guild_installed: bool = True
-    channel_nsfw: bool = False
-    attachment_size_limit: int = 10 * 1024 * 1024
-    message_id: int | None = None  # the job's message: the interaction's original response
-
-
-_BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channel_nsfw")
-
-
-def _record(row: sqlite3.Row, outputs: Sequence[OutputRecord] = ()) -> JobRecord:
-    data = dict(row)
-    data["params"] = json.loads(data["params"])
-    for column in _BOOL_COLUMNS:
-        data[column] = bool(data[column])
-    return JobRecord(**data, outputs=tuple(outputs))
-
-
-def _output(row: sqlite3.Row) -> OutputRecord:
-    data = dict(row)
-    data["nsfw"] = bool(data["nsfw"])
-    return OutputRecord(**data)
 
 
 class JobRepository:
@@ -156,7 +35,7 @@ class JobRepository:
         if row is None:
             return None
         outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return _record(row, [_output(o) for o in outputs])
+        return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def get_in(self, conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
         """Read inside an open write transaction."""
@@ -164,22 +43,13 @@ class JobRepository:
         if row is None:
             return None
         outputs = await fetch_all(conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return _record(row, [_output(o) for o in outputs])
+        return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def active(self) -> list[JobRecord]:
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE status IN ('queued', 'submitting', 'running') ORDER BY id"
         )
-        return [_record(row) for row in rows]
-
-    async def undelivered(self) -> list[JobRecord]:
-        """Finished jobs whose final message has not been delivered yet (e.g. the bot stopped in between)."""
-        rows = await self._db.fetch_all(
-            """SELECT id FROM jobs WHERE delivered_at IS NULL AND finished_at IS NOT NULL
-               AND message_deleted_at IS NULL ORDER BY id"""
-        )
-        jobs = [await self.get(row["id"]) for row in rows]
-        return [job for job in jobs if job is not None]
+        return [row_to_job(row) for row in rows]
 
     async def history(
         self, user_id: int, guild_id: int | None, *, model_key: str | None, limit: int, offset: int
@@ -191,7 +61,7 @@ class JobRepository:
         rows = await self._db.fetch_all(
             f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
-        return [_record(row) for row in rows], int(total)
+        return [row_to_job(row) for row in rows], int(total)
 
     async def purgeable(self, finished_before: float, limit: int = 200) -> list[JobRecord]:
         rows = await self._db.fetch_all(
@@ -199,7 +69,7 @@ class JobRepository:
                AND EXISTS (SELECT 1 FROM job_outputs WHERE job_id = jobs.id) ORDER BY finished_at LIMIT ?""",
             (finished_before, limit),
         )
-        return [_record(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     async def input_paths_in_use(self) -> set[str]:
         """The stored input files (``inputs/…`` paths in ``params``) that queued, submitting or running jobs need."""
@@ -253,48 +123,6 @@ class JobRepository:
             "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job_id,)
         )
         return changed == 1
-
-    async def requeue(self, job_id: int) -> bool:
-        changed = await self._db.execute(
-            "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'submitting'", (job_id,)
-        )
-        return changed == 1
-
-    async def mark_running(
-        self,
-        job_id: int,
-        *,
-        remote_id: str,
-        request_id: str | None,
-        upstream_status: str | None,
-        submitted_at: float,
-        next_poll_at: float,
-        deadline_at: float,
-    ) -> bool:
-        """submitting → running. ``deadline_at`` now bounds the run (it bounded the wait in line until now)."""
-        changed = await self._db.execute(
-            """UPDATE jobs SET status = 'running', remote_id = ?, upstream_request_id = ?, upstream_status = ?,
-                   submitted_at = ?, next_poll_at = ?, deadline_at = ?
-               WHERE id = ? AND status = 'submitting'""",
-            (remote_id, request_id, upstream_status, submitted_at, next_poll_at, deadline_at, job_id),
-        )
-        return changed == 1
-
-    async def record_poll(
-        self,
-        job_id: int,
-        *,
-        upstream_status: str | None,
-        next_poll_at: float,
-        poll_errors: int,
-        request_id: str | None = None,
-    ) -> None:
-        await self._db.execute(
-            """UPDATE jobs SET upstream_status = COALESCE(?, upstream_status), next_poll_at = ?, poll_errors = ?,
-                   upstream_request_id = COALESCE(upstream_request_id, ?)
-               WHERE id = ? AND status = 'running'""",
-            (upstream_status, next_poll_at, poll_errors, request_id, job_id),
-        )
 
     async def finish(
         self,
@@ -420,10 +248,6 @@ class JobRepository:
         )
         return None if row is None else int(row[0])
 
-    async def version_in(self, conn: aiosqlite.Connection, job_id: int) -> int | None:
-        row = await fetch_one(conn, "SELECT version FROM jobs WHERE id = ?", (job_id,))
-        return None if row is None else int(row[0])
-
     async def claim_ping(self, conn: aiosqlite.Connection, job_id: int, now: float) -> bool:
         """The completion ping is about to be sent: at most once (a lost ping is harmless, a double one is not)."""
         cursor = await conn.execute(
@@ -448,7 +272,7 @@ class JobRepository:
         nxt = await self._db.fetch_value(
             "SELECT MIN(deadline_at) FROM jobs WHERE status = 'queued' AND deadline_at > ?", (now,)
         )
-        return [_record(row) for row in rows], None if nxt is None else float(nxt)
+        return [row_to_job(row) for row in rows], None if nxt is None else float(nxt)
 
     async def undeliverable(self, conn: aiosqlite.Connection, job_id: int, *, reason: str, now: float) -> None:
         """No path can show the result (the channel is gone, access or DMs closed): visible in /job show."""
@@ -457,9 +281,6 @@ class JobRepository:
                    delivered_at = COALESCE(delivered_at, ?) WHERE id = ?""",
             (reason, now, job_id),
         )
-
-    async def expire_token_in(self, conn: aiosqlite.Connection, job_id: int) -> None:
-        await conn.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
 
     async def queue_position(self, job_id: int, provider: str) -> int:
         """1 + the queued jobs of the same provider that were made before this one."""
@@ -489,18 +310,15 @@ class JobRepository:
             ],
         )
 
+    async def set_output_url(self, job_id: int, idx: int, *, url: str, expires_at: float | None) -> None:
+        """A fresh download link for a stored output (the provider's old one expired)."""
+        await self._db.execute(
+            "UPDATE job_outputs SET source_url = ?, url_expires_at = ? WHERE job_id = ? AND idx = ?",
+            (url, expires_at, job_id, idx),
+        )
+
     async def set_message(self, job_id: int, message_id: int) -> None:
         await self._db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
-
-    async def set_token(
-        self, job_id: int, *, application_id: int, token: str, expires_at: float, edits_original: bool
-    ) -> None:
-        """A fresh interaction token that can edit the job's message (e.g. from a Refresh click)."""
-        await self._db.execute(
-            """UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?,
-                   token_edits_original = ? WHERE id = ?""",
-            (application_id, token, expires_at, int(edits_original), job_id),
-        )
 
     async def set_token_in(
         self,
@@ -522,21 +340,13 @@ class JobRepository:
         """Discord refused the token (expired or revoked): stop trying it."""
         await self._db.execute("UPDATE jobs SET token_expires_at = 0 WHERE id = ?", (job_id,))
 
-    async def mark_delivered(self, job_id: int, *, path: str, now: float) -> bool:
-        changed = await self._db.execute(
-            "UPDATE jobs SET delivered_at = ?, delivery_path = ? WHERE id = ? AND delivered_at IS NULL",
-            (now, path, job_id),
+    async def clear_expired_tokens(self, now: float) -> int:
+        """Forget the interaction tokens that have expired (each is a credential until then); returns how many."""
+        return await self._db.execute(
+            """UPDATE jobs SET interaction_token = NULL
+               WHERE interaction_token IS NOT NULL AND COALESCE(token_expires_at, 0) <= ?""",
+            (now,),
         )
-        return changed == 1
-
-    async def set_delivery_path(self, job_id: int, path: str) -> None:
-        await self._db.execute("UPDATE jobs SET delivery_path = ? WHERE id = ?", (path, job_id))
-
-    async def mark_ping_sent(self, job_id: int, now: float) -> bool:
-        changed = await self._db.execute(
-            "UPDATE jobs SET ping_sent_at = ? WHERE id = ? AND ping_sent_at IS NULL", (now, job_id)
-        )
-        return changed == 1
 
     async def mark_message_deleted(self, job_id: int, now: float) -> None:
         await self._db.execute(
@@ -563,4 +373,15 @@ class JobRepository:
                ORDER BY id""",
             (user_id, guild_id, guild_id),
         )
-        return [_record(row) for row in rows]
+        return [row_to_job(row) for row in rows]
+
+
+__all__ = [
+    "ACTIVE_JOBS_SQL",
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "JobRecord",
+    "JobRepository",
+    "NewJob",
+    "OutputRecord",
+]

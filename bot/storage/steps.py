@@ -221,11 +221,20 @@ class StepRepository:
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
-    async def release_one(self, lease: Lease, *, due_at: float) -> bool:
+    async def release_one(self, lease: Lease, *, due_at: float, attempts: int | None = None) -> bool:
         """Hand one step back to run at ``due_at`` (its own transaction); False if it is no longer ours."""
         try:
             async with self._db.transaction() as conn:
-                await self.release(conn, lease, due_at=due_at)
+                await self.release(conn, lease, due_at=due_at, attempts=attempts)
+        except LeaseLost:
+            return False
+        return True
+
+    async def complete_one(self, lease: Lease) -> bool:
+        """The step has nothing left to do (its own transaction); False if it is no longer ours."""
+        try:
+            async with self._db.transaction() as conn:
+                await self.complete(conn, lease)
         except LeaseLost:
             return False
         return True

@@ -74,7 +74,8 @@ def e2e_settings(
         "discord_api_base_url": discord.api_base,
         "database_path": tmp_path / "bot.sqlite3",
         "output_dir": tmp_path / "outputs",
-        "allow_private_network_fetch": True,
+        "allow_loopback_fetch": True,
+        "attachment_hosts": "127.0.0.1",  # the fake Discord's CDN
         "edit_min_interval_s": 0.05,
         "queue_edit_interval_s": 0.5,
         "completion_ping_after_s": 3600,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.commands_support import b64, last_body, no_cdn_urls, png, refused, run
+from bot.settings import Settings
+from tests.e2e.commands_support import b64, last_body, no_cdn_urls, png, refused, run, submits
 from tests.e2e.harness import bot_running
-from tests.fakes.media import image_bytes
+from tests.fakes.media import animated_bytes, image_bytes, polyglot, truncated_png
 
 # (command, the attachment option, other options)
 SLOTS = [
@@ -103,3 +104,50 @@ async def test_each_accepted_format_is_sent_upstream_as_data(fake_discord, fakes
     assert video_body["image_url"] == f"data:{media_type};base64,{b64(data)}"
     assert no_cdn_urls(edit_body)
     assert no_cdn_urls(video_body)
+
+
+HOSTILE = [
+    ("cut.png", truncated_png(), "is damaged or incomplete"),
+    ("moving.png", animated_bytes("png"), "is animated"),
+    ("two-in-one.png", polyglot(png()), "has extra data after the end"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "others"), [s for s in SLOTS if s[0] in ("edit", "video")])
+async def test_truncated_animated_and_polyglot_images_are_refused_before_any_charge(
+    fake_discord, fakes, settings, command, option, others
+):
+    async with bot_running(settings, fake_discord) as bot:
+        for filename, data, says in HOSTILE:
+            attachment = fake_discord.add_cdn_file(filename, data, "image/png")
+            text = await refused(fake_discord, bot, command, options_for(fake_discord, others, option, attachment))
+            assert f"The {WHAT[option]} ({filename}) {says}" in text
+            assert "again" in text or "instead" in text  # says what to change
+    assert last_body_or_none(fakes, "luma_agents") is None
+    assert last_body_or_none(fakes, "luma_reseller") is None
+
+
+def last_body_or_none(fakes, provider: str):
+    sent = submits(fakes, provider)
+    return sent[-1] if sent else None
+
+
+async def test_attachments_come_only_from_the_configured_cdn_hosts(fake_discord, fakes, settings):
+    attachment = fake_discord.add_cdn_file("elsewhere.png", png())
+    moved = {**attachment, "url": attachment["url"].replace("127.0.0.1", "localhost")}
+    async with bot_running(settings, fake_discord) as bot:
+        text = await refused(fake_discord, bot, "edit", {"prompt": "a cat", "image": moved})
+    assert "not on Discord's file server" in text
+    assert not fake_discord.cdn_requests
+
+
+def test_production_attachment_hosts_are_discords_cdn_only():
+    assert Settings(_env_file=None).attachment_hosts == {"cdn.discordapp.com", "media.discordapp.net"}  # type: ignore[call-arg]
+    assert not Settings(_env_file=None).loopback_fetch_allowed  # type: ignore[call-arg]
+
+
+def test_the_old_private_network_setting_now_means_loopback_only_and_says_so():
+    old = Settings(_env_file=None, allow_private_network_fetch=True)  # type: ignore[call-arg]
+    assert old.loopback_fetch_allowed
+    assert "ALLOW_LOOPBACK_FETCH" in old.deprecations()[0]
+    assert Settings(_env_file=None, allow_loopback_fetch=True).deprecations() == []  # type: ignore[call-arg]

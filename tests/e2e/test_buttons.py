@@ -530,3 +530,25 @@ async def test_a_failed_job_offers_try_again_and_details(fake_discord, fakes, se
     assert fields["Status"] == "failed"
     assert "Why it failed" in fields
     assert again.status == "succeeded"
+
+
+async def test_another_users_refresh_of_a_private_job_gets_none_of_it(fake_discord, fakes, settings):
+    fakes.luma_agents.timing = Timing(queued_s=0, processing_s=30)
+    async with bot_running(settings, fake_discord) as bot:
+        started_by = await fake_discord.dispatch(
+            fake_discord.slash_command("imagine", {"prompt": "a secret heron", "model": "uni-1", "private": True})
+        )
+        job = await job_when(bot, 1, lambda j: j.status == "running" and j.message_id is not None)
+        message_id = fake_discord.interaction(started_by.token).original_message_id
+        record, callback = await click(fake_discord, f"gen:refresh:{job.id}", message_id, user_id=STRANGER)
+        refusal = await followup_text(fake_discord, record)
+        sent = fake_discord.requests_for(record.token)
+        after = await bot.services.job_records.get(job.id)
+        own, _ = await click(fake_discord, f"gen:refresh:{job.id}", message_id)  # the requester still can
+        await fake_discord.wait_for(lambda r: r.interaction_token == own.token and r.method == "PATCH")
+    assert callback.json["type"] == 6
+    assert refusal == f"There is no job #{job.id} you can see."
+    assert not [r for r in sent if r.method == "PATCH"]  # the message was not edited for the stranger
+    assert "secret heron" not in str([r.json for r in sent])
+    assert after is not None
+    assert after.interaction_token != record.token  # the stranger's token was not kept for the job

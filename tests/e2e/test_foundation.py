@@ -161,7 +161,7 @@ async def test_an_unexpected_error_is_an_ephemeral_reference_logged_with_its_tra
             raise RuntimeError("database on fire")
 
         monkeypatch.setattr(bot.services.server_settings, "get", broken)
-        with caplog.at_level("ERROR", logger="bot.replies"):
+        with caplog.at_level("ERROR", logger="bot.render.replies"):
             record = await fake_discord.dispatch(fake_discord.slash_command("help", {}))
             reply = await fake_discord.wait_for(
                 lambda r: r.interaction_token == record.token and r.method == "PATCH", timeout=5

@@ -39,3 +39,27 @@ def mp4_bytes() -> bytes:
 
 def media_bytes(fmt: str, width: int = 64, height: int = 64) -> bytes:
     return mp4_bytes() if fmt == "mp4" else image_bytes(fmt, width, height)
+
+
+@cache
+def truncated_png(keep: float = 0.6) -> bytes:
+    """A noisy 256x256 PNG cut off after ``keep`` of its bytes: its header reads fine, its pixels do not."""
+    noisy = Image.frombytes("RGB", (256, 256), bytes(range(256)) * 768)
+    buf = io.BytesIO()
+    noisy.save(buf, format="PNG")
+    data = buf.getvalue()
+    return data[: int(len(data) * keep)]
+
+
+@cache
+def animated_bytes(fmt: str = "png") -> bytes:
+    """A two-frame animated image (APNG, animated WebP or GIF)."""
+    frames = [Image.new("RGB", (64, 64), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format=_PIL_FORMATS[fmt], save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+def polyglot(image: bytes) -> bytes:
+    """``image`` with a zip archive holding a web page appended: still opens as the image."""
+    return image + b"PK\x03\x04" + bytes(26) + b"payload.html" + b"<html><script>alert(1)</script></html>"

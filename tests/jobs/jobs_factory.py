@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from bot.jobs.render import Rendered
+from bot.render.job import Rendered
 from bot.storage.jobs import JobRecord, OutputRecord
 from tests.jobs.virtual import T0
 

@@ -21,9 +21,10 @@ from bot.jobs import engine as engine_module
 from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
-from bot.jobs.render import queue_place
-from bot.jobs.runner import Runner, submit_lane
+from bot.jobs.outcomes import submit_lane
+from bot.jobs.runner import Runner
 from bot.jobs.transitions import JobTransitions
+from bot.render.job import queue_place
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database

@@ -10,15 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.jobs.delivery import (
-    DISCORD_LANE,
-    RETRY_CAP_S,
-    PathFailed,
-    TransientFailure,
-    _classify,
-    nonce_for,
-    nsfw_mode,
-)
+from bot.jobs.delivery import DISCORD_LANE, RETRY_CAP_S, nonce_for, nsfw_mode
+from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
 from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
 from bot.storage.jobs import OutputRecord
@@ -49,7 +42,7 @@ from tests.jobs.virtual import T0
     ],
 )
 def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
-    result = _classify(http_error(status, code), path)
+    result = classify(http_error(status, code), path)
     assert type(result) is outcome
     if gone is not None:
         assert result.gone is gone
@@ -70,7 +63,7 @@ def test_discord_errors_decide_the_next_path(status, code, path, outcome, gone):
     ],
 )
 def test_only_a_refused_token_counts_as_a_dead_token(status, code, path, dead):
-    result = _classify(http_error(status, code), path)
+    result = classify(http_error(status, code), path)
     assert isinstance(result, PathFailed)
     assert result.token_dead is dead
 

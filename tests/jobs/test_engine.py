@@ -9,8 +9,7 @@ import pytest
 
 from bot.fetch import FetchError
 from bot.jobs.lanes import RETRY_AFTER_ERROR_S
-from bot.jobs.render import queue_place
-from bot.jobs.runner import (
+from bot.jobs.outcomes import (
     DOWNLOAD_FAILED,
     GENERIC_FAILURE,
     LOST_UPSTREAM,
@@ -18,6 +17,7 @@ from bot.jobs.runner import (
     RESTARTED_WHILE_SUBMITTING,
     RUN_TIMEOUT,
 )
+from bot.render.job import queue_place
 from providers.base import JobState, JobStatus, Output
 from providers.errors import (
     AmbiguousSubmitError,

@@ -1,4 +1,4 @@
-"""The one rule for a job's model (bot/jobs/service.py ``pick_model``), used by the commands, the autocomplete,
+"""The one rule for a job's model (bot/prompting/models.py ``pick_model``), used by the commands, the autocomplete,
 the buttons' follow-up jobs and the final check before a job starts."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed
-from bot.jobs.service import offered_models, pick_model
+from bot.prompting.models import offered_models, pick_model
 from bot.server_settings.config import ServerConfig
 from providers.base import Capabilities, Kind
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.render import (
+from bot.jobs.requests import SCALAR_PARAMS
+from bot.render.job import (
     ACTIONS,
     PROMPT_PREVIEW_CHARS,
     RenderContext,
@@ -17,7 +18,6 @@ from bot.jobs.render import (
     queue_place,
     render_job,
 )
-from bot.jobs.requests import SCALAR_PARAMS
 from tests.jobs.jobs_factory import MiB, assert_embed_within_limits, assert_message_within_limits, make_job, output
 from tests.jobs.jobs_factory import succeeded as succeeded_job
 from tests.jobs.virtual import T0
@@ -312,8 +312,22 @@ def test_details_embed_lists_every_parameter_within_discords_limits():
 
 
 def test_links_in_prompts_do_not_unfurl():
-    from bot.jobs.render import prompt_preview
+    from bot.render.job import prompt_preview
 
     assert prompt_preview("like https://example.com/a_b.png and <https://x.y>") == (
         "like <https://example.com/a_b.png> and <https://x.y>"
     )
+
+
+def test_a_model_without_a_seed_shows_no_seed_line():
+    video = succeeded_job(
+        output(media_type="video/mp4"),
+        model_key="luma-video",
+        kind="video",
+        params={"model": "ray-v2", "duration_s": 5},
+    )
+    fields = {f.name for f in render_job(video, ctx(takes_seed=False)).embeds[0].fields}
+    assert "Seed" not in fields
+    assert "Duration" in fields
+    image = succeeded_job(params={"model": "wavespeed-ai/neta-lumina"})  # takes a seed, none chosen
+    assert {f.name: f.value for f in render_job(image, ctx()).embeds[0].fields}["Seed"] == "random"

@@ -47,7 +47,7 @@ def test_presigned_expiry(url, expected):
 # ---------------------------------------------------------------------------------------------- collecting
 @pytest.fixture
 async def fetcher():
-    async with Fetcher(max_bytes=10 * 1024 * 1024, timeout_s=5, allow_private=True) as started:
+    async with Fetcher(max_bytes=10 * 1024 * 1024, timeout_s=5, allow_loopback=True) as started:
         yield started
 
 

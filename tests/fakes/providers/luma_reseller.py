@@ -147,8 +147,8 @@ class FakeLumaReseller(FakeProviderServer):
             return self._reply(task_error("task_not_exist", "task_not_exist"), status=self.not_found_status)
         if job.phase(self.clock()) != "completed" or not self.no_mark_available:
             return self._reply(task_error("invalid_request", "video is not completed"), status=400)
-        if "no_mark_url" not in job.extra:
-            job.extra["no_mark_url"] = self.add_media(f"{job.id}.mp4", ttl_s=self.download_ttl_s)
+        # Presigned afresh on every call, like the relay's storage does.
+        job.extra["no_mark_url"] = self.add_media(f"{job.id}.mp4", ttl_s=self.download_ttl_s)
         return self._answer({"url": job.extra["no_mark_url"]})
 
     # ----------------------------------------------------------------- bodies

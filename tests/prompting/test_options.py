@@ -1,4 +1,5 @@
-"""Inline flags and slash options → provider options (cogs/_options.py), against each adapter's real capabilities."""
+"""Inline flags and slash options → provider options (bot/prompting/flags.py, options.py), against each adapter's
+real capabilities."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from bot.catalogue import MODELS, ModelEntry
 from bot.errors import InvalidInput
-from cogs._options import FLAGS, ParsedPrompt, flags_for, model_from, parse_prompt, resolve_options
+from bot.prompting.flags import FLAGS, ParsedPrompt, flags_for, model_from, parse_prompt
+from bot.prompting.options import resolve_options
 from providers import luma_agents, luma_reseller, lumozai, wavespeed
 from providers.base import GenerationRequest, Kind
 from providers.luma_agents import LumaAgentsProvider

@@ -1,12 +1,9 @@
-"""Midjourney-style inline flags (``--ar 16:9 --seed 42``) and slash options, turned into provider options.
-
-Pure: no I/O. ``parse_prompt`` splits flags from the prompt text; ``resolve_options`` checks them against one model's
-capabilities (refusing what it cannot take, clamping numbers into range) and yields ``GenerationRequest`` fields.
+"""Inline flags and slash options checked against one model's capabilities: ``resolve_options`` refuses what the
+model cannot take, clamps numbers into range and yields ``GenerationRequest`` fields. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -16,56 +13,8 @@ from typing import Any
 
 from bot.catalogue import ModelEntry
 from bot.errors import InvalidInput
+from bot.prompting.flags import FLAG_BY_NAME, FLAGS, SWITCH_WORDS, Flag, flags_for, missing_value
 from providers.base import Kind
-
-
-@dataclass(frozen=True)
-class Flag:
-    name: str
-    field: str | None  # the GenerationRequest field it sets; None for --model
-    value: str  # text, ratio, int, float, choice, size, duration or switch
-    needs: str = ""  # what a value looks like, for "--ar needs a ratio like 16:9"
-    aliases: tuple[str, ...] = ()
-    caps: str = ""  # the Capabilities attribute holding its range or its choices
-
-
-FLAGS: tuple[Flag, ...] = (
-    Flag("model", None, "text", "a model key like uni-1"),
-    Flag("ar", "aspect_ratio", "ratio", "a ratio like 16:9", ("aspect",), "aspect_ratios"),
-    Flag("seed", "seed", "int", "a whole number like 42", caps="seed_range"),
-    Flag("style", "style", "choice", "a style like manga", caps="styles"),
-    Flag("format", "output_format", "choice", "a file format like png", caps="output_formats"),
-    Flag("size", "size", "size", "a size like 1024x768", caps="size_range"),
-    Flag("steps", "steps", "int", "a whole number like 28", caps="steps_range"),
-    Flag("guidance", "guidance", "float", "a number like 3.5", caps="guidance_range"),
-    Flag("quality", "quality", "int", "a whole number like 90", caps="quality_range"),
-    Flag("duration", "duration_s", "duration", "a length like 10s", caps="durations_s"),
-    Flag("res", "resolution", "choice", "a resolution like 1080p", ("resolution",), "resolutions"),
-    Flag("loop", "loop", "switch"),
-    Flag("enhance", "enhance_prompt", "switch"),
-    Flag("lora", "lora_scale", "float", "a number like 0.8", caps="lora_scale_range"),
-    Flag("mp", "megapixels", "choice", "a number of megapixels like 1", ("megapixels",), "megapixels"),
-    Flag("strength", "prompt_strength", "float", "a number like 0.8", caps="prompt_strength_range"),
-    Flag("web", "web_search", "switch"),
-)
-_BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in (flag.name, *flag.aliases)}
-
-# A flag starts at a word boundary with "--", or with the em or en dash a phone makes of "--".
-_FLAG_RE = re.compile(r"(?<!\S)(?P<dash>--|[—–])(?P<name>[A-Za-z][A-Za-z0-9_-]*)")
-_GAP_RE = re.compile(r"[^\S\n]+")
-_WORD_RE = re.compile(r"\S+")
-# Ratios and sizes may be written with spaces inside: "--ar 16 : 9".
-_PAIR_RE = re.compile(r"\d+(?:\.\d+)?[^\S\n]*[:/x×*][^\S\n]*\d+(?:\.\d+)?(?!\S)", re.IGNORECASE)
-_SWITCH_WORDS = {
-    "yes": True,
-    "true": True,
-    "on": True,
-    "1": True,
-    "no": False,
-    "false": False,
-    "off": False,
-    "0": False,
-}
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -77,123 +26,10 @@ _KIND_NOUNS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO:
 
 
 @dataclass(frozen=True)
-class ParsedPrompt:
-    prompt: str
-    flags: dict[str, str | bool]
-
-
-@dataclass(frozen=True)
 class Resolved:
     options: dict[str, Any]
     size: tuple[int, int] | None
     notes: tuple[str, ...]
-
-
-def _all_flags() -> str:
-    return ", ".join(f"--{flag.name}" for flag in FLAGS)
-
-
-class UnknownFlag(InvalidInput):
-    """A ``--name`` that is no flag at all. ``hint`` (maybe empty) suggests the closest flag; a command that knows
-    the model can list that model's flags instead of every flag."""
-
-    def __init__(self, name: str, hint: str) -> None:
-        super().__init__(f"`--{name}` is not a flag.{hint} The flags are: {_all_flags()}.")
-        self.name = name
-        self.hint = hint
-
-
-def _unknown(name: str) -> UnknownFlag:
-    close = difflib.get_close_matches(name.lower(), list(_BY_NAME), n=1)
-    hint = f" Did you mean --{_BY_NAME[close[0]].name}?" if close else ""
-    return UnknownFlag(name, hint)
-
-
-def _missing(flag: Flag) -> InvalidInput:
-    if flag.value == "switch":
-        return InvalidInput(
-            f"--{flag.name} is a switch: write just --{flag.name} (or --{flag.name}=no to turn it off)."
-        )
-    return InvalidInput(f"--{flag.name} needs {flag.needs}.")
-
-
-def _flag_at(line: str, pos: int) -> tuple[re.Match[str], Flag | None] | None:
-    """The flag starting at or after ``pos``, with its table entry (None for an unknown ``--name``)."""
-    while (match := _FLAG_RE.search(line, pos)) is not None:
-        flag = _BY_NAME.get(match["name"].lower())
-        if flag is not None or match["dash"] == "--":
-            return match, flag
-        pos = match.end()  # an em or en dash before an unknown word is punctuation, not a flag
-    return None
-
-
-def _is_flag(word: str) -> bool:
-    found = _flag_at(word, 0)
-    return found is not None and found[0].start() == 0
-
-
-def _value_after(line: str, flag: Flag, end: int) -> tuple[str | bool, int]:
-    """The value of ``flag`` whose name ends at ``end``, and where that value ends."""
-    if line.startswith("=", end):
-        word = _WORD_RE.match(line, end + 1)
-        text, stop = (word[0], word.end()) if word else ("", end + 1)
-        if flag.value == "switch":
-            if text.lower() not in _SWITCH_WORDS:
-                raise _missing(flag)
-            return _SWITCH_WORDS[text.lower()], stop
-        if not text:
-            raise _missing(flag)
-        return text, stop
-    if flag.value == "switch":
-        return True, end
-    gap = _GAP_RE.match(line, end)
-    if gap is None:
-        raise _missing(flag)
-    word = (_PAIR_RE.match(line, gap.end()) if flag.value in ("ratio", "size") else None) or _WORD_RE.match(
-        line, gap.end()
-    )
-    if word is None or _is_flag(word[0]):
-        raise _missing(flag)
-    return word[0], word.end()
-
-
-def _parse_line(line: str, flags: dict[str, str | bool]) -> str | None:
-    """The line with its flags taken out and its spacing tidied; None when it held only flags."""
-    kept: list[str] = []
-    pos = 0
-    while (found := _flag_at(line, pos)) is not None:
-        match, flag = found
-        if flag is None:
-            raise _unknown(match["name"])
-        value, stop = _value_after(line, flag, match.end())
-        flags[flag.name] = value
-        kept.append(line[pos : match.start()])
-        pos = stop
-    if not kept:
-        return " ".join(line.split())
-    text = " ".join(("".join(kept) + line[pos:]).split())
-    return text or None
-
-
-def parse_prompt(text: str) -> ParsedPrompt:
-    """Split inline flags from the prompt. Raises ``InvalidInput`` for an unknown flag or a missing value."""
-    flags: dict[str, str | bool] = {}
-    lines = [line for line in (_parse_line(raw, flags) for raw in text.split("\n")) if line is not None]
-    return ParsedPrompt(prompt="\n".join(lines).strip(), flags=flags)
-
-
-def flags_for(entry: ModelEntry) -> list[str]:
-    """The flags ``entry`` takes, "--model" first, then in table order."""
-    fields = entry.capabilities.fields
-    return [f"--{flag.name}" for flag in FLAGS if flag.field is None or flag.field in fields]
-
-
-def model_from(flags: Mapping[str, str | bool], slash_model: str | None) -> str | None:
-    """The model key asked for, lower-case; the slash option wins over ``--model``."""
-    for value in (slash_model, flags.get("model")):
-        if isinstance(value, str) and value.strip():
-            return value.strip().lower()
-    return None
 
 
 # Value conversion: one function per kind of value, each (flag, entry, raw value, notes) → option value.
@@ -328,9 +164,9 @@ def _duration(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> int:
 def _switch(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> bool:
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().lower() in _SWITCH_WORDS:
-        return _SWITCH_WORDS[raw.strip().lower()]
-    raise _missing(flag)
+    if isinstance(raw, str) and raw.strip().lower() in SWITCH_WORDS:
+        return SWITCH_WORDS[raw.strip().lower()]
+    raise missing_value(flag)
 
 
 _CONVERT: dict[str, Convert] = {
@@ -348,7 +184,7 @@ def _merged(flags: Mapping[str, str | bool], slash: Mapping[str, Any]) -> dict[s
     merged: dict[str, Any] = {}
     for source in (flags, {name: value for name, value in slash.items() if value is not None}):
         for name, value in source.items():
-            flag = _BY_NAME.get(name.lower())
+            flag = FLAG_BY_NAME.get(name.lower())
             if flag is None:
                 raise ValueError(f"not a flag name: {name!r}")  # a programming error, not the user's
             merged[flag.name] = value
@@ -380,3 +216,12 @@ def resolve_options(
         ratio = options.pop("aspect_ratio")
         notes.append(f"--ar {ratio} was ignored: --size {size[0]}x{size[1]} sets the exact size.")
     return Resolved(options=options, size=size, notes=tuple(notes))
+
+
+def random_seed_dropped(entry: ModelEntry, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Seed -1 means "pick one at random" for every model: for one whose seeds start at 0, send no seed rather
+    than clamp -1 to a fixed 0."""
+    seeds = entry.capabilities.seed_range
+    if seeds is None or seeds[0] <= -1 or str(given.get("seed")).strip() != "-1":
+        return dict(given)
+    return {name: value for name, value in given.items() if name != "seed"}

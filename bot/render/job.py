@@ -75,6 +75,7 @@ class RenderContext:
     # ``outputs_purged_at`` is set has none of its files, whatever this says.
     missing_outputs: frozenset[int] = frozenset()
     retention_days: float | None = None  # how long results are kept, to say so when they are gone
+    takes_seed: bool = True  # the model takes a seed: show it (or "random"); else no Seed line at all
 
 
 def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
@@ -188,11 +189,12 @@ def _filename(job: JobRecord, output: OutputRecord) -> str:
     return f"job{job.id}_{output.idx}{Path(output.path).suffix}"
 
 
-def _params_fields(job: JobRecord, output: OutputRecord | None) -> list[tuple[str, str]]:
+def _params_fields(job: JobRecord, output: OutputRecord | None, *, takes_seed: bool = True) -> list[tuple[str, str]]:
     params = job.params
     fields = [("Model", f"`{job.model_key}`")]
     seed = params.get("seed")
-    fields.append(("Seed", f"`{seed}`" if seed is not None and seed != -1 else "random"))
+    if takes_seed or seed is not None:
+        fields.append(("Seed", f"`{seed}`" if seed is not None and seed != -1 else "random"))
     if output is not None and output.width and output.height:
         fields.append(("Size", f"{output.width}×{output.height}"))
     elif params.get("aspect_ratio"):
@@ -248,7 +250,7 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
         lines.append(_gone_line(ctx, some=gone < len(job.outputs)))
     first = job.outputs[0] if job.outputs else None
     embed = discord.Embed(colour=EMBED_COLOUR)
-    for name, value in _params_fields(job, first):
+    for name, value in _params_fields(job, first, takes_seed=ctx.takes_seed):
         embed.add_field(name=name, value=value, inline=True)
     embed.set_footer(text=f"Job #{job.id} · {credits_text(job.cost)}")
     image_file = next((f for f in files if not f.spoiler and not f.filename.endswith((".mp4", ".mov", ".webm"))), None)

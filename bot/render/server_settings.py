@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import discord
 
 from bot.catalogue import Catalogue
-from bot.jobs.render import EMBED_COLOUR, credits_text, duration_text
+from bot.render.job import EMBED_COLOUR, credits_text, duration_text
 from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from bot.jobs.render import EMBED_COLOUR, credits_text, timestamp
+from bot.render.job import EMBED_COLOUR, credits_text, timestamp
 from bot.storage.audit import AuditEntry
 
 AUDIT_PAGE_SIZE = 10

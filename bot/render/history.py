@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.jobs.render import EMBED_COLOUR, ButtonSpec, Rendered, prompt_preview, timestamp
+from bot.render.job import EMBED_COLOUR, ButtonSpec, Rendered, prompt_preview, timestamp
 from bot.storage.jobs import JobRecord
 
 PAGE_SIZE = 10
