@@ -56,7 +56,7 @@ class Database:
     async def open(self) -> Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self._use_wal(self._writer)
         await self._writer.execute("PRAGMA synchronous = NORMAL")
         await self._migrate(self._writer)
         self._reader = await self._connect()
@@ -85,6 +85,19 @@ class Database:
     async def schema_version(self) -> int:
         row = await self.fetch_one("PRAGMA user_version")
         return int(row[0]) if row else 0
+
+    @staticmethod
+    async def _use_wal(conn: aiosqlite.Connection) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once (no busy wait) when another process holds a
+        lock at that moment, e.g. while it migrates a new database: wait a little and try again."""
+        for attempt in range(100):
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
         for number, name, sql in migrations():
