@@ -6,77 +6,31 @@ Every field here has a line in ``.env.example`` (a test keeps the two in sync). 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from providers import registry
+from providers.registry import ProviderSettings, ProviderSpec
+
+__all__ = ["CoreSettings", "CostSettings", "NsfwPolicy", "ProviderSettings", "Settings", "settings_model"]
 
 NsfwPolicy = Literal["block", "spoiler", "age_restricted"]
 
 
-class ProviderSettings(BaseModel):
-    """One upstream API. The provider's models are offered only when ``api_key`` is set."""
-
-    api_key: SecretStr | None = None
-    base_url: str
-    max_concurrency: int = Field(4, ge=1, description="upstream jobs running at once; more wait in the bot's queue")
-    requests_per_minute: int = Field(60, ge=1, description="submissions and polls per minute")
-    first_poll_s: float | None = Field(
-        None, gt=0, description="first poll this long after submission; default: 3/4 of the model's typical time"
-    )
-    poll_interval_s: float = Field(3.0, gt=0, description="then poll this often")
-    max_poll_interval_s: float = Field(60.0, gt=0, description="cap of the backoff on transient errors")
-    submit_timeout_s: float = Field(60.0, gt=0)
-    poll_timeout_s: float = Field(30.0, gt=0)
-
-    @property
-    def enabled(self) -> bool:
-        return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
-
-
-class WaveSpeedSettings(ProviderSettings):
-    base_url: str = "https://api.wavespeed.ai"
-    max_concurrency: int = Field(3, ge=1)
-    requests_per_minute: int = Field(120, ge=1)
-    poll_interval_s: float = Field(2.0, gt=0)
-
-
-class LumaAgentsSettings(ProviderSettings):
-    base_url: str = "https://agents.lumalabs.ai/v1"
-    max_concurrency: int = Field(4, ge=1)
-    poll_interval_s: float = Field(3.0, gt=0)
-
-
-class LumaResellerSettings(ProviderSettings):
-    base_url: str = "https://api.ephone.ai"
-    max_concurrency: int = Field(2, ge=1)
-    poll_interval_s: float = Field(8.0, gt=0)
-    model_name: str | None = Field(None, description="sent as model_name (e.g. ray-v2) when the relay takes one")
-
-
-class LumozaiSettings(ProviderSettings):
-    base_url: str = "https://lumozai.com"
-    max_concurrency: int = Field(2, ge=1)
-    poll_interval_s: float = Field(5.0, gt=0)
-    submit_timeout_s: float = Field(180.0, gt=0)
-    check_path: str = "/api/v4/check"
-
-
 class CostSettings(BaseModel):
-    """Credits each model key costs per job."""
-
-    neta_lumina: int = Field(1, ge=0)
-    uni_1: int = Field(1, ge=0)
-    uni_1_max: int = Field(3, ge=0)
-    kawaii_3d: int = Field(1, ge=0)
-    luma_video: int = Field(10, ge=0)
+    """Credits each model key costs per job: one field per registered model (``COSTS__NETA_LUMINA``)."""
 
     def for_model(self, key: str) -> int:
         return int(getattr(self, key.replace("-", "_")))
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
+    """Everything but the providers' blocks and the costs, which ``settings_model`` adds from the registry."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -91,11 +45,6 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_guild_id: int | None = None  # `python -m bot sync` registers the commands only here (instant), unless --global
     operator_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-
-    wavespeed: WaveSpeedSettings = WaveSpeedSettings()
-    luma_agents: LumaAgentsSettings = LumaAgentsSettings()
-    luma_reseller: LumaResellerSettings = LumaResellerSettings()
-    lumozai: LumozaiSettings = LumozaiSettings()
 
     # The job engine
     poll_workers: int = Field(8, ge=1, le=256)
@@ -143,9 +92,25 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     def providers(self) -> dict[str, ProviderSettings]:
-        return {
-            "wavespeed": self.wavespeed,
-            "luma_agents": self.luma_agents,
-            "luma_reseller": self.luma_reseller,
-            "lumozai": self.lumozai,
-        }
+        """Each provider's block by name, in registry order."""
+        return {name: value for name, value in self if isinstance(value, ProviderSettings)}
+
+
+def settings_model(specs: Iterable[ProviderSpec[Any]] | None = None) -> type[CoreSettings]:
+    """The settings class for these providers (default: those registered now): the core settings, one nested
+    block per provider (``WAVESPEED__API_KEY``) and one cost per model (``COSTS__NETA_LUMINA``)."""
+    chosen = tuple(registry.specs() if specs is None else specs)
+    per_model: dict[str, Any] = {
+        model.key.replace("-", "_"): (int, Field(model.cost, ge=0)) for spec in chosen for model in spec.models
+    }
+    costs = create_model("CostSettings", __base__=CostSettings, __module__=__name__, **per_model)
+    blocks: dict[str, Any] = {spec.name: (spec.settings, Field(default_factory=spec.settings)) for spec in chosen}
+    return create_model(
+        "Settings", __base__=CoreSettings, __module__=__name__, costs=(costs, Field(default_factory=costs)), **blocks
+    )
+
+
+if TYPE_CHECKING:
+    Settings = CoreSettings
+else:
+    Settings = settings_model()
