@@ -1,5 +1,6 @@
 """The model catalogue: the keys users pick, mapped to a provider, an upstream model, the kinds of job it does,
-its cost and what it accepts. A key is offered only when its provider has an API key configured."""
+its cost and what it accepts, derived from the providers' registry. A key is offered only when its provider has
+an API key configured."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from bot.settings import Settings
+from providers import registry
 from providers.base import Capabilities, Kind, Provider
 
 
@@ -37,50 +39,22 @@ class ModelEntry:
         return kind in self.kinds and kind in self.capabilities.kinds
 
 
-MODELS: tuple[ModelDef, ...] = (
-    ModelDef(
-        "neta-lumina",
-        "wavespeed",
-        "wavespeed-ai/neta-lumina",
-        frozenset({Kind.IMAGE}),
-        "Neta Lumina",
-        "anime illustration; danbooru tags and Chinese, English or Japanese prompts work",
-    ),
-    ModelDef(
-        "uni-1",
-        "luma_agents",
-        "uni-1",
-        frozenset({Kind.IMAGE, Kind.IMAGE_EDIT}),
-        "Luma uni-1",
-        "images and image edits, with up to 9 reference images",
-    ),
-    ModelDef(
-        "uni-1-max",
-        "luma_agents",
-        "uni-1-max",
-        frozenset({Kind.IMAGE, Kind.IMAGE_EDIT}),
-        "Luma uni-1 max",
-        "like uni-1, at higher quality",
-    ),
-    ModelDef(
-        "kawaii-3d",
-        "lumozai",
-        "flux-cute-3d-kawaii",
-        frozenset({Kind.IMAGE}),
-        "Cute 3D Kawaii",
-        "cute 3D figures (FLUX with a kawaii LoRA)",
-    ),
-    ModelDef(
-        "luma-video",
-        "luma_reseller",
-        "luma",
-        frozenset({Kind.VIDEO}),
-        "Luma Dream Machine",
-        "5 or 10 second videos from text, or from a start and end image",
-    ),
-)
+def model_defs() -> list[ModelDef]:
+    """Every registered model, enabled or not, in registry order."""
+    return [
+        ModelDef(model.key, spec.name, model.upstream_model, model.kinds, model.title, model.blurb)
+        for spec in registry.specs()
+        for model in spec.models
+    ]
 
-DEFAULT_MODEL_FOR_KIND = {Kind.IMAGE: "neta-lumina", Kind.IMAGE_EDIT: "uni-1", Kind.VIDEO: "luma-video"}
+
+def default_model_for(kind: Kind) -> str | None:
+    """The model key the bot uses for ``kind`` when neither the user nor the server chose one."""
+    for spec in registry.specs():
+        for model in spec.models:
+            if kind in model.default_for:
+                return model.key
+    return None
 
 
 class Catalogue:
@@ -92,23 +66,23 @@ class Catalogue:
     @classmethod
     def build(cls, settings: Settings, providers: Mapping[str, Provider]) -> Catalogue:
         entries: dict[str, ModelEntry] = {}
-        for model in MODELS:
-            provider = providers.get(model.provider)
-            if provider is None:
+        blocks = settings.providers()
+        for spec in registry.specs():
+            provider, block = providers.get(spec.name), blocks.get(spec.name)
+            if provider is None or block is None:
                 continue
-            upstream = model.upstream_model
-            if model.provider == "luma_reseller" and settings.luma_reseller.model_name:
-                upstream = settings.luma_reseller.model_name
-            entries[model.key] = ModelEntry(
-                key=model.key,
-                provider=model.provider,
-                upstream_model=upstream,
-                kinds=model.kinds,
-                title=model.title,
-                blurb=model.blurb,
-                cost=settings.costs.for_model(model.key),
-                capabilities=provider.capabilities(upstream),
-            )
+            for model in spec.models:
+                upstream = spec.upstream_model(model, block)
+                entries[model.key] = ModelEntry(
+                    key=model.key,
+                    provider=spec.name,
+                    upstream_model=upstream,
+                    kinds=model.kinds,
+                    title=model.title,
+                    blurb=model.blurb,
+                    cost=settings.costs.for_model(model.key),
+                    capabilities=provider.capabilities(upstream),
+                )
         return cls(entries)
 
     def __iter__(self) -> Iterator[ModelEntry]:
@@ -130,4 +104,4 @@ class Catalogue:
 def configured_model_keys(settings: Settings) -> list[str]:
     """The model keys whose provider has an API key, without building any provider (for ``check`` and ``/help``)."""
     enabled = {name for name, block in settings.providers().items() if block.enabled}
-    return [model.key for model in MODELS if model.provider in enabled]
+    return [model.key for model in model_defs() if model.provider in enabled]

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import discord
@@ -30,12 +29,8 @@ from bot.storage.audit import AuditLog
 from bot.storage.database import Database
 from bot.storage.jobs import JobRepository
 from bot.storage.steps import StepRepository
-from providers._http import Timeouts
+from providers import registry
 from providers.base import Provider
-from providers.luma_agents import LumaAgentsProvider
-from providers.luma_reseller import LumaResellerProvider
-from providers.lumozai import LumozaiProvider
-from providers.wavespeed import WaveSpeedProvider
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +38,13 @@ HTTP_USER_AGENT = "genbot/0.1 (+https://github.com/; discord bot)"
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
-    """One adapter per provider that has an API key."""
-    providers: dict[str, Provider] = {}
-    for name, block in settings.providers().items():
-        if not block.enabled:
-            continue
-        assert block.api_key is not None
-        common: dict[str, Any] = {
-            "api_key": block.api_key,
-            "base_url": block.base_url,
-            "timeouts": Timeouts(submit_s=block.submit_timeout_s, fetch_s=block.poll_timeout_s),
-        }
-        if name == "wavespeed":
-            providers[name] = WaveSpeedProvider(session, **common)
-        elif name == "luma_agents":
-            providers[name] = LumaAgentsProvider(session, **common)
-        elif name == "luma_reseller":
-            providers[name] = LumaResellerProvider(session, model_name=settings.luma_reseller.model_name, **common)
-        elif name == "lumozai":
-            providers[name] = LumozaiProvider(session, check_path=settings.lumozai.check_path, **common)
-    return providers
+    """One adapter per registered provider that has an API key, built by the provider's own factory."""
+    blocks = settings.providers()
+    return {
+        spec.name: spec.factory(session, blocks[spec.name])
+        for spec in registry.specs()
+        if spec.name in blocks and blocks[spec.name].enabled
+    }
 
 
 @dataclass

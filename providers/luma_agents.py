@@ -11,7 +11,7 @@ import mimetypes
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from providers._http import HttpAdapter
 from providers.base import Capabilities, GenerationRequest, ImageInput, JobState, JobStatus, Kind, Output
@@ -23,6 +23,7 @@ from providers.errors import (
     ModeratedError,
     ProtocolError,
 )
+from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,19 @@ MAX_INPUT_BYTES = 50_000_000  # "Image exceeds 50 MB" → 413
 
 # Typical durations are inferred (no published latency figures); uni-1-max is the slower, higher-quality tier.
 _TYPICAL_DURATION_S = {"uni-1": 20.0, "uni-1-max": 35.0}
+_CAPABILITIES = {
+    model: Capabilities(
+        kinds=frozenset({Kind.IMAGE, Kind.IMAGE_EDIT}),
+        fields=frozenset({"aspect_ratio", "style", "output_format", "reference_images", "source_image", "web_search"}),
+        aspect_ratios=ASPECT_RATIOS,
+        output_formats=OUTPUT_FORMATS,
+        styles=STYLES,
+        max_reference_images=MAX_REFERENCES[Kind.IMAGE],
+        prompt_max_length=PROMPT_MAX_LENGTH,
+        typical_duration_s=_TYPICAL_DURATION_S[model],
+    )
+    for model in MODELS
+}
 
 _STATUS_MAP: dict[str, JobStatus] = {
     "queued": JobStatus.QUEUED,
@@ -216,18 +230,7 @@ class LumaAgentsProvider(HttpAdapter):
         return MODELS
 
     def capabilities(self, model: str) -> Capabilities:
-        return Capabilities(
-            kinds=frozenset({Kind.IMAGE, Kind.IMAGE_EDIT}),
-            fields=frozenset(
-                {"aspect_ratio", "style", "output_format", "reference_images", "source_image", "web_search"}
-            ),
-            aspect_ratios=ASPECT_RATIOS,
-            output_formats=OUTPUT_FORMATS,
-            styles=STYLES,
-            max_reference_images=MAX_REFERENCES[Kind.IMAGE],
-            prompt_max_length=PROMPT_MAX_LENGTH,
-            typical_duration_s=_TYPICAL_DURATION_S[model],
-        )
+        return _CAPABILITIES[model]
 
     async def submit(self, request: GenerationRequest) -> JobState:
         response = await self._http.submit("generations", json_body=_to_body(request))
@@ -242,3 +245,43 @@ class LumaAgentsProvider(HttpAdapter):
     async def poll(self, remote_id: str) -> JobState:
         response = await self._http.fetch(f"generations/{quote(remote_id, safe='')}")
         return _parse(response.body, response.request_id)
+
+
+class LumaAgentsSettings(ProviderSettings):
+    api_key: SecretStr | None = Field(
+        None, description="API key from platform.lumalabs.ai (luma-api-...). Leave empty to disable the models."
+    )
+    base_url: str = DEFAULT_BASE_URL
+    max_concurrency: int = Field(4, ge=1)
+    poll_interval_s: float = Field(3.0, gt=0)
+
+
+def _model(key: str, title: str, blurb: str, cost: int, default_for: frozenset[Kind] = frozenset()) -> ModelSpec:
+    return ModelSpec(
+        key=key,
+        upstream_model=key,
+        kinds=frozenset({Kind.IMAGE, Kind.IMAGE_EDIT}),
+        title=title,
+        blurb=blurb,
+        capabilities=_CAPABILITIES[key],
+        cost=cost,
+        default_for=default_for,
+    )
+
+
+SPEC = ProviderSpec(
+    name=LumaAgentsProvider.name,
+    title="Luma Agents",
+    settings=LumaAgentsSettings,
+    factory=lambda session, block: LumaAgentsProvider(session, **block.adapter_options()),
+    models=(
+        _model(
+            "uni-1",
+            "Luma uni-1",
+            "images and image edits, with up to 9 reference images",
+            cost=1,
+            default_for=frozenset({Kind.IMAGE_EDIT}),
+        ),
+        _model("uni-1-max", "Luma uni-1 max", "like uni-1, at higher quality", cost=3),
+    ),
+)

@@ -13,7 +13,7 @@ import logging
 from typing import Any, ClassVar, Unpack
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from providers._http import (
     AdapterOptions,
@@ -36,6 +36,7 @@ from providers.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -377,3 +378,39 @@ class LumaResellerProvider(HttpAdapter):
 
 
 __all__ = ["DEFAULT_BASE_URL", "LumaResellerProvider"]
+
+
+class LumaResellerSettings(ProviderSettings):
+    api_key: SecretStr | None = Field(
+        None, description="The reseller's API key (sk-...). Leave empty to disable the model."
+    )
+    base_url: str = Field(DEFAULT_BASE_URL, description="The reseller's base URL (the host your key belongs to).")
+    max_concurrency: int = Field(2, ge=1)
+    poll_interval_s: float = Field(8.0, gt=0)
+    model_name: str | None = Field(
+        None,
+        description="Sent as model_name when your reseller takes one (e.g. ray-v2); empty uses the reseller's default.",
+    )
+
+
+SPEC = ProviderSpec(
+    name=LumaResellerProvider.name,
+    title="Luma Dream Machine video through a reseller",
+    settings=LumaResellerSettings,
+    factory=lambda session, block: LumaResellerProvider(
+        session, model_name=block.model_name, **block.adapter_options()
+    ),
+    models=(
+        ModelSpec(
+            key="luma-video",
+            upstream_model=DEFAULT_MODEL,
+            kinds=frozenset({Kind.VIDEO}),
+            title="Luma Dream Machine",
+            blurb="5 or 10 second videos from text, or from a start and end image",
+            capabilities=_CAPABILITIES,
+            cost=10,
+            default_for=frozenset({Kind.VIDEO}),
+        ),
+    ),
+    upstream=lambda model, block: block.model_name or model.upstream_model,
+)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from providers._http import AdapterOptions, HttpAdapter, Phase, Timeouts
 from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
@@ -29,6 +29,7 @@ from providers.errors import (
     ProviderError,
     RateLimitedError,
 )
+from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -384,3 +385,45 @@ class LumozaiProvider(HttpAdapter):
         except (InvalidRequestError, AuthError) as exc:
             raise _refine(exc, "fetch") from None
         return _parse(response.body, remote_id=remote_id, request_id=response.request_id, phase="fetch")
+
+
+class LumozaiSettings(ProviderSettings):
+    api_key: SecretStr | None = Field(None, description="API key from lumozai.com. Leave empty to disable the model.")
+    base_url: str = DEFAULT_BASE_URL
+    max_concurrency: int = Field(2, ge=1)
+    first_poll_s: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds before the first status check when a run did not answer at once "
+        "(default: 3/4 of its typical time).",
+    )
+    poll_interval_s: float = Field(5.0, gt=0)
+    submit_timeout_s: float = Field(
+        SUBMIT_TIMEOUT_S,
+        gt=0,
+        description="Seconds to wait for a run to answer: it is synchronous, so this is long "
+        "(a timeout is never resubmitted).",
+    )
+    poll_timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for a status check's answer.")
+    check_path: str = Field(
+        CHECK_PATH, description="Path of the status endpoint used when a run answers with only a request_id."
+    )
+
+
+SPEC = ProviderSpec(
+    name=NAME,
+    title="Lumozai",
+    settings=LumozaiSettings,
+    factory=lambda session, block: LumozaiProvider(session, check_path=block.check_path, **block.adapter_options()),
+    models=(
+        ModelSpec(
+            key="kawaii-3d",
+            upstream_model=MODEL,
+            kinds=frozenset({Kind.IMAGE}),
+            title="Cute 3D Kawaii",
+            blurb="cute 3D figures (FLUX with a kawaii LoRA)",
+            capabilities=_CAPABILITIES,
+            cost=1,
+        ),
+    ),
+)

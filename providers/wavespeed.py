@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from providers._http import (
     AdapterOptions,
@@ -33,6 +33,7 @@ from providers.errors import (
     ProtocolError,
     UnavailableError,
 )
+from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
 
@@ -454,3 +455,35 @@ class WaveSpeedProvider(HttpAdapter):
     async def poll(self, remote_id: str) -> JobState:
         response = await self._http.fetch(f"/api/v3/predictions/{quote(remote_id, safe='')}/result")
         return _parse(_unwrap(response, phase="fetch"), request_id=response.request_id)
+
+
+class WaveSpeedSettings(ProviderSettings):
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key from wavespeed.ai (the account must have been topped up). "
+        "Leave empty to disable the model.",
+    )
+    base_url: str = DEFAULT_BASE_URL
+    max_concurrency: int = Field(3, ge=1)
+    requests_per_minute: int = Field(120, ge=1)
+    poll_interval_s: float = Field(2.0, gt=0)
+
+
+SPEC = ProviderSpec(
+    name=WaveSpeedProvider.name,
+    title="WaveSpeed",
+    settings=WaveSpeedSettings,
+    factory=lambda session, block: WaveSpeedProvider(session, **block.adapter_options()),
+    models=(
+        ModelSpec(
+            key="neta-lumina",
+            upstream_model=MODEL,
+            kinds=frozenset({Kind.IMAGE}),
+            title="Neta Lumina",
+            blurb="anime illustration; danbooru tags and Chinese, English or Japanese prompts work",
+            capabilities=CAPABILITIES,
+            cost=1,
+            default_for=frozenset({Kind.IMAGE}),
+        ),
+    ),
+)

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.settings import Settings
+from bot import env_example
+from bot.settings import Settings, settings_model
+from providers import registry
+from tests.toy.provider import SPEC as TOY
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
@@ -37,8 +40,28 @@ def test_env_example_lists_every_setting_and_nothing_else():
     assert listed == setting_names()
 
 
+def test_env_example_provider_sections_are_generated_from_the_registry():
+    text = "\n".join(example_lines()) + "\n"
+    assert env_example.render(text) == text, "run `python -m bot.env_example` to regenerate it"
+
+
+def test_a_registered_provider_gets_its_env_example_section_with_every_setting():
+    with registry.registered(TOY):
+        text = env_example.render("\n".join(example_lines()))
+        names = setting_names(settings_model())
+    listed = {m.group(1) for line in text.splitlines() if (m := ASSIGNMENT.match(line))}
+    assert listed == names
+    assert {"TOY__API_KEY", "TOY__CRAYON", "TOY__BASE_URL", "COSTS__TOY_SKETCH"} <= listed
+    assert "# TOY__CRAYON=red" in text
+    assert "# COSTS__TOY_SKETCH=2" in text
+    assert_every_assignment_has_a_comment(text.splitlines())
+
+
 def test_every_setting_in_env_example_has_a_comment_above_it():
-    lines = example_lines()
+    assert_every_assignment_has_a_comment(example_lines())
+
+
+def assert_every_assignment_has_a_comment(lines: list[str]) -> None:
     for i, line in enumerate(lines):
         if ASSIGNMENT.match(line):
             above = lines[i - 1]

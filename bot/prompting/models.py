@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.catalogue import DEFAULT_MODEL_FOR_KIND, Catalogue, ModelEntry
+from bot.catalogue import Catalogue, ModelEntry, default_model_for
 from bot.errors import InvalidInput, NotAllowed
 from bot.server_settings.config import ServerConfig
 from providers.base import Kind
@@ -32,7 +32,7 @@ def pick_model(
             names = ", ".join(m.key for m in offered) or "none"
             raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {names}.")
         return entry
-    for key in (preferred, config.default_model, DEFAULT_MODEL_FOR_KIND.get(kind)):
+    for key in (preferred, config.default_model, default_model_for(kind)):
         entry = catalogue.get(key) if key else None
         if entry is not None and entry in offered:
             return entry

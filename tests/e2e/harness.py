@@ -67,6 +67,7 @@ def e2e_settings(
     fakes: ProviderFakes,
     *,
     providers: dict[str, dict[str, Any]] | None = None,
+    settings_class: type[Settings] = Settings,
     **overrides: Any,
 ) -> Settings:
     values: dict[str, Any] = {
@@ -83,7 +84,7 @@ def e2e_settings(
         **fakes.settings_blocks(**(providers or {})),
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return settings_class(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.catalogue import MODELS, ModelEntry
+from bot.catalogue import ModelEntry, model_defs
 from bot.errors import InvalidInput
 from bot.prompting.flags import FLAGS, ParsedPrompt, flags_for, model_from, parse_prompt
 from bot.prompting.options import resolve_options
@@ -38,7 +38,7 @@ ENTRIES: dict[str, ModelEntry] = {
         cost=1,
         capabilities=PROVIDERS[model.provider].capabilities(model.upstream_model),
     )
-    for model in MODELS
+    for model in model_defs()
 }
 KIND = {"neta-lumina": Kind.IMAGE, "uni-1": Kind.IMAGE, "uni-1-max": Kind.IMAGE, "kawaii-3d": Kind.IMAGE}
 KIND["luma-video"] = Kind.VIDEO
