@@ -117,31 +117,35 @@ class Result:
 
 
 def classify_rest(requests: Sequence[RecordedRequest]) -> tuple[Counter[str], int]:
-    """Count the bot's Discord REST calls by purpose; also how many final edits carried files."""
+    """Count the bot's Discord REST calls by purpose; also how many final edits carried files.
+
+    The job message is the command's original response: its first edit is "job message", the last one per message
+    "final edit", the ones between "progress edits"; followups are the ephemeral receipt, channel posts with a
+    mention the completion pings."""
     counts: Counter[str] = Counter()
-    last_edit: dict[str, RecordedRequest] = {}
-    job_message_sent: set[str] = set()
+    edits: dict[str, list[RecordedRequest]] = {}
     for r in requests:
         path = r.path
         if r.method == "POST" and re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
             counts["callback"] += 1
         elif r.method == "PATCH" and path.endswith("/messages/@original"):
-            counts["receipt"] += 1
+            edits.setdefault(r.interaction_token or path, []).append(r)
         elif r.method == "POST" and re.fullmatch(r"/webhooks/\d+/[^/]+", path):
-            token = r.interaction_token or path
-            counts["pings" if token in job_message_sent else "job message"] += 1
-            job_message_sent.add(token)
+            content = (r.json or {}).get("content", "") if isinstance(r.json, dict) else ""
+            counts["pings" if "discord.com/channels" in str(content) else "receipt"] += 1
         elif r.method == "PATCH" and (m := re.fullmatch(r"/(?:webhooks/\d+/[^/]+|channels/\d+)/messages/(\d+)", path)):
-            counts["progress edits"] += 1
-            last_edit[m.group(1)] = r
+            edits.setdefault(m.group(1), []).append(r)
         elif r.method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
             content = (r.json or {}).get("content", "") if isinstance(r.json, dict) else ""
             counts["pings" if " your " in content and "discord.com/channels" in content else "other"] += 1
         else:
             counts["other"] += 1
-    counts["progress edits"] -= len(last_edit)
-    counts["final edit"] += len(last_edit)
-    return counts, sum(1 for r in last_edit.values() if r.files)
+    for sent in edits.values():
+        counts["job message"] += 1
+        if len(sent) > 1:
+            counts["final edit"] += 1
+            counts["progress edits"] += len(sent) - 2
+    return counts, sum(1 for sent in edits.values() if sent[-1].files)
 
 
 async def run(args: argparse.Namespace) -> Result:
@@ -189,7 +193,8 @@ async def run(args: argparse.Namespace) -> Result:
                         rows = await services.database.fetch_all(
                             "SELECT prompt, status, created_at, delivered_at FROM jobs"
                         )
-                        calls = dict(services.engine.scheduler.calls)
+                        runner = services.engine.steps.runner
+                        calls = dict(runner.calls) if runner is not None else {}
                     requests = fake.requests[first_request:]
                     http = [r for r in upstream.requests[provider_requests:] if not r.path.startswith("/media/")]
         rest, final_with_files = classify_rest(requests)
