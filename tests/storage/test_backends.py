@@ -102,3 +102,12 @@ async def test_write_results_rowcounts_and_rollback(database_url):
         with pytest.raises(RuntimeError):
             await delete_then_fail()
         assert await db.fetch_value("SELECT COUNT(*) FROM role_limits") == 2
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_without_postgresql_its_tests_fail_in_ci_and_skip_elsewhere(monkeypatch, ci, outcome):
+    from tests.postgres_server import unavailable
+
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no server binaries"):
+        unavailable("no server binaries")
