@@ -1,5 +1,7 @@
 """``python -m bot`` runs the bot; ``python -m bot sync [--guild ID | --global]`` syncs the slash commands (to
-DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration.
+DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration;
+``python -m bot migrate`` applies the database migrations; ``python -m bot copy-db --to URL`` copies the database
+(DATABASE_URL, else DATABASE_PATH) into another, empty one.
 Configuration problems end with one line and exit code 2."""
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bot import log_redaction
 from bot.catalogue import configured_model_keys
 from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.storage.database import redacted_url
 
 log = logging.getLogger("bot")
 
@@ -69,6 +72,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="sync globally (every server and DM) even when DEV_GUILD_ID is set",
     )
     sub.add_parser("check", help="validate the configuration and list the enabled models")
+    sub.add_parser("migrate", help="apply the database migrations, then exit (the bot is not started)")
+    copy = sub.add_parser(
+        "copy-db",
+        help="copy every row of the database into another, empty one (e.g. SQLite to PostgreSQL)",
+        description="Copy jobs, outputs, steps, credits, ledger, limits, settings and audit into an empty database.",
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://… or a SQLite path / sqlite:///…")
+    copy.add_argument("--from", dest="source", metavar="URL", help="the source (default: DATABASE_URL/PATH)")
     return parser.parse_args(argv)
 
 
@@ -85,7 +96,7 @@ def sync_target(args: argparse.Namespace, settings: Settings) -> int | None:
 def check(settings: Settings) -> int:
     print("Configuration is valid.")
     print(f"  Discord API:   {settings.discord_api_base_url}")
-    print(f"  Database:      {settings.database_path}")
+    print(f"  Database:      {redacted_url(settings.database_target)}")
     print(f"  Bot token:     {'set' if settings.discord_token else 'MISSING (set DISCORD_TOKEN)'}")
     for name, block in settings.providers().items():
         state = "enabled" if block.enabled else "disabled (no API key)"
@@ -93,6 +104,32 @@ def check(settings: Settings) -> int:
     keys = configured_model_keys(settings)
     print(f"  Models:        {', '.join(keys) if keys else 'none: set at least one provider API key'}")
     return 0 if settings.discord_token and keys else EXIT_CONFIG
+
+
+async def migrate(settings: Settings) -> int:
+    from bot.storage.database import Database
+
+    target = settings.database_target
+    async with Database(target, pool_size=2) as database:
+        print(f"Database {redacted_url(target)} is at migration {await database.schema_version()}.")
+    return 0
+
+
+async def copy_db(settings: Settings, to: str, source: str | None) -> int:
+    from bot.storage.copy import TargetNotEmpty, copy_database
+    from bot.storage.database import Database
+
+    origin = source or settings.database_target
+    async with Database(origin, pool_size=2) as src, Database(to, pool_size=2) as dst:
+        try:
+            copied = await copy_database(src, dst)
+        except TargetNotEmpty as exc:
+            print(f"copy-db refused: {exc}", file=sys.stderr)
+            return 1
+    print(f"Copied {redacted_url(origin)} to {redacted_url(to)}:")
+    for table, count in copied.items():
+        print(f"  {table:<15}{count}")
+    return 0
 
 
 async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | None = None) -> int:
@@ -152,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.warning("%s", warning)
         if args.command == "check":
             return check(settings)
+        if args.command == "migrate":
+            return asyncio.run(migrate(settings))
+        if args.command == "copy-db":
+            return asyncio.run(copy_db(settings, args.to, args.source))
         require_token(settings)
         sync = args.command == "sync"
         return asyncio.run(run_bot(settings, sync=sync, guild_id=sync_target(args, settings) if sync else None))

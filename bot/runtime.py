@@ -169,7 +169,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=120)
     async with (
         aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": HTTP_USER_AGENT}) as session,
-        Database(settings.database_path) as database,
+        Database(settings.database_target, pool_size=settings.database_pool_size) as database,
         Fetcher(
             max_bytes=settings.fetch_max_bytes,
             timeout_s=settings.fetch_timeout_s,

@@ -43,6 +43,9 @@ class CoreSettings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
     database_path: Path = Path("data/bot.sqlite3")
+    # The store: a SQLite path or sqlite:///path (default: DATABASE_PATH), or postgresql://user:pass@host/db.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(10, ge=1, le=500)  # PostgreSQL connections per process
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_guild_id: int | None = None  # `python -m bot sync` registers the commands only here (instant), unless --global
     operator_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -86,6 +89,13 @@ class CoreSettings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.lower() for part in value.replace(",", " ").split())
         return value
+
+    @property
+    def database_target(self) -> str:
+        """What ``Database(...)`` opens: DATABASE_URL when set, else DATABASE_PATH."""
+        if self.database_url is not None and self.database_url.get_secret_value().strip():
+            return self.database_url.get_secret_value().strip()
+        return str(self.database_path)
 
     @property
     def loopback_fetch_allowed(self) -> bool:

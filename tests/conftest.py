@@ -3,7 +3,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-pytest_plugins = ["tests.fakes.discord.fixtures"]
+pytest_plugins = ["tests.fakes.discord.fixtures", "tests.postgres_server"]
 
 
 @pytest.fixture

@@ -12,10 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-import aiosqlite
-
 from bot.credits.service import QuotaService
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.jobs import ACTIVE_STATUSES, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository
 
@@ -44,7 +42,7 @@ class JobTransitions:
         self.on_message = on_message
         self._clock = clock
 
-    async def show(self, conn: aiosqlite.Connection, job_id: int, *, now: float, final: bool = False) -> None:
+    async def show(self, conn: Connection, job_id: int, *, now: float, final: bool = False) -> None:
         """Ask for the job's message to be sent (coalesced with a pending send; final results first)."""
         await self._steps.want(
             conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY if final else 0

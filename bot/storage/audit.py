@@ -103,7 +103,8 @@ async def list_audit(
     """Newest first, for one server, optionally for one member."""
     rows = await database.fetch_all(
         """SELECT * FROM audit_log
-           WHERE guild_id = ? AND (? IS NULL OR target_user_id = ?) AND (? IS NULL OR id < ?)
+           WHERE guild_id = ? AND (CAST(? AS BIGINT) IS NULL OR target_user_id = ?)
+             AND (CAST(? AS BIGINT) IS NULL OR id < ?)
            ORDER BY id DESC LIMIT ?""",
         (guild_id, target_user_id, target_user_id, before_id, before_id, limit),
     )

@@ -1,4 +1,8 @@
-"""The SQLite database: one write connection (WAL, foreign keys, busy timeout) whose transactions are
+"""The database. ``Database(target)`` opens the store ``target`` names: a SQLite file (a path or ``sqlite:///…``,
+the embedded default) or a PostgreSQL server (``postgresql://…``, see ``bot/storage/postgres.py``). Both take the
+same SQL from the repositories (``?`` placeholders) and give rows read by name or position.
+
+SQLite: one write connection (WAL, foreign keys, busy timeout) whose transactions are
 serialised by an ``asyncio.Lock``, a read connection, and numbered SQL migrations tracked by ``user_version``.
 
 aiosqlite serialises single calls, not transactions; the lock is what keeps two coroutines from interleaving
@@ -12,11 +16,11 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -25,14 +29,51 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 10_000
 
-Params = Sequence[Any] | dict[str, Any]
-Connection = aiosqlite.Connection  # inside an open write transaction: what repositories take to compose writes
+Params = Sequence[Any]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, file name, SQL) for every migration shipped with the package, in order."""
+class Result(Protocol):
+    """What a write statement answers: how many rows it changed (and the new row's id, on SQLite)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Connection(Protocol):
+    """Inside an open write transaction: what repositories take to compose writes (``aiosqlite.Connection`` on
+    SQLite, ``postgres.PgConnection`` on PostgreSQL)."""
+
+    def execute(self, sql: str, parameters: Params = ..., /) -> Awaitable[Result]: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Params], /) -> Awaitable[object]: ...
+
+    def execute_fetchall(self, sql: str, parameters: Params = ..., /) -> Awaitable[Iterable[Any]]: ...
+
+
+def is_postgres(target: object) -> bool:
+    return str(target).startswith(POSTGRES_SCHEMES)
+
+
+def sqlite_path(target: Path | str) -> Path:
+    """``sqlite:///data/bot.sqlite3`` (relative) or ``sqlite:////abs/path`` or a plain path."""
+    text = str(target)
+    return Path(text[len(SQLITE_SCHEME) :]) if text.startswith(SQLITE_SCHEME) else Path(text)
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password, for logs and ``check``."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) for every migration shipped with the package for ``dialect``, in order."""
     found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+    folder = resources.files("bot.storage").joinpath("migrations")
+    if dialect == "postgresql":
+        folder = folder.joinpath("postgresql")
+    for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -44,8 +85,19 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Database:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    """SQLite here; ``Database("postgresql://…")`` makes a ``PostgresDatabase`` (same methods)."""
+
+    dialect = "sqlite"
+
+    def __new__(cls, target: Path | str, *args: Any, **kwargs: Any) -> Database:
+        if cls is Database and is_postgres(target):
+            from bot.storage.postgres import PostgresDatabase
+
+            return super().__new__(PostgresDatabase)
+        return super().__new__(cls)
+
+    def __init__(self, target: Path | str, *, pool_size: int = 0) -> None:
+        self.path = sqlite_path(target)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -131,7 +183,7 @@ class Database:
         return self._reader
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE``), committed on exit, rolled back on error."""
         async with self._write_lock:
             conn = self.writer
@@ -153,11 +205,11 @@ class Database:
             cursor = await conn.execute(sql, params)
             return cursor.rowcount
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetch_one(self, sql: str, params: Params = ()) -> Any:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
         # One call on aiosqlite's thread: execute, fetch and close together. A statement left open between two
         # awaits would hold a read transaction, and every concurrent reader would see that stale snapshot.
         return list(await self.reader.execute_fetchall(sql, params))
@@ -166,21 +218,21 @@ class Database:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
 
-    async def fetch_one_in(self, conn: Connection | None, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetch_one_in(self, conn: Connection | None, sql: str, params: Params = ()) -> Any:
         """Read inside ``conn``'s transaction (seeing its own changes), or from the read connection when None."""
         return await (self.fetch_one(sql, params) if conn is None else fetch_one(conn, sql, params))
 
-    async def fetch_all_in(self, conn: Connection | None, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetch_all_in(self, conn: Connection | None, sql: str, params: Params = ()) -> list[Any]:
         return await (self.fetch_all(sql, params) if conn is None else fetch_all(conn, sql, params))
 
 
-async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+async def fetch_one(conn: Connection, sql: str, params: Params = ()) -> Any:
     """Read inside an open write transaction (sees its own uncommitted changes)."""
     rows = await fetch_all(conn, sql, params)
     return rows[0] if rows else None
 
 
-async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+async def fetch_all(conn: Connection, sql: str, params: Params = ()) -> list[Any]:
     return list(await conn.execute_fetchall(sql, params))
 
 

@@ -6,9 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
-from bot.storage.database import Database, fetch_all, fetch_one
+from bot.storage.database import Connection, Database, fetch_all, fetch_one
 from bot.storage.job_records import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -22,7 +20,18 @@ from bot.storage.job_records import (
 # The statuses are written out, not bound: SQLite uses the partial index ``jobs_active_by_user`` only when the query's
 # WHERE visibly implies the index's, and this count runs inside the write lock of every reservation.
 ACTIVE_JOBS_SQL = """SELECT COUNT(*) FROM jobs
-    WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR id <> ?)"""
+    WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (CAST(? AS BIGINT) IS NULL OR id <> ?)"""
+
+# Every ``"path"`` value, at any depth of the JSON, that names a stored input file: the one query whose SQL differs.
+_INPUT_PATHS_SQL = {
+    "sqlite": """SELECT DISTINCT ref.value FROM jobs, json_tree(jobs.params) AS ref
+        WHERE jobs.status IN ('queued', 'submitting', 'running')
+          AND ref.key = 'path' AND ref.type = 'text' AND ref.value LIKE 'inputs/%'""",
+    "postgresql": """SELECT DISTINCT ref #>> '{}' FROM jobs,
+            jsonb_path_query(jobs.params::jsonb, 'strict $.**.path') AS ref
+        WHERE jobs.status IN ('queued', 'submitting', 'running')
+          AND jsonb_typeof(ref) = 'string' AND ref #>> '{}' LIKE 'inputs/%'""",
+}
 
 
 class JobRepository:
@@ -37,7 +46,7 @@ class JobRepository:
         outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
         return row_to_job(row, [row_to_output(o) for o in outputs])
 
-    async def get_in(self, conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
+    async def get_in(self, conn: Connection, job_id: int) -> JobRecord | None:
         """Read inside an open write transaction."""
         row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
@@ -55,7 +64,9 @@ class JobRepository:
         self, user_id: int, guild_id: int | None, *, model_key: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
         """A user's jobs, newest first, in one scope (or every scope when guild_id is None), and the total count."""
-        where = "user_id = ? AND (? IS NULL OR guild_id = ?) AND (? IS NULL OR model_key = ?)"
+        where = (
+            "user_id = ? AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?) AND (CAST(? AS TEXT) IS NULL OR model_key = ?)"
+        )
         args: tuple[Any, ...] = (user_id, guild_id, guild_id, model_key, model_key)
         total = await self._db.fetch_value(f"SELECT COUNT(*) FROM jobs WHERE {where}", args)
         rows = await self._db.fetch_all(
@@ -73,21 +84,18 @@ class JobRepository:
 
     async def input_paths_in_use(self) -> set[str]:
         """The stored input files (``inputs/…`` paths in ``params``) that queued, submitting or running jobs need."""
-        rows = await self._db.fetch_all(
-            """SELECT DISTINCT ref.value FROM jobs, json_tree(jobs.params) AS ref
-               WHERE jobs.status IN ('queued', 'submitting', 'running')
-                 AND ref.key = 'path' AND ref.type = 'text' AND ref.value LIKE 'inputs/%'"""
-        )
+        rows = await self._db.fetch_all(_INPUT_PATHS_SQL[self._db.dialect])
         return {str(row[0]) for row in rows}
 
     # ------------------------------------------------------------------ writes
-    async def insert(self, conn: aiosqlite.Connection, job: NewJob) -> int:
-        cursor = await conn.execute(
+    async def insert(self, conn: Connection, job: NewJob) -> int:
+        row = await fetch_one(
+            conn,
             """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
                    cost, origin, parent_job_id, created_at, deadline_at, application_id, interaction_token,
                    token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
                    channel_nsfw, attachment_size_limit, message_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 job.user_id,
                 job.guild_id,
@@ -114,8 +122,8 @@ class JobRepository:
                 job.message_id,
             ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert row is not None
+        return int(row["id"])
 
     async def claim_for_submit(self, job_id: int) -> bool:
         """queued → submitting. False when the job left the queue meanwhile (cancelled)."""
@@ -126,7 +134,7 @@ class JobRepository:
 
     async def finish(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         status: str,
@@ -149,7 +157,7 @@ class JobRepository:
         return cursor.rowcount == 1
 
     # ------------------------------------------------------------------ the engine's writes (fenced by the caller)
-    async def mark_submit_sent(self, conn: aiosqlite.Connection, job_id: int, now: float) -> bool:
+    async def mark_submit_sent(self, conn: Connection, job_id: int, now: float) -> bool:
         """The intent, written just before the upstream call: after a crash, a submit that may have reached the
         service is never sent again."""
         cursor = await conn.execute(
@@ -157,7 +165,7 @@ class JobRepository:
         )
         return cursor.rowcount == 1
 
-    async def back_in_line(self, conn: aiosqlite.Connection, job_id: int) -> bool:
+    async def back_in_line(self, conn: Connection, job_id: int) -> bool:
         """Refused before acceptance (a 429): queued again, as if never sent."""
         cursor = await conn.execute(
             """UPDATE jobs SET status = 'queued', submit_sent_at = NULL, version = version + 1
@@ -168,7 +176,7 @@ class JobRepository:
 
     async def start_running(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         remote_id: str,
@@ -189,7 +197,7 @@ class JobRepository:
 
     async def note_poll(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         upstream_status: str | None,
@@ -205,9 +213,7 @@ class JobRepository:
             (upstream_status, next_poll_at, poll_errors, request_id, int(visible), job_id),
         )
 
-    async def keep_result(
-        self, conn: aiosqlite.Connection, job_id: int, result: str, upstream_status: str | None
-    ) -> None:
+    async def keep_result(self, conn: Connection, job_id: int, result: str, upstream_status: str | None) -> None:
         """The finished upstream state (JSON), kept until its outputs are downloaded."""
         await conn.execute(
             """UPDATE jobs SET upstream_result = ?, upstream_status = COALESCE(?, upstream_status)
@@ -215,14 +221,14 @@ class JobRepository:
             (result, upstream_status, job_id),
         )
 
-    async def touch(self, conn: aiosqlite.Connection, job_id: int) -> None:
+    async def touch(self, conn: Connection, job_id: int) -> None:
         """The message must be sent again even if what it shows did not change (e.g. a Refresh click with a
         fresh token): a new version, and no shown content to compare with."""
         await conn.execute("UPDATE jobs SET version = version + 1, shown_key = NULL WHERE id = ?", (job_id,))
 
     async def message_shown(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         version: int,
@@ -239,16 +245,16 @@ class JobRepository:
         job is still at that version (else the next send must not be skipped). Returns the job's version now."""
         row = await fetch_one(
             conn,
-            """UPDATE jobs SET shown_version = ?, message_sent_at = CASE WHEN ? THEN ? ELSE message_sent_at END,
+            """UPDATE jobs SET shown_version = ?, message_sent_at = CASE WHEN ? <> 0 THEN ? ELSE message_sent_at END,
                    delivery_path = COALESCE(?, delivery_path), message_id = COALESCE(?, message_id),
                    shown_key = CASE WHEN version = ? THEN COALESCE(?, shown_key) END, shown_place = ?,
-                   delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END
+                   delivered_at = CASE WHEN ? <> 0 THEN COALESCE(delivered_at, ?) ELSE delivered_at END
                WHERE id = ? RETURNING version""",
             (version, int(sent), now, path, message_id, version, key, place, int(final), now, job_id),
         )
         return None if row is None else int(row[0])
 
-    async def claim_ping(self, conn: aiosqlite.Connection, job_id: int, now: float) -> bool:
+    async def claim_ping(self, conn: Connection, job_id: int, now: float) -> bool:
         """The completion ping is about to be sent: at most once (a lost ping is harmless, a double one is not)."""
         cursor = await conn.execute(
             "UPDATE jobs SET ping_sent_at = ? WHERE id = ? AND ping_sent_at IS NULL", (now, job_id)
@@ -274,7 +280,7 @@ class JobRepository:
         )
         return [row_to_job(row) for row in rows], None if nxt is None else float(nxt)
 
-    async def undeliverable(self, conn: aiosqlite.Connection, job_id: int, *, reason: str, now: float) -> None:
+    async def undeliverable(self, conn: Connection, job_id: int, *, reason: str, now: float) -> None:
         """No path can show the result (the channel is gone, access or DMs closed): visible in /job show."""
         await conn.execute(
             """UPDATE jobs SET delivery_error = ?, delivery_path = 'undeliverable',
@@ -289,7 +295,7 @@ class JobRepository:
         )
         return int(value or 0) + 1
 
-    async def add_outputs(self, conn: aiosqlite.Connection, outputs: Sequence[OutputRecord]) -> None:
+    async def add_outputs(self, conn: Connection, outputs: Sequence[OutputRecord]) -> None:
         await conn.executemany(
             """INSERT INTO job_outputs (job_id, idx, path, media_type, size_bytes, width, height, nsfw, source_url,
                    url_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -322,7 +328,7 @@ class JobRepository:
 
     async def set_token_in(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         application_id: int,
@@ -359,9 +365,12 @@ class JobRepository:
 
     # ------------------------------------------------------------------ reads for /quota, /history, /job show
     async def count_active_for_user(
-        self, user_id: int, *, except_job_id: int | None = None, conn: aiosqlite.Connection | None = None
+        self, user_id: int, *, except_job_id: int | None = None, conn: Connection | None = None
     ) -> int:
-        """How many of the user's jobs are queued or running, in every scope (leaving out ``except_job_id``)."""
+        """How many of the user's jobs are queued or running, in every scope (leaving out ``except_job_id``). In a
+        transaction on PostgreSQL the user's reservations take turns (counted, then inserted: a cap all processes)."""
+        if conn is not None and self._db.dialect == "postgresql":
+            await conn.execute("SELECT pg_advisory_xact_lock(?)", (user_id,))
         row = await self._db.fetch_one_in(conn, ACTIVE_JOBS_SQL, (user_id, except_job_id, except_job_id))
         return int(row[0]) if row is not None else 0
 
@@ -369,7 +378,8 @@ class JobRepository:
         """A user's queued and running jobs, oldest first, in one scope (or every scope when guild_id is None)."""
         rows = await self._db.fetch_all(
             """SELECT * FROM jobs
-               WHERE user_id = ? AND status IN ('queued', 'submitting', 'running') AND (? IS NULL OR guild_id = ?)
+               WHERE user_id = ? AND status IN ('queued', 'submitting', 'running')
+                 AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?)
                ORDER BY id""",
             (user_id, guild_id, guild_id),
         )

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import aiosqlite
-
-from bot.storage.database import Database, fetch_all, fetch_one
+from bot.storage.database import Connection, Database, fetch_all, fetch_one
 
 STEP_KINDS = ("submit", "poll", "download", "message", "ping")
 # The steps that move a job forward upstream; an active job has exactly one of them.
@@ -44,14 +43,20 @@ class Orphan:
     has_result: bool
 
 
-_CLAIM_SQL = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+_CLAIM = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
     WHERE id IN (SELECT id FROM job_steps
                  WHERE lane = ? AND due_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
-                 ORDER BY priority DESC, due_at, id LIMIT ?)
+                 ORDER BY priority DESC, due_at, id LIMIT ?{lock})
     RETURNING id, job_id, kind, lane, fence, attempts, due_at"""
+# SQLite: one writer at a time (the write lock, BEGIN IMMEDIATE). PostgreSQL: any number of processes claim at once;
+# each locks the rows it picks and passes over the ones another claim holds (re-checked on their newest version).
+_CLAIM_SQL = {"sqlite": _CLAIM.format(lock=""), "postgresql": _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED")}
+# PostgreSQL: the submit lanes of one provider in every process count its free slots one at a time (a transaction
+# lock, released at commit); each count then sees the claims committed before it (READ COMMITTED).
+_CAPACITY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(?))"
 
 
-def _lease(row: aiosqlite.Row) -> Lease:
+def _lease(row: Any) -> Lease:
     return Lease(
         step_id=int(row["id"]),
         job_id=int(row["job_id"]),
@@ -70,7 +75,7 @@ class StepRepository:
     # ------------------------------------------------------------------ scheduling (inside a caller's transaction)
     async def put(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         kind: str,
         lane: str,
@@ -91,7 +96,7 @@ class StepRepository:
 
     async def want(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         kind: str,
         lane: str,
@@ -112,7 +117,7 @@ class StepRepository:
             (job_id, kind, lane, due_at, priority, now),
         )
 
-    async def drop_run_steps(self, conn: aiosqlite.Connection, job_id: int) -> None:
+    async def drop_run_steps(self, conn: Connection, job_id: int) -> None:
         """The job ended: nothing more to submit, poll or download (a holder of one of them loses its lease)."""
         await conn.execute(
             "DELETE FROM job_steps WHERE job_id = ? AND kind IN ('submit', 'poll', 'download')", (job_id,)
@@ -130,6 +135,8 @@ class StepRepository:
         async with self._db.transaction() as conn:
             if capacity is not None:
                 provider, most = capacity
+                if self._db.dialect == "postgresql":
+                    await conn.execute(_CAPACITY_LOCK_SQL, (f"submit capacity: {provider}",))
                 row = await fetch_one(
                     conn,
                     """SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
@@ -141,7 +148,7 @@ class StepRepository:
                 limit = min(limit, most - busy)
                 if limit <= 0:
                     return []
-            rows = await fetch_all(conn, _CLAIM_SQL, (owner, now + lease_s, lane, now, now, limit))
+            rows = await fetch_all(conn, _CLAIM_SQL[self._db.dialect], (owner, now + lease_s, lane, now, now, limit))
             leases = [_lease(row) for row in rows]
             if capacity is not None and leases:
                 await conn.executemany(
@@ -195,7 +202,7 @@ class StepRepository:
         return None if row is None or row[0] is None else float(row[0])
 
     # ------------------------------------------------------------------ fenced writes (inside a transaction)
-    async def hold(self, conn: aiosqlite.Connection, lease: Lease) -> None:
+    async def hold(self, conn: Connection, lease: Lease) -> None:
         """Prove the lease is still ours in this transaction (and lock the step where the database can)."""
         cursor = await conn.execute(
             "UPDATE job_steps SET attempts = attempts WHERE id = ? AND fence = ?", (lease.step_id, lease.fence)
@@ -203,15 +210,13 @@ class StepRepository:
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
-    async def complete(self, conn: aiosqlite.Connection, lease: Lease) -> None:
+    async def complete(self, conn: Connection, lease: Lease) -> None:
         """The step is done: remove it."""
         cursor = await conn.execute("DELETE FROM job_steps WHERE id = ? AND fence = ?", (lease.step_id, lease.fence))
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
-    async def release(
-        self, conn: aiosqlite.Connection, lease: Lease, *, due_at: float, attempts: int | None = None
-    ) -> None:
+    async def release(self, conn: Connection, lease: Lease, *, due_at: float, attempts: int | None = None) -> None:
         """Run the step again at ``due_at`` (and count a failed try when ``attempts`` is given)."""
         cursor = await conn.execute(
             """UPDATE job_steps SET due_at = ?, attempts = COALESCE(?, attempts), lease_owner = NULL,

@@ -28,8 +28,8 @@ RETENTION = 7 * DAY
 
 
 @pytest.fixture
-async def db(tmp_path):
-    async with Database(tmp_path / "bot.sqlite3") as database:
+async def db(database_url):
+    async with Database(database_url) as database:
         yield database
 
 

@@ -1,5 +1,5 @@
-"""Fixtures for the quota tests: a real SQLite database in tmp_path, a hand-moved clock, jobs started as the engine
-starts them."""
+"""Fixtures for the quota tests: a real database (SQLite in tmp_path, then PostgreSQL), a hand-moved clock, jobs
+started as the engine starts them."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def db(tmp_path) -> AsyncIterator[Database]:
-    async with Database(tmp_path / "bot.sqlite3") as database:
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with Database(database_url) as database:
         yield database
 
 

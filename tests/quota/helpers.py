@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
 from bot.credits.service import QuotaService
 from bot.credits.types import Reservation
 from bot.settings import Settings
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, fetch_one
 from tests.fakes.clock import ManualClock
 
 T0 = 1_795_255_200.0  # 2026-11-21 10:00:00 UTC
@@ -22,7 +20,7 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 async def insert_job(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     guild_id: int,
@@ -30,13 +28,13 @@ async def insert_job(
     status: str = "queued",
     now: float = T0,
 ) -> int:
-    cursor = await conn.execute(
+    row = await fetch_one(
+        conn,
         """INSERT INTO jobs (user_id, guild_id, model_key, provider, kind, prompt, status, cost, created_at)
-           VALUES (?, ?, 'neta-lumina', 'wavespeed', 'image', 'a cat', ?, ?, ?)""",
+           VALUES (?, ?, 'neta-lumina', 'wavespeed', 'image', 'a cat', ?, ?, ?) RETURNING id""",
         (user_id, guild_id, status, cost, now),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return int(row["id"])
 
 
 class Jobs:

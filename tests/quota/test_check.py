@@ -97,6 +97,8 @@ async def test_check_rejects_a_negative_cost(service):
 
 
 async def test_counting_a_members_active_jobs_uses_the_partial_index(db):
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's query planner")
     plan = await db.fetch_all(f"EXPLAIN QUERY PLAN {ACTIVE_JOBS_SQL}", (U, None, None))
     details = " ".join(row["detail"] for row in plan)
     assert "USING INDEX jobs_active_by_user" in details or "USING COVERING INDEX jobs_active_by_user" in details

@@ -1,4 +1,5 @@
-"""Reservations racing for the last credits: never more than the limit, in one process or across four."""
+"""Reservations racing for the last credits: never more than the limit, in one process or across four (sharing a
+SQLite file, or a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import multiprocessing
 import queue
 import time
 from collections import Counter
+
+import pytest
 
 from bot.storage.database import Database
 from tests.quota.workers import GUILD, USER, process_main, reserve_many
@@ -37,13 +40,21 @@ async def test_500_concurrent_reservations_in_one_process(tmp_path):
 
 
 async def test_four_processes_sharing_one_database_file(tmp_path):
-    path = tmp_path / "race.sqlite3"
+    await race_four_processes(str(tmp_path / "race.sqlite3"))
+
+
+@pytest.mark.postgres
+async def test_four_processes_sharing_one_postgresql_database(pg_url):
+    await race_four_processes(pg_url)
+
+
+async def race_four_processes(path: str) -> None:
     async with Database(path):  # create and migrate once, before the race
         pass
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(4)
     results = context.Queue()
-    processes = [context.Process(target=process_main, args=(str(path), 125, LIMIT, barrier, results)) for _ in range(4)]
+    processes = [context.Process(target=process_main, args=(path, 125, LIMIT, barrier, results)) for _ in range(4)]
     started = time.perf_counter()
     for process in processes:
         process.start()

@@ -10,6 +10,7 @@ import pytest
 import bot.storage.audit
 from bot.errors import InvalidInput
 from bot.storage.audit import list_audit
+from bot.storage.database import fetch_one
 from tests.quota.helpers import bonus, ledger_kinds, used
 
 MOD = 900
@@ -175,8 +176,8 @@ async def test_a_failure_after_the_change_rolls_back_the_change_and_its_audit(
     async def failing_write_audit(conn, entry, *, now):
         if when == "after-audit":
             await real_write_audit(conn, entry, now=now)
-            count = await conn.execute("SELECT COUNT(*) FROM audit_log")
-            assert (await count.fetchone())[0] == len(before["audit_log"]) + 1  # it was written, in this transaction
+            count = await fetch_one(conn, "SELECT COUNT(*) FROM audit_log")
+            assert count[0] == len(before["audit_log"]) + 1  # it was written, in this transaction
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(bot.storage.audit, "write_audit", failing_write_audit)

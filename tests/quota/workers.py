@@ -1,4 +1,5 @@
-"""Many concurrent reservations against one database file, in this process or in a spawned one."""
+"""Many concurrent reservations against one database (a SQLite file or a PostgreSQL URL), in this process or in a
+spawned one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from bot.credits.service import QuotaService
 from bot.errors import QuotaExceeded
 from bot.server_settings.service import ServerSettingsService
-from bot.storage.database import Database
+from bot.storage.database import Database, is_postgres
 from tests.fakes.clock import ManualClock
 from tests.quota.helpers import T0, Jobs, make_settings
 
@@ -45,7 +46,7 @@ def process_main(path: str, count: int, limit: int, barrier: Any, results: Any) 
     """Entry point of a spawned process: open its own Database, wait for the others, then race."""
 
     async def run() -> Counter[str]:
-        async with Database(Path(path)) as database:
+        async with Database(path if is_postgres(path) else Path(path), pool_size=20) as database:
             await asyncio.to_thread(barrier.wait, 30)
             return await reserve_many(database, count, limit=limit)
 

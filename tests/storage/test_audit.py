@@ -14,8 +14,8 @@ NOW = 1_795_255_200.0
 
 
 @pytest.fixture
-async def db(tmp_path):
-    async with Database(tmp_path / "bot.sqlite3") as database:
+async def db(database_url):
+    async with Database(database_url) as database:
         yield database
 
 
