@@ -218,6 +218,8 @@ class Runner(RunnerBase):
         delay = self._error_delay(job, errors, retry_after_s)
         log.info("job %s: poll problem #%d (%s); next try in %.1fs", job.id, errors, exc, delay)
         due = self._clock() + delay
+        if job.deadline_at is not None:  # a Retry-After past the deadline: ask once more then, then stop
+            due = min(due, job.deadline_at)
         try:
             async with self._db.transaction() as conn:
                 await self._steps.release(conn, lease, due_at=due, attempts=errors)

@@ -555,3 +555,16 @@ async def test_a_throttled_provider_waits_for_its_tokens_without_holding_workers
         await r.driver.advance(25)
         assert [t for t, _ in r.provider.submits] == [T0, T0 + 10, T0 + 20]
         assert [(await r.job(job.id)).status for job in jobs] == ["running"] * 3
+
+
+async def test_a_retry_after_longer_than_the_deadline_does_not_keep_the_job_running_past_it(tmp_path):
+    async with rig(tmp_path, first_poll_s=5.0) as r:  # image deadline 600 s
+        r.provider.duration_s = 1e9
+        # e.g. a daily quota exhausted: the service says to come back tomorrow
+        r.provider.poll_errors.append(RateLimitedError("429", provider="wavespeed", status=429, retry_after_s=86_400))
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        failed = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "refund"]
+    assert (failed.status, failed.error_code) == ("failed", "timeout")
+    assert failed.finished_at <= T0 + 600 + 1  # at its deadline, not a day later
