@@ -139,19 +139,20 @@ class Runner(RunnerBase):
             if state.status is JobStatus.SUCCEEDED:
                 await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
                 await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
-            elif state.status is not JobStatus.FAILED:
+            elif state.status is JobStatus.FAILED:
+                # Failed at once: recorded, failed and refunded in this one transaction (nothing, e.g. a cancel
+                # that would keep the credits of a running job, can come in between).
+                await self._transitions.fail_in(
+                    conn, job.id, code=state.failure_code or "failed", now=now,
+                    message=state.failure_message or GENERIC_FAILURE, upstream_status=state.upstream_status,
+                )  # fmt: skip
+            else:
                 await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
             await self._transitions.show(conn, job.id, now=now)
         if state.status is JobStatus.FAILED:
-            # Failed at once: recorded as running above, failed and refunded here (the sweep would poll it if the
-            # process stopped in between).
-            await self._transitions.fail(
-                job.id,
-                code=state.failure_code or "failed",
-                message=state.failure_message or GENERIC_FAILURE,
-                upstream_status=state.upstream_status,
-            )
+            self._transitions.on_message()
             self._wake(submit_lane(job.provider))
+            self._line_changed(job.provider)
         self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
         self._wake("discord")
 

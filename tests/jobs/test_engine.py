@@ -3,6 +3,7 @@ deadlines, the line, outcomes, restarts and cancels (ported from the in-memory s
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -568,3 +569,33 @@ async def test_a_retry_after_longer_than_the_deadline_does_not_keep_the_job_runn
         assert await r.ledger(job.id) == ["reserve", "refund"]
     assert (failed.status, failed.error_code) == ("failed", "timeout")
     assert failed.finished_at <= T0 + 600 + 1  # at its deadline, not a day later
+
+
+async def test_a_cancel_landing_as_an_at_once_failure_is_recorded_does_not_charge_for_the_failure(tmp_path):
+    async with rig(tmp_path) as r:
+        r.provider.submit_answers_done = True
+        r.provider.duration_s = 0
+        failed_state = JobState("r1", JobStatus.FAILED, failure_code="nsfw", failure_message="Refused.")
+        r.provider.outputs = lambda job: ()
+        submit = r.provider.submit
+
+        async def refused_at_once(request):
+            await submit(request)
+            return failed_state
+
+        r.provider.submit = refused_at_once  # type: ignore[method-assign]
+        start_running = r.jobs.start_running
+
+        async def then_a_click(conn, job_id, **kwargs):
+            changed = await start_running(conn, job_id, **kwargs)
+            # The member clicks Cancel while the failure is being recorded:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(r.transitions.cancel(job_id)))
+            return changed
+
+        r.jobs.start_running = then_a_click  # type: ignore[method-assign]
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        await r.driver.advance(5)
+        done = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "refund"]  # the service made nothing: nothing is charged
+    assert (done.status, done.error_code) == ("failed", "nsfw")
