@@ -9,13 +9,8 @@ service is failed and refunded, never sent twice.
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Awaitable, Callable, Mapping
 
-from bot.catalogue import Catalogue
-from bot.fetch import Fetcher, FetchError
-from bot.jobs.gates import RateLimiter
-from bot.jobs.media_store import MediaStore
+from bot.fetch import FetchError
 from bot.jobs.outcomes import (
     DOWNLOAD_FAILED,
     DOWNLOAD_LANE,
@@ -31,81 +26,22 @@ from bot.jobs.outcomes import (
     load_state,
     submit_lane,
 )
-from bot.jobs.poll_schedule import error_delay, first_poll_delay, next_poll_delay, past_deadline, run_deadline_s
+from bot.jobs.poll_schedule import next_poll_delay, past_deadline, run_deadline_s
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
-from bot.jobs.transitions import JobTransitions
-from bot.settings import ProviderSettings, Settings
-from bot.storage.database import Database
-from bot.storage.jobs import JobRecord, JobRepository
-from bot.storage.steps import Lease, LeaseLost, StepRepository
-from providers.base import JobState, JobStatus, Kind, Provider
+from bot.jobs.runner_base import RunnerBase
+from bot.storage.jobs import JobRecord
+from bot.storage.steps import Lease, LeaseLost
+from providers.base import JobState, JobStatus, Kind
 from providers.errors import NotFoundError, ProviderError
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
 RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 
 
-class Runner:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        database: Database,
-        jobs: JobRepository,
-        steps: StepRepository,
-        providers: Mapping[str, Provider],
-        catalogue: Catalogue,
-        transitions: JobTransitions,
-        fetcher: Fetcher,
-        media: MediaStore,
-        wake: Callable[[str], None],
-        clock: Clock,
-        line_changed: Callable[[str], None] = lambda provider: None,
-        sleep: Sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._settings = settings
-        self._db = database
-        self._jobs = jobs
-        self._steps = steps
-        self._providers = providers
-        self._catalogue = catalogue
-        self._transitions = transitions
-        self._fetcher = fetcher
-        self._media = media
-        self._wake = wake
-        self._line_changed = line_changed
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        blocks = settings.providers()
-        self.blocks: dict[str, ProviderSettings] = {name: blocks[name] for name in providers}
-        self.limiters = {
-            name: RateLimiter(block.requests_per_minute, clock=clock, sleep=sleep)
-            for name, block in self.blocks.items()
-        }
-        self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
-        self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
-
-    # ------------------------------------------------------------------ shared
-    async def _fail(
-        self, job: JobRecord, code: str, message: str, lease: Lease, *, upstream_status: str | None = None
-    ) -> None:
-        try:
-            ended = await self._transitions.fail(
-                job.id, code=code, message=message, upstream_status=upstream_status, lease=lease
-            )
-        except LeaseLost:
-            log.info("job %s: lost its %s step before failing it; another process has it", job.id, lease.kind)
-            return
-        if ended:  # a slot (or a place in line) came free
-            self._wake(submit_lane(job.provider))
-            self._line_changed(job.provider)
+class Runner(RunnerBase):
+    """The handlers of the submit, poll and download steps."""
 
     # ------------------------------------------------------------------ submit
     async def submit(self, lease: Lease) -> None:
@@ -203,19 +139,20 @@ class Runner:
             if state.status is JobStatus.SUCCEEDED:
                 await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
                 await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
-            elif state.status is not JobStatus.FAILED:
+            elif state.status is JobStatus.FAILED:
+                # Failed at once: recorded, failed and refunded in this one transaction (nothing, e.g. a cancel
+                # that would keep the credits of a running job, can come in between).
+                await self._transitions.fail_in(
+                    conn, job.id, code=state.failure_code or "failed", now=now,
+                    message=state.failure_message or GENERIC_FAILURE, upstream_status=state.upstream_status,
+                )  # fmt: skip
+            else:
                 await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
             await self._transitions.show(conn, job.id, now=now)
         if state.status is JobStatus.FAILED:
-            # Failed at once: recorded as running above, failed and refunded here (the sweep would poll it if the
-            # process stopped in between).
-            await self._transitions.fail(
-                job.id,
-                code=state.failure_code or "failed",
-                message=state.failure_message or GENERIC_FAILURE,
-                upstream_status=state.upstream_status,
-            )
+            self._transitions.on_message()
             self._wake(submit_lane(job.provider))
+            self._line_changed(job.provider)
         self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
         self._wake("discord")
 
@@ -240,15 +177,6 @@ class Runner:
         self._wake("discord")
 
     # ------------------------------------------------------------------ poll
-    def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
-        entry = self._catalogue.get(job.model_key)
-        return first_poll_delay(
-            self.blocks[job.provider], state, entry.capabilities.typical_duration_s if entry else None
-        )
-
-    def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
-        return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)
-
     async def poll(self, lease: Lease) -> None:
         job = await self._jobs.get(lease.job_id)
         if job is None or job.status != "running" or job.remote_id is None:
@@ -291,6 +219,8 @@ class Runner:
         delay = self._error_delay(job, errors, retry_after_s)
         log.info("job %s: poll problem #%d (%s); next try in %.1fs", job.id, errors, exc, delay)
         due = self._clock() + delay
+        if job.deadline_at is not None:  # a Retry-After past the deadline: ask once more then, then stop
+            due = min(due, job.deadline_at)
         try:
             async with self._db.transaction() as conn:
                 await self._steps.release(conn, lease, due_at=due, attempts=errors)

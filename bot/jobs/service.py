@@ -202,22 +202,8 @@ class JobService:
         """The first render of the job's message, sent now by the command itself through the outbox's one code
         path (its step is claimed directly; if anything goes wrong, the discord lane sends it)."""
         step_id = await self._steps.step_id(job.id, "message")
-        if step_id is None:
-            return
-        lease = await self._steps.claim_one(
-            step_id, owner=self._engine.owner, now=self._clock(), lease_s=self._engine.lease_s
-        )
-        if lease is None:
-            return
-        try:
-            await self._delivery.message(lease)
-        except Exception:
-            log.exception("job %s: the first render of its message failed; the outbox retries it", job.id)
-            try:
-                await self._steps.release_one(lease, due_at=self._clock())
-            except Exception:
-                log.warning("job %s: could not hand its message step back; its lease will expire", job.id)
-            self._engine.wake(DISCORD_LANE)
+        if step_id is not None:
+            await self._engine.run_now(step_id, self._delivery.message)
 
     # ------------------------------------------------------------------ cancelling
     async def cancel(self, job_id: int, requester: Requester) -> str:

@@ -80,21 +80,40 @@ class JobTransitions:
         async with self._db.transaction() as conn:
             if lease is not None:
                 await self._steps.complete(conn, lease)
-            if not await self._jobs.finish(
-                conn,
-                job_id,
-                status="failed",
-                now=now,
-                error_code=code,
-                error_message=message,
-                upstream_status=upstream_status,
+            ended = await self.fail_in(
+                conn, job_id, code=code, message=message, upstream_status=upstream_status, now=now,
                 from_statuses=from_statuses,
-            ):
-                return False
-            await self._steps.drop_run_steps(conn, job_id)
-            refunded = await self._quota.refund(conn, job_id=job_id, now=now)
-            await self.show(conn, job_id, now=now, final=True)
-        self.on_message()
+            )  # fmt: skip
+        if ended:
+            self.on_message()
+        return ended
+
+    async def fail_in(
+        self,
+        conn: aiosqlite.Connection,
+        job_id: int,
+        *,
+        code: str,
+        message: str,
+        now: float,
+        upstream_status: str | None = None,
+        from_statuses: Sequence[str] = ACTIVE_STATUSES,
+    ) -> bool:
+        """``fail`` inside the caller's transaction (which calls ``on_message`` after it commits)."""
+        if not await self._jobs.finish(
+            conn,
+            job_id,
+            status="failed",
+            now=now,
+            error_code=code,
+            error_message=message,
+            upstream_status=upstream_status,
+            from_statuses=from_statuses,
+        ):
+            return False
+        await self._steps.drop_run_steps(conn, job_id)
+        refunded = await self._quota.refund(conn, job_id=job_id, now=now)
+        await self.show(conn, job_id, now=now, final=True)
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
 

@@ -3,6 +3,7 @@ deadlines, the line, outcomes, restarts and cancels (ported from the in-memory s
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -555,3 +556,46 @@ async def test_a_throttled_provider_waits_for_its_tokens_without_holding_workers
         await r.driver.advance(25)
         assert [t for t, _ in r.provider.submits] == [T0, T0 + 10, T0 + 20]
         assert [(await r.job(job.id)).status for job in jobs] == ["running"] * 3
+
+
+async def test_a_retry_after_longer_than_the_deadline_does_not_keep_the_job_running_past_it(tmp_path):
+    async with rig(tmp_path, first_poll_s=5.0) as r:  # image deadline 600 s
+        r.provider.duration_s = 1e9
+        # e.g. a daily quota exhausted: the service says to come back tomorrow
+        r.provider.poll_errors.append(RateLimitedError("429", provider="wavespeed", status=429, retry_after_s=86_400))
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        failed = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "refund"]
+    assert (failed.status, failed.error_code) == ("failed", "timeout")
+    assert failed.finished_at <= T0 + 600 + 1  # at its deadline, not a day later
+
+
+async def test_a_cancel_landing_as_an_at_once_failure_is_recorded_does_not_charge_for_the_failure(tmp_path):
+    async with rig(tmp_path) as r:
+        r.provider.submit_answers_done = True
+        r.provider.duration_s = 0
+        failed_state = JobState("r1", JobStatus.FAILED, failure_code="nsfw", failure_message="Refused.")
+        r.provider.outputs = lambda job: ()
+        submit = r.provider.submit
+
+        async def refused_at_once(request):
+            await submit(request)
+            return failed_state
+
+        r.provider.submit = refused_at_once  # type: ignore[method-assign]
+        start_running = r.jobs.start_running
+
+        async def then_a_click(conn, job_id, **kwargs):
+            changed = await start_running(conn, job_id, **kwargs)
+            # The member clicks Cancel while the failure is being recorded:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(r.transitions.cancel(job_id)))
+            return changed
+
+        r.jobs.start_running = then_a_click  # type: ignore[method-assign]
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        await r.driver.advance(5)
+        done = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "refund"]  # the service made nothing: nothing is charged
+    assert (done.status, done.error_code) == ("failed", "nsfw")

@@ -4,6 +4,7 @@ job's life followed by a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any, ClassVar
 
@@ -262,3 +263,51 @@ async def test_a_crash_at_each_point_of_a_jobs_life_ends_it_once_in_its_own_mess
 async def _settled(r: Any, job_id: int) -> bool:
     job = await r.job(job_id)
     return job.delivered_at is not None and job.shown_version == job.version
+
+
+# ---------------------------------------------------------------------------------------------- found in review
+async def test_a_slow_first_message_keeps_its_lease_so_no_older_state_lands_over_a_newer_one(tmp_path):
+    from bot.jobs.delivery import DISCORD_LANE
+    from bot.jobs.outcomes import submit_lane
+    from bot.jobs.service import JobService
+    from bot.server_settings.service import ServerSettingsService
+
+    clock = VirtualTime()
+    sent: list[tuple[float, str, dict[str, Any]]] = []
+    client = StubClient(sent, clock)
+    landed: list[tuple[float, str]] = []  # (when the edit was sent, its content), in the order Discord applied them
+
+    async def after(path: str, kwargs: dict[str, Any]) -> None:
+        started = clock()
+        if not landed and not after.slowed:  # type: ignore[attr-defined]
+            after.slowed = True  # type: ignore[attr-defined]
+            await clock.sleep(45)  # the first edit hangs longer than the 30 s lease (a slow upload, a stall)
+        landed.append((started, kwargs["content"]))
+
+    after.slowed = False  # type: ignore[attr-defined]
+    client.after = after
+    async with rig(tmp_path, provider=FakeProvider(clock), client=client) as r:
+        outbox = r.engine.outbox
+        service = JobService(
+            settings=r.settings, database=r.db, jobs=r.jobs, quota=r.quota, transitions=r.transitions,
+            catalogue=r.catalogue, server_settings=ServerSettingsService(r.db, clock=clock), fetcher=r.fetcher,  # type: ignore[arg-type]
+            media=r.media, engine=r.engine, delivery=outbox, clock=clock,  # type: ignore[arg-type]
+        )  # fmt: skip
+        job = await r.add(
+            enqueue=False, message_id=5000, application_id=99, interaction_token="t", token_expires_at=T0 + 900
+        )
+        async with r.db.transaction() as conn:  # what JobService._create writes
+            await r.steps.put(conn, job.id, "submit", submit_lane("wavespeed"), due_at=T0, now=T0)
+            await r.steps.put(conn, job.id, "message", DISCORD_LANE, due_at=T0, now=T0)
+        first = asyncio.ensure_future(service._first_message(job))
+        while not sent:  # the command has claimed the step and its edit is on its way
+            await asyncio.sleep(0.001)
+        await r.driver.advance(10)
+        assert await r.transitions.cancel(job.id) == "refunded"  # a newer state while the first edit hangs
+        await r.driver.run_until(lambda: first.done(), limit_s=600)
+        await r.driver.advance(600)
+        done = await r.job(job.id)
+
+    assert done.status == "cancelled"
+    assert done.shown_version == done.version
+    assert landed[-1][0] >= T0 + 10, landed  # what the message shows last was rendered after the cancel

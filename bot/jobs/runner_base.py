@@ -1,0 +1,97 @@
+"""What the upstream step handlers (``Runner``) share: the parts they work with, each provider's settings, rate
+limiter and pause, and the one way a handler ends a job as failed."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.catalogue import Catalogue
+from bot.fetch import Fetcher
+from bot.jobs.gates import RateLimiter
+from bot.jobs.media_store import MediaStore
+from bot.jobs.outcomes import submit_lane
+from bot.jobs.poll_schedule import error_delay, first_poll_delay
+from bot.jobs.transitions import JobTransitions
+from bot.settings import ProviderSettings, Settings
+from bot.storage.database import Database
+from bot.storage.jobs import JobRecord, JobRepository
+from bot.storage.steps import Lease, LeaseLost, StepRepository
+from providers.base import JobState, Provider
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RunnerBase:
+    """The parts the step handlers work with and the helpers they share."""
+
+    """The parts the step handlers work with and the helpers they share."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        jobs: JobRepository,
+        steps: StepRepository,
+        providers: Mapping[str, Provider],
+        catalogue: Catalogue,
+        transitions: JobTransitions,
+        fetcher: Fetcher,
+        media: MediaStore,
+        wake: Callable[[str], None],
+        clock: Clock,
+        line_changed: Callable[[str], None] = lambda provider: None,
+        sleep: Sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._db = database
+        self._jobs = jobs
+        self._steps = steps
+        self._providers = providers
+        self._catalogue = catalogue
+        self._transitions = transitions
+        self._fetcher = fetcher
+        self._media = media
+        self._wake = wake
+        self._line_changed = line_changed
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        blocks = settings.providers()
+        self.blocks: dict[str, ProviderSettings] = {name: blocks[name] for name in providers}
+        self.limiters = {
+            name: RateLimiter(block.requests_per_minute, clock=clock, sleep=sleep)
+            for name, block in self.blocks.items()
+        }
+        self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
+        self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
+
+    # ------------------------------------------------------------------ shared
+    async def _fail(
+        self, job: JobRecord, code: str, message: str, lease: Lease, *, upstream_status: str | None = None
+    ) -> None:
+        try:
+            ended = await self._transitions.fail(
+                job.id, code=code, message=message, upstream_status=upstream_status, lease=lease
+            )
+        except LeaseLost:
+            log.info("job %s: lost its %s step before failing it; another process has it", job.id, lease.kind)
+            return
+        if ended:  # a slot (or a place in line) came free
+            self._wake(submit_lane(job.provider))
+            self._line_changed(job.provider)
+
+    def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
+        entry = self._catalogue.get(job.model_key)
+        return first_poll_delay(
+            self.blocks[job.provider], state, entry.capabilities.typical_duration_s if entry else None
+        )
+
+    def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
+        return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)
