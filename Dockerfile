@@ -12,7 +12,7 @@ RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DATABASE_PATH=/data/bot.sqlite3 OUTPUT_DIR=/data/outputs
+    DATABASE_PATH=/data/bot.sqlite3 OUTPUT_DIR=/data/outputs HTTP_HOST=0.0.0.0 HTTP_PORT=8080
 RUN groupadd --system --gid 10001 bot \
  && useradd --system --uid 10001 --gid bot --home-dir /home/bot --create-home bot \
  && mkdir /data && chown bot:bot /data
@@ -21,5 +21,9 @@ USER bot
 WORKDIR /home/bot
 VOLUME ["/data"]
 STOPSIGNAL SIGTERM
+# /healthz and /metrics (not published by default; see docker-compose.yml).
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD python -c \
+    "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HTTP_PORT', '8080'), timeout=8)"
 ENTRYPOINT ["python", "-m", "bot"]
 CMD ["run"]
