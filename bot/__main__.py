@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from bot import log_redaction
 from bot.catalogue import configured_model_keys
 from bot.errors import ConfigError
+from bot.ops.json_logs import JsonFormatter
 from bot.settings import Settings
 
 log = logging.getLogger("bot")
@@ -41,13 +42,17 @@ def require_token(settings: Settings) -> str:
     return settings.discord_token.get_secret_value().strip()
 
 
-def configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
-    """Log to stderr at ``level``, with the noisy third-party loggers capped and ``secrets`` and tokens masked."""
+def configure_logging(level: str, secrets: Sequence[str] = (), log_format: str = "text") -> None:
+    """Log to stderr at ``level`` (as text, or one JSON object per line), with the noisy third-party loggers capped
+    and ``secrets`` and tokens masked."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     log_redaction.install(secrets)
 
 
@@ -147,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, log_redaction.configured_secrets(settings))
+        configure_logging(settings.log_level, log_redaction.configured_secrets(settings), settings.log_format)
         for warning in settings.deprecations():
             log.warning("%s", warning)
         if args.command == "check":
