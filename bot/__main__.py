@@ -1,5 +1,6 @@
 """``python -m bot`` runs the bot; ``python -m bot sync [--guild ID | --global]`` syncs the slash commands (to
-DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration.
+DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration;
+``python -m bot backup PATH`` copies the database.
 Configuration problems end with one line and exit code 2."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import discord
 from pydantic import ValidationError
@@ -74,6 +77,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="sync globally (every server and DM) even when DEV_GUILD_ID is set",
     )
     sub.add_parser("check", help="validate the configuration and list the enabled models")
+    backup = sub.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, safely while the bot runs",
+        description="A consistent copy of DATABASE_PATH (SQLite's online backup). Restore: stop the bot, put the "
+        "copy at DATABASE_PATH (remove any -wal and -shm files next to it), start the bot.",
+    )
+    backup.add_argument("path", help="where to write the copy (replaced if it exists)")
     return parser.parse_args(argv)
 
 
@@ -98,6 +108,18 @@ def check(settings: Settings) -> int:
     keys = configured_model_keys(settings)
     print(f"  Models:        {', '.join(keys) if keys else 'none: set at least one provider API key'}")
     return 0 if settings.discord_token and keys else EXIT_CONFIG
+
+
+def take_backup(settings: Settings, path: str) -> int:
+    from bot.storage.backup import BackupError, backup
+
+    try:
+        jobs = backup(settings.database_path, Path(path))
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        print(f"Backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backed up {settings.database_path} to {path} ({jobs} jobs).")
+    return 0
 
 
 async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | None = None) -> int:
@@ -157,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.warning("%s", warning)
         if args.command == "check":
             return check(settings)
+        if args.command == "backup":
+            return take_backup(settings, args.path)
         require_token(settings)
         sync = args.command == "sync"
         return asyncio.run(run_bot(settings, sync=sync, guild_id=sync_target(args, settings) if sync else None))
