@@ -1,7 +1,7 @@
 """``python -m bot`` runs the bot; ``python -m bot sync [--guild ID | --global]`` syncs the slash commands (to
 DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration;
 ``python -m bot migrate`` applies the database migrations; ``python -m bot copy-db --to URL`` copies the database
-(DATABASE_URL, else DATABASE_PATH) into another, empty one.
+(DATABASE_URL, else DATABASE_PATH) into another, empty one. ``python -m bot backup PATH`` copies the database.
 Configuration problems end with one line and exit code 2."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import discord
 from pydantic import ValidationError
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 from bot import log_redaction
 from bot.catalogue import configured_model_keys
 from bot.errors import ConfigError
+from bot.ops.json_logs import JsonFormatter
 from bot.settings import Settings
 from bot.storage.database import redacted_url
 
@@ -44,13 +47,17 @@ def require_token(settings: Settings) -> str:
     return settings.discord_token.get_secret_value().strip()
 
 
-def configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
-    """Log to stderr at ``level``, with the noisy third-party loggers capped and ``secrets`` and tokens masked."""
+def configure_logging(level: str, secrets: Sequence[str] = (), log_format: str = "text") -> None:
+    """Log to stderr at ``level`` (as text, or one JSON object per line), with the noisy third-party loggers capped
+    and ``secrets`` and tokens masked."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     log_redaction.install(secrets)
 
 
@@ -80,6 +87,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     copy.add_argument("--to", required=True, metavar="URL", help="postgresql://… or a SQLite path / sqlite:///…")
     copy.add_argument("--from", dest="source", metavar="URL", help="the source (default: DATABASE_URL/PATH)")
+    backup = sub.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, safely while the bot runs",
+        description="A consistent copy of DATABASE_PATH (SQLite's online backup). Restore: stop the bot, put the "
+        "copy at DATABASE_PATH (remove any -wal and -shm files next to it), start the bot.",
+    )
+    backup.add_argument("path", help="where to write the copy (replaced if it exists)")
     return parser.parse_args(argv)
 
 
@@ -129,6 +143,23 @@ async def copy_db(settings: Settings, to: str, source: str | None) -> int:
     print(f"Copied {redacted_url(origin)} to {redacted_url(to)}:")
     for table, count in copied.items():
         print(f"  {table:<15}{count}")
+    return 0
+
+
+def take_backup(settings: Settings, path: str) -> int:
+    from bot.storage.backup import BackupError, backup
+    from bot.storage.database import is_postgres, sqlite_path
+
+    if is_postgres(settings.database_target):
+        print("Backup failed: DATABASE_URL is a PostgreSQL database; back it up with pg_dump.", file=sys.stderr)
+        return 1
+    source = sqlite_path(settings.database_target)
+    try:
+        jobs = backup(source, Path(path))
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        print(f"Backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backed up {source} to {path} ({jobs} jobs).")
     return 0
 
 
@@ -184,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, log_redaction.configured_secrets(settings))
+        configure_logging(settings.log_level, log_redaction.configured_secrets(settings), settings.log_format)
         for warning in settings.deprecations():
             log.warning("%s", warning)
         if args.command == "check":
@@ -193,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(migrate(settings))
         if args.command == "copy-db":
             return asyncio.run(copy_db(settings, args.to, args.source))
+        if args.command == "backup":
+            return take_backup(settings, args.path)
         require_token(settings)
         sync = args.command == "sync"
         return asyncio.run(run_bot(settings, sync=sync, guild_id=sync_target(args, settings) if sync else None))

@@ -40,6 +40,7 @@ class Bot(commands.AutoShardedBot):
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=BotTree,
+            http_trace=services.ops.metrics.discord_trace(),
             **options,  # type: ignore[arg-type]
         )
         self.services = services

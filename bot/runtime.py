@@ -22,6 +22,9 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
+from bot.ops.http_server import build_app, serving
+from bot.ops.metrics import instrument
+from bot.ops.service import Operations
 from bot.prompting.specs import SpecBuilder
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
@@ -70,6 +73,7 @@ class Services:
     job_records: JobRepository
     media: MediaStore
     fetcher: Fetcher
+    ops: Operations
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
@@ -103,6 +107,8 @@ class Services:
             transitions=transitions,
         )
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        transitions.on_ended = self.ops.job_ended
+        self.ops.client, self.ops.engine = client, engine
         runner = Runner(
             settings=self.settings,
             database=self.database,
@@ -178,9 +184,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             user_agent=HTTP_USER_AGENT,
         ) as fetcher,
     ):
-        providers = build_providers(settings, session)
         server_settings = ServerSettingsService(database)
-        yield Services(
+        jobs = JobRepository(database)
+        ops = Operations(settings, database, jobs)
+        providers = instrument(build_providers(settings, session), ops.metrics, ops.upstream_error)
+        services = Services(
             settings=settings,
             session=session,
             database=database,
@@ -188,7 +196,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             catalogue=Catalogue.build(settings, providers),
             server_settings=server_settings,
             quota=QuotaService(database, settings, server_settings),
-            job_records=JobRepository(database),
+            job_records=jobs,
             media=MediaStore(settings.output_dir),
             fetcher=fetcher,
+            ops=ops,
         )
+        lag = asyncio.create_task(ops.metrics.measure_loop_lag(), name="event-loop-lag")
+        try:
+            async with serving(
+                build_app(ops.health, ops.metrics, ops.refresh), settings.http_host, settings.http_port
+            ) as port:
+                ops.http_port = port
+                yield services
+        finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)

@@ -47,8 +47,14 @@ class CoreSettings(BaseSettings):
     database_url: SecretStr | None = None
     database_pool_size: int = Field(10, ge=1, le=500)  # PostgreSQL connections per process
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     dev_guild_id: int | None = None  # `python -m bot sync` registers the commands only here (instant), unless --global
     operator_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # Operations: health and metrics over HTTP (off unless HTTP_PORT is set)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(None, ge=0, le=65535)  # 0: any free port (tests)
+    health_stall_s: float = Field(120.0, gt=0)
 
     # The job engine
     poll_workers: int = Field(8, ge=1, le=256)

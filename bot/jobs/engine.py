@@ -75,6 +75,7 @@ class StepEngine:
         self._line_tasks: set[asyncio.Task[None]] = set()
         self._run_now: list[int] = []  # steps claimed by ``run_now``, held outside the lanes
         self.grace_s = STOP_GRACE_S
+        self.heartbeat_at: float | None = None  # the sweep loop's last turn, for /healthz
 
     # ------------------------------------------------------------------ building
     def use(self, runner: Runner, outbox: DiscordSteps) -> None:
@@ -198,6 +199,7 @@ class StepEngine:
     # ------------------------------------------------------------------ the sweep
     async def _sweep_loop(self) -> None:
         while True:
+            self.heartbeat_at = self.clock()
             try:
                 next_deadline = await self.sweep()
             except asyncio.CancelledError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from bot.credits.service import QuotaService
@@ -41,6 +41,12 @@ class JobTransitions:
         self._steps = steps
         self.on_message = on_message
         self._clock = clock
+        # Told inside the transaction that ended a job (metrics, spending): (conn, job id, final status, now).
+        self.on_ended: Callable[[Connection, int, str, float], Awaitable[None]] | None = None
+
+    async def _ended(self, conn: Connection, job_id: int, status: str, now: float) -> None:
+        if self.on_ended is not None:
+            await self.on_ended(conn, job_id, status, now)
 
     async def show(self, conn: Connection, job_id: int, *, now: float, final: bool = False) -> None:
         """Ask for the job's message to be sent (coalesced with a pending send; final results first)."""
@@ -61,6 +67,7 @@ class JobTransitions:
             await self._steps.drop_run_steps(conn, lease.job_id)
             await self._jobs.add_outputs(conn, outputs)
             await self._quota.commit(conn, job_id=lease.job_id, now=now)
+            await self._ended(conn, lease.job_id, "succeeded", now)
             await self.show(conn, lease.job_id, now=now, final=True)
         self.on_message()
         log.info("job %s succeeded with %d output(s)", lease.job_id, len(outputs))
@@ -90,7 +97,7 @@ class JobTransitions:
 
     async def fail_in(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         job_id: int,
         *,
         code: str,
@@ -113,6 +120,7 @@ class JobTransitions:
             return False
         await self._steps.drop_run_steps(conn, job_id)
         refunded = await self._quota.refund(conn, job_id=job_id, now=now)
+        await self._ended(conn, job_id, "failed", now)
         await self.show(conn, job_id, now=now, final=True)
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
@@ -135,6 +143,7 @@ class JobTransitions:
                 await self._quota.commit(conn, job_id=job_id, now=now)
             else:
                 await self._quota.refund(conn, job_id=job_id, now=now)
+            await self._ended(conn, job_id, "cancelled", now)
             await self.show(conn, job_id, now=now, final=True)
         self.on_message()
         log.info("job %s cancelled (%s)", job_id, "credits kept" if submitted else "refunded")

@@ -26,6 +26,8 @@ TABLES = (
     "role_limits",
     "guild_settings",
     "audit_log",
+    "job_spending",
+    "provider_pauses",
 )
 IDENTITY_TABLES = ("jobs", "job_steps", "credit_ledger", "audit_log")  # an ``id`` the database hands out
 BATCH = 500

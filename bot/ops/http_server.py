@@ -1,0 +1,54 @@
+"""The optional HTTP server (``HTTP_HOST``, ``HTTP_PORT``; off when no port is set): ``GET /healthz`` and
+``GET /metrics``. Other features (e.g. the performance endpoints) add their routes to ``app`` before it starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def build_app(health: Health, metrics: Metrics, refresh: Callable[[], Awaitable[None]]) -> web.Application:
+    """``refresh`` brings the gauges read from the database (queued, in flight) up to date before a scrape."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok, body = await health.check()
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        try:
+            await refresh()
+        except Exception:
+            log.warning("metrics: could not read the queue from the database", exc_info=True)
+        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    return app
+
+
+@asynccontextmanager
+async def serving(app: web.Application, host: str, port: int | None) -> AsyncIterator[int | None]:
+    """Serve ``app`` while inside; yields the bound port (useful with port 0), or None when ``port`` is None."""
+    if port is None:
+        yield None
+        return
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    log.info("health and metrics on http://%s:%s (/healthz, /metrics)", host, bound)
+    try:
+        yield bound
+    finally:
+        await runner.cleanup()
