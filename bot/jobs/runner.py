@@ -306,7 +306,11 @@ class Runner(RunnerBase):
         try:
             ended = await self._transitions.succeed(lease, outputs, upstream_status=state.upstream_status)
         except LeaseLost:
-            return  # another process holds the step now and writes the same files
+            # Another process holds the step now (and writes the same files), or the job ended meanwhile.
+            ended = False
+            current = await self._jobs.get(job.id)
+            if current is None or current.status in ("succeeded", "running"):
+                return
         if ended:  # a slot (or a place in line) came free
             self._wake(submit_lane(job.provider))
             self._line_changed(job.provider)

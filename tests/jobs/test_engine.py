@@ -599,3 +599,27 @@ async def test_a_cancel_landing_as_an_at_once_failure_is_recorded_does_not_charg
         done = await r.job(job.id)
         assert await r.ledger(job.id) == ["reserve", "refund"]  # the service made nothing: nothing is charged
     assert (done.status, done.error_code) == ("failed", "nsfw")
+
+
+async def test_a_job_cancelled_while_its_output_downloads_leaves_no_files_behind(tmp_path):
+    async with rig(tmp_path) as r:
+        r.provider.duration_s = 0
+        r.provider.outputs = lambda job: (Output("image/png", url="https://cdn.example/out.png"),)
+        download = r.fetcher.download
+
+        async def cancelled_meanwhile(url, **kwargs):
+            got = await download(url, **kwargs)
+            job_id = (await r.jobs.active())[0].id
+            assert await r.transitions.cancel(job_id) == "kept"  # the service made it: credits stay spent
+            return got
+
+        r.fetcher.download = cancelled_meanwhile  # type: ignore[method-assign]
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        await r.driver.advance(5)
+        done = await r.job(job.id)
+        assert done.status == "cancelled"
+        assert await r.ledger(job.id) == ["reserve", "commit"]
+        assert r.fetcher.urls  # the output was downloaded, then the job was found cancelled
+        leftovers = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert leftovers == []
