@@ -62,8 +62,8 @@ class OperationsRepository:
     ) -> bool:
         """At most once per job; True when this call recorded it."""
         cursor = await conn.execute(
-            "INSERT OR IGNORE INTO job_spending (job_id, provider, model_key, guild_id, day, usd, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO job_spending (job_id, provider, model_key, guild_id, day, usd, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (job_id, provider, model_key, guild_id, day, usd, now),
         )
         return cursor.rowcount == 1
@@ -86,8 +86,8 @@ class OperationsRepository:
         """True when the provider was not paused before (a pause already in place is kept as it is)."""
         return (
             await self._db.execute(
-                "INSERT OR IGNORE INTO provider_pauses (provider, code, reason, paused_by, paused_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO provider_pauses (provider, code, reason, paused_by, paused_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (provider, code, reason, paused_by, now),
             )
             == 1

@@ -15,6 +15,7 @@ from bot.storage.copy import TABLES, TargetNotEmpty, copy_database
 from bot.storage.database import Database, migrations
 from bot.storage.job_records import OutputRecord
 from bot.storage.jobs import JobRepository
+from bot.storage.operations import OperationsRepository
 from bot.storage.server_settings import ServerSettingsRepository
 from bot.storage.steps import StepRepository
 from tests.fakes.clock import ManualClock
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.postgres
 
 
 async def fill(db: Database) -> None:
-    """A little of everything copy-db moves: jobs, outputs, steps, credits, ledger, limits, settings, audit."""
+    """A little of everything copy-db moves: jobs, outputs, steps, credits, ledger, limits, settings, audit,
+    spending and pauses."""
     clock = ManualClock(T0)
     service = QuotaService(db, make_settings(), ServerSettingsService(db, clock=clock), clock=clock)
     jobs = Jobs(db, service, clock)
@@ -39,6 +41,11 @@ async def fill(db: Database) -> None:
         await JobRepository(db).add_outputs(conn, [OutputRecord(first.job_id, 0, "outputs/1/0.png", "image/png", 9)])
         job = await insert_job(conn, user_id=103, guild_id=1, status="running")
         await StepRepository(db).put(conn, job, "poll", "poll", due_at=T0 + 5, now=T0)
+        await OperationsRepository(db).record_spending(
+            conn, job_id=first.job_id, provider="wavespeed", model_key="neta-lumina", guild_id=1, day="2026-11-21",
+            usd=0.01, now=T0,
+        )  # fmt: skip
+    await OperationsRepository(db).pause("lumozai", code="operator", reason="maintenance", paused_by="900", now=T0)
 
 
 async def fill_file(path) -> None:
