@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 RECORD_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 
 
+# Downloads of one result tried at most this often (each after a fresh poll): an output that stays unreachable
+# ends the job in minutes, not at its deadline (45 minutes for a video).
+DOWNLOAD_TRIES = 6
+
+
 class Runner(RunnerBase):
     """The handlers of the submit, poll and download steps."""
 
@@ -294,9 +299,9 @@ class Runner(RunnerBase):
                 job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
             )
         except FetchError as exc:
-            if exc.retryable and not past_deadline(job.deadline_at, self._clock()):
+            errors = job.poll_errors + 1
+            if exc.retryable and errors < DOWNLOAD_TRIES and not past_deadline(job.deadline_at, self._clock()):
                 # A fresh poll usually hands out fresh URLs (presigned links expire).
-                errors = job.poll_errors + 1
                 log.info("job %s: download problem #%d (%s)", job.id, errors, exc)
                 await self._repoll(job, lease, self._error_delay(job, errors, None), errors=errors)
             else:

@@ -623,3 +623,19 @@ async def test_a_job_cancelled_while_its_output_downloads_leaves_no_files_behind
         assert r.fetcher.urls  # the output was downloaded, then the job was found cancelled
         leftovers = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+async def test_an_output_that_stays_unreachable_fails_the_job_in_minutes_not_at_its_deadline(tmp_path):
+    from bot.jobs.runner import DOWNLOAD_TRIES
+
+    async with rig(tmp_path, first_poll_s=5.0) as r:
+        r.provider.duration_s = 0
+        r.provider.outputs = lambda job: (Output("image/png", url="https://cdn.example/gone.png"),)
+        r.fetcher.errors.extend(FetchError("expired", reason="expired", retryable=True, status=403) for _ in range(100))
+        job = await r.add()
+        await r.run_until_finished(job.id)
+        failed = await r.job(job.id)
+        assert await r.ledger(job.id) == ["reserve", "refund"]
+    assert (failed.status, failed.error_code) == ("failed", "download_failed")
+    assert len(r.fetcher.urls) == DOWNLOAD_TRIES
+    assert failed.finished_at < T0 + 300  # the image deadline is 600 s
