@@ -106,11 +106,14 @@ class StepRepository:
         priority: int = 0,
     ) -> None:
         """Make sure the step runs no later than ``due_at`` (and at least at ``priority``): a message to send
-        coalesces with one already pending, the sooner and more urgent wins."""
+        coalesces with one already pending, the sooner and more urgent wins. A step being run right now gets the
+        new due time as it is: its holder sees it changed (``complete``, ``release``) and hands the step back
+        instead of dropping the request with it."""
         await conn.execute(
             """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (job_id, kind) DO UPDATE SET
-                   due_at = CASE WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
+                   due_at = CASE WHEN job_steps.lease_owner IS NOT NULL THEN excluded.due_at
+                                 WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
                                  ELSE job_steps.due_at END,
                    priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
                                    ELSE job_steps.priority END""",
@@ -211,17 +214,28 @@ class StepRepository:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
     async def complete(self, conn: Connection, lease: Lease) -> None:
-        """The step is done: remove it."""
-        cursor = await conn.execute("DELETE FROM job_steps WHERE id = ? AND fence = ?", (lease.step_id, lease.fence))
+        """The step is done: remove it, unless it was asked for again while held (``want`` moved its due time):
+        then hand it back, due when it was asked for."""
+        cursor = await conn.execute(
+            "DELETE FROM job_steps WHERE id = ? AND fence = ? AND due_at = ?",
+            (lease.step_id, lease.fence, lease.due_at),
+        )
+        if cursor.rowcount == 1:
+            return
+        cursor = await conn.execute(
+            "UPDATE job_steps SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND fence = ?",
+            (lease.step_id, lease.fence),
+        )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
     async def release(self, conn: Connection, lease: Lease, *, due_at: float, attempts: int | None = None) -> None:
         """Run the step again at ``due_at`` (and count a failed try when ``attempts`` is given)."""
         cursor = await conn.execute(
-            """UPDATE job_steps SET due_at = ?, attempts = COALESCE(?, attempts), lease_owner = NULL,
-                   lease_expires_at = NULL WHERE id = ? AND fence = ?""",
-            (due_at, attempts, lease.step_id, lease.fence),
+            """UPDATE job_steps SET due_at = CASE WHEN due_at <> ? AND due_at < ? THEN due_at ELSE ? END,
+                   attempts = COALESCE(?, attempts), lease_owner = NULL, lease_expires_at = NULL
+               WHERE id = ? AND fence = ?""",
+            (lease.due_at, due_at, due_at, attempts, lease.step_id, lease.fence),
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")

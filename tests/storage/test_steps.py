@@ -114,3 +114,25 @@ async def test_submit_capacity_holds_across_processes_claiming_at_once(pg_url):
     finally:
         for db in pools:
             await db.close()
+
+
+async def test_a_send_asked_for_while_the_step_is_held_is_kept_when_the_holder_finishes(db):
+    """A final result (or a Refresh) wanted while a progress edit is on its way: the holder's completion hands the
+    step back, due when it was asked for, instead of deleting the request with it."""
+    steps = StepRepository(db)
+    await add_steps(db, 1, lane="discord", kind="message")
+    (lease,) = await steps.claim("discord", owner="a", now=T0 + 1, lease_s=LEASE, limit=1)
+    async with db.transaction() as conn:
+        await steps.want(conn, lease.job_id, "message", "discord", due_at=T0 + 2, now=T0 + 2, priority=1)
+    assert await steps.complete_one(lease) is True
+    (again,) = await steps.claim("discord", owner="a", now=T0 + 2, lease_s=LEASE, limit=1)
+    assert again.job_id == lease.job_id
+
+    async with db.transaction() as conn:  # a holder that hands back for later keeps a sooner request too
+        await steps.want(conn, again.job_id, "message", "discord", due_at=T0 + 3, now=T0 + 3, priority=1)
+    assert await steps.release_one(again, due_at=T0 + 60) is True
+    assert await steps.next_due("discord") == T0 + 3
+
+    (last,) = await steps.claim("discord", owner="a", now=T0 + 3, lease_s=LEASE, limit=1)
+    assert await steps.complete_one(last) is True  # nothing asked for meanwhile: done
+    assert await steps.count() == 0
