@@ -23,7 +23,7 @@ def render(text: str, specs: Iterable[ProviderSpec[Any]] | None = None) -> str:
     """``text`` (an ``.env.example``) with its generated part replaced; appended when it has none yet."""
     chosen = tuple(registry.specs() if specs is None else specs)
     head = text.split(MARKER, 1)[0].rstrip("\n")
-    sections = [_provider_section(spec) for spec in chosen] + [_cost_section(chosen)]
+    sections = [_provider_section(spec) for spec in chosen] + [_cost_section(chosen), _spending_section(chosen)]
     return "\n\n".join([head, MARKER, *sections]) + "\n"
 
 
@@ -57,6 +57,20 @@ def _cost_section(specs: Iterable[ProviderSpec[Any]]) -> str:
     for spec in specs:
         for model in spec.models:
             lines += [f"# Credits per {model.key} job.", f"# COSTS__{model.key.replace('-', '_').upper()}={model.cost}"]
+    return "\n".join(lines)
+
+
+def _spending_section(specs: Iterable[ProviderSpec[Any]]) -> str:
+    lines = [f"{_RULE} Spending: each model's price upstream (USD per job) and each provider's daily cap"]
+    for spec in specs:
+        for model in spec.models:
+            key = model.key.replace("-", "_").upper()
+            lines += [f"# USD one {model.key} job costs upstream.", f"# PRICE_USD__{key}={_value(model.price_usd)}"]
+    for spec in specs:
+        lines += [
+            f"# Daily cap in USD (UTC day) on {spec.title}: its new jobs are refused once reached. Unset: no cap.",
+            f"# BUDGET_USD_PER_DAY__{spec.name.upper()}=",
+        ]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from bot.fetch import Fetcher
 from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
+from bot.jobs.outcomes import submit_lane
 from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
@@ -109,6 +110,14 @@ class Services:
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
         transitions.on_ended = self.ops.job_ended
         self.ops.client, self.ops.engine = client, engine
+        self.ops.line_changed = engine.show_line
+
+        def resumed(provider: str) -> None:  # its waiting jobs run, and their places show again
+            engine.wake(submit_lane(provider))
+            engine.line_changed(provider)
+
+        self.ops.resumed = resumed
+        self.ops.paused = await self.ops.repo.pauses()
         runner = Runner(
             settings=self.settings,
             database=self.database,
@@ -124,6 +133,7 @@ class Services:
             clock=engine.clock,
             sleep=engine.sleep,
         )
+        runner.held, runner.refused = self.ops.is_paused, self.ops.provider_refused
         outbox = Outbox(
             client=client,
             database=self.database,
@@ -135,6 +145,7 @@ class Services:
             server_settings=self.server_settings,
             wake=engine.wake,
             providers=self.providers,
+            waiting=self.ops.waiting_reason,
         )
         engine.use(runner, outbox)
         jobs = JobService(
@@ -149,6 +160,7 @@ class Services:
             media=self.media,
             engine=engine,
             delivery=outbox,
+            admission=self.ops.check_budget,
         )
         self._engine = Engine(delivery=outbox, steps=engine, jobs=jobs)
         await engine.start()
@@ -157,6 +169,9 @@ class Services:
                 purge_forever(self.job_records, self.media, retention_s=self.settings.output_retention_days * 86400),
                 name="purge-outputs",
             )
+        )
+        self._background.append(
+            asyncio.create_task(self.ops.watch_pauses(self.settings.engine_idle_s), name="provider-pauses")
         )
 
     async def stop(self) -> None:
@@ -186,7 +201,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     ):
         server_settings = ServerSettingsService(database)
         jobs = JobRepository(database)
-        ops = Operations(settings, database, jobs)
+        ops = Operations(settings, database, jobs, session=session)
         providers = instrument(build_providers(settings, session), ops.metrics, ops.upstream_error)
         services = Services(
             settings=settings,

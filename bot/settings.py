@@ -17,7 +17,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from providers import registry
 from providers.registry import ProviderSettings, ProviderSpec
 
-__all__ = ["CoreSettings", "CostSettings", "NsfwPolicy", "ProviderSettings", "Settings", "settings_model"]
+__all__ = [
+    "BudgetSettings",
+    "CoreSettings",
+    "CostSettings",
+    "NsfwPolicy",
+    "PriceSettings",
+    "ProviderSettings",
+    "Settings",
+    "settings_model",
+]
 
 NsfwPolicy = Literal["block", "spoiler", "age_restricted"]
 
@@ -27,6 +36,22 @@ class CostSettings(BaseModel):
 
     def for_model(self, key: str) -> int:
         return int(getattr(self, key.replace("-", "_")))
+
+
+class PriceSettings(BaseModel):
+    """What one job of each model costs the operator upstream, in USD: one field per model (``PRICE_USD__UNI_1``).
+    The defaults are the providers' list prices when this was written; set your plan's."""
+
+    def for_model(self, key: str) -> float:
+        return float(getattr(self, key.replace("-", "_"), 0.0))
+
+
+class BudgetSettings(BaseModel):
+    """A daily spending cap in USD per provider (``BUDGET_USD_PER_DAY__WAVESPEED``); unset: no cap."""
+
+    def for_provider(self, name: str) -> float | None:
+        value = getattr(self, name, None)
+        return None if value is None else float(value)
 
 
 class CoreSettings(BaseSettings):
@@ -55,6 +80,10 @@ class CoreSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)  # 0: any free port (tests)
     health_stall_s: float = Field(120.0, gt=0)
+    # Alerts to operators: a channel the bot posts in, and/or a webhook URL (secret: it holds the webhook's token)
+    operator_alert_channel_id: int | None = None
+    operator_alert_webhook_url: SecretStr | None = None
+    alert_failures_per_hour: int = Field(5, ge=1)  # upstream errors of one provider in an hour that raise an alert
 
     # The job engine
     poll_workers: int = Field(8, ge=1, le=256)
@@ -83,6 +112,8 @@ class CoreSettings(BaseSettings):
     quota_reset_hour_utc: int = Field(0, ge=0, le=23)
     max_running_jobs_per_user: int = Field(3, ge=1)
     costs: CostSettings = CostSettings()
+    price_usd: PriceSettings = PriceSettings()
+    budget_usd_per_day: BudgetSettings = BudgetSettings()
     default_nsfw_policy: NsfwPolicy = "age_restricted"
 
     # What downloads may reach (the fetcher always refuses private, link-local, metadata and reserved addresses)
@@ -124,7 +155,7 @@ class CoreSettings(BaseSettings):
             return frozenset(int(part) for part in value.replace(",", " ").split())
         return value
 
-    @field_validator("discord_token", mode="before")
+    @field_validator("discord_token", "operator_alert_webhook_url", mode="before")
     @classmethod
     def _blank_token_is_missing(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -145,15 +176,28 @@ class CoreSettings(BaseSettings):
 
 def settings_model(specs: Iterable[ProviderSpec[Any]] | None = None) -> type[CoreSettings]:
     """The settings class for these providers (default: those registered now): the core settings, one nested
-    block per provider (``WAVESPEED__API_KEY``) and one cost per model (``COSTS__NETA_LUMINA``)."""
+    block per provider (``WAVESPEED__API_KEY``), one cost and one price per model (``COSTS__NETA_LUMINA``,
+    ``PRICE_USD__NETA_LUMINA``) and one daily budget per provider (``BUDGET_USD_PER_DAY__WAVESPEED``)."""
     chosen = tuple(registry.specs() if specs is None else specs)
     per_model: dict[str, Any] = {
         model.key.replace("-", "_"): (int, Field(model.cost, ge=0)) for spec in chosen for model in spec.models
     }
     costs = create_model("CostSettings", __base__=CostSettings, __module__=__name__, **per_model)
+    per_price: dict[str, Any] = {
+        model.key.replace("-", "_"): (float, Field(model.price_usd, ge=0)) for spec in chosen for model in spec.models
+    }
+    prices = create_model("PriceSettings", __base__=PriceSettings, __module__=__name__, **per_price)
+    per_budget: dict[str, Any] = {spec.name: (float | None, Field(None, ge=0)) for spec in chosen}
+    budgets = create_model("BudgetSettings", __base__=BudgetSettings, __module__=__name__, **per_budget)
     blocks: dict[str, Any] = {spec.name: (spec.settings, Field(default_factory=spec.settings)) for spec in chosen}
     return create_model(
-        "Settings", __base__=CoreSettings, __module__=__name__, costs=(costs, Field(default_factory=costs)), **blocks
+        "Settings",
+        __base__=CoreSettings,
+        __module__=__name__,
+        costs=(costs, Field(default_factory=costs)),
+        price_usd=(prices, Field(default_factory=prices)),
+        budget_usd_per_day=(budgets, Field(default_factory=budgets)),
+        **blocks,
     )
 
 

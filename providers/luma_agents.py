@@ -256,7 +256,9 @@ class LumaAgentsSettings(ProviderSettings):
     poll_interval_s: float = Field(3.0, gt=0)
 
 
-def _model(key: str, title: str, blurb: str, cost: int, default_for: frozenset[Kind] = frozenset()) -> ModelSpec:
+def _model(
+    key: str, title: str, blurb: str, cost: int, price_usd: float, default_for: frozenset[Kind] = frozenset()
+) -> ModelSpec:
     return ModelSpec(
         key=key,
         upstream_model=key,
@@ -265,6 +267,7 @@ def _model(key: str, title: str, blurb: str, cost: int, default_for: frozenset[K
         blurb=blurb,
         capabilities=_CAPABILITIES[key],
         cost=cost,
+        price_usd=price_usd,
         default_for=default_for,
     )
 
@@ -280,8 +283,9 @@ SPEC = ProviderSpec(
             "Luma uni-1",
             "images and image edits, with up to 9 reference images",
             cost=1,
+            price_usd=0.04,
             default_for=frozenset({Kind.IMAGE_EDIT}),
         ),
-        _model("uni-1-max", "Luma uni-1 max", "like uni-1, at higher quality", cost=3),
+        _model("uni-1-max", "Luma uni-1 max", "like uni-1, at higher quality", cost=3, price_usd=0.12),
     ),
 )

@@ -409,6 +409,7 @@ SPEC = ProviderSpec(
             blurb="5 or 10 second videos from text, or from a start and end image",
             capabilities=_CAPABILITIES,
             cost=10,
+            price_usd=0.4,
             default_for=frozenset({Kind.VIDEO}),
         ),
     ),

@@ -424,6 +424,7 @@ SPEC = ProviderSpec(
             blurb="cute 3D figures (FLUX with a kawaii LoRA)",
             capabilities=_CAPABILITIES,
             cost=1,
+            price_usd=0.01,
         ),
     ),
 )

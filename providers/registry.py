@@ -66,8 +66,8 @@ S = TypeVar("S", bound=ProviderSettings)
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A model users pick by ``key``. ``cost`` is the default of ``COSTS__<KEY>``; ``default_for`` the kinds of
-    job it is the bot's default model for."""
+    """A model users pick by ``key``. ``cost`` is the default of ``COSTS__<KEY>``, ``price_usd`` that of
+    ``PRICE_USD__<KEY>``; ``default_for`` the kinds of job it is the bot's default model for."""
 
     key: str
     upstream_model: str
@@ -77,6 +77,7 @@ class ModelSpec:
     capabilities: Capabilities
     cost: int = 1
     default_for: frozenset[Kind] = frozenset()
+    price_usd: float = 0.0  # the default of ``PRICE_USD__<KEY>``: what one job costs the operator upstream
 
 
 @dataclass(frozen=True, slots=True)

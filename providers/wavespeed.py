@@ -483,6 +483,7 @@ SPEC = ProviderSpec(
             blurb="anime illustration; danbooru tags and Chinese, English or Japanese prompts work",
             capabilities=CAPABILITIES,
             cost=1,
+            price_usd=0.01,
             default_for=frozenset({Kind.IMAGE}),
         ),
     ),

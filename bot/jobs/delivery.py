@@ -81,6 +81,7 @@ class Outbox:
         server_settings: ServerSettingsService,
         wake: Callable[[str], None] = lambda lane: None,
         providers: Mapping[str, object] | None = None,
+        waiting: Callable[[str], str | None] = lambda provider: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -95,6 +96,7 @@ class Outbox:
         self._server_settings = server_settings
         self._wake = wake
         self._providers = providers or {}
+        self._waiting = waiting  # why a provider's jobs wait (it is paused), for their messages
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -140,6 +142,7 @@ class Outbox:
                 missing_outputs=frozenset(missing),
                 retention_days=self._settings.output_retention_days,
                 takes_seed=entry.capabilities.seed_range is not None if entry else "seed" in job.params,
+                waiting_reason=self._waiting(job.provider) if job.status == "queued" else None,
             ),
         )
 

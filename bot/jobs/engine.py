@@ -87,7 +87,7 @@ class StepEngine:
                 concurrency=block.max_concurrency,
                 handler=runner.submit,
                 capacity=lambda name=name, most=block.max_concurrency: (name, most),  # type: ignore[misc]
-                paused_until=lambda name=name: runner.paused_until[name],  # type: ignore[misc]
+                paused_until=lambda name=name: runner.submit_paused_until(name),  # type: ignore[misc]
                 claimed=lambda leases, name=name: self.line_changed(name),  # type: ignore[misc]
             )
             for name, block in runner.blocks.items()
@@ -253,6 +253,8 @@ class StepEngine:
                 woken.add(DISCORD_LANE)
         expired, next_deadline = await self.jobs.queue_deadlines(now)
         for job in expired:
+            if self.runner is not None and self.runner.held(job.provider):
+                continue  # its provider is paused: the job waits (resuming extends its deadline)
             if await self.transitions.fail(
                 job.id, code="queue_timeout", message=QUEUE_TIMEOUT, from_statuses=("queued",)
             ):
@@ -285,6 +287,17 @@ class StepEngine:
             await self.line_moved(provider)
         except Exception:
             log.exception("could not update the places in line of %s", provider)
+
+    async def show_line(self, provider: str) -> None:
+        """Every job waiting for the provider gets its message sent again (it was paused or resumed)."""
+        line = await self.jobs.line(provider)
+        if not line:
+            return
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            for job_id, _, _ in line:
+                await self.steps.want(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
+        self.wake(DISCORD_LANE)
 
     async def line_moved(self, provider: str) -> None:
         """The provider's line moved: the waiting jobs whose shown place changed get their message edited."""

@@ -33,7 +33,7 @@ from bot.jobs.runner_base import RunnerBase
 from bot.storage.jobs import JobRecord
 from bot.storage.steps import Lease, LeaseLost
 from providers.base import JobState, JobStatus, Kind
-from providers.errors import NotFoundError, ProviderError
+from providers.errors import AuthError, InsufficientFundsError, NotFoundError, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class Runner(RunnerBase):
             return
         if job.provider not in self._providers:
             await self._fail(job, "provider_disabled", PROVIDER_DISABLED, lease)
+            return
+        if self.held(job.provider):  # paused after this step was claimed: it waits, at the head of the line
+            await self._steps.release_one(lease, due_at=lease.due_at)
             return
         if job.submit_sent_at is not None:
             log.warning("job %s was being submitted by a process that stopped: failing it, not resubmitting", job.id)
@@ -89,7 +92,12 @@ class Runner(RunnerBase):
         try:
             state = await self._providers[job.provider].submit(request)
         except ProviderError as exc:
-            if exc.retryable:
+            if isinstance(exc, (AuthError, InsufficientFundsError)) and self.refused is not None:
+                # The operator must act, not the user: the provider is paused and the job waits for it.
+                log.warning("job %s: %s refused the bot (%s); pausing it, the job waits", job.id, job.provider, exc)
+                await self.refused(job.provider, exc)
+                await self._back_in_line(job, lease, exc)
+            elif exc.retryable:
                 await self._back_in_line(job, lease, exc)
             else:
                 log.warning("job %s: submit refused: %s", job.id, exc)
@@ -162,8 +170,9 @@ class Runner(RunnerBase):
         self._wake("discord")
 
     async def _back_in_line(self, job: JobRecord, lease: Lease, exc: ProviderError) -> None:
-        """Refused before acceptance (429, connection refused): queued again and retried after the pause."""
-        if past_deadline(job.deadline_at, self._clock()):
+        """Refused before acceptance (429, connection refused, a paused provider): queued again and retried after
+        the pause."""
+        if past_deadline(job.deadline_at, self._clock()) and not self.held(job.provider):
             await self._fail(job, "queue_timeout", QUEUE_TIMEOUT, lease)
             return
         wait = getattr(exc, "retry_after_s", None) or self.blocks[job.provider].poll_interval_s

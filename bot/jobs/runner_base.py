@@ -19,6 +19,7 @@ from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
 from providers.base import JobState, Provider
+from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class RunnerBase:
-    """The parts the step handlers work with and the helpers they share."""
-
     """The parts the step handlers work with and the helpers they share."""
 
     def __init__(
@@ -70,7 +69,15 @@ class RunnerBase:
             for name, block in self.blocks.items()
         }
         self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
+        # Paused by an operator or automatically (``Operations``): the submit lane claims nothing meanwhile.
+        self.held: Callable[[str], bool] = lambda provider: False
+        # The provider refused the key or has no balance: pause it (the job goes back in line).
+        self.refused: Callable[[str, ProviderError], Awaitable[None]] | None = None
         self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
+
+    def submit_paused_until(self, provider: str) -> float:
+        """When the provider's submit lane may claim again: never while it is held."""
+        return float("inf") if self.held(provider) else self.paused_until[provider]
 
     # ------------------------------------------------------------------ shared
     async def _fail(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,7 @@ class JobService:
         media: MediaStore,
         engine: StepEngine,
         delivery: Outbox,
+        admission: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -72,6 +73,7 @@ class JobService:
         self._engine = engine
         self._steps = engine.steps
         self._delivery = delivery
+        self._admission = admission  # may refuse a provider's new jobs (its daily budget is spent)
         self._clock = clock
 
     # ------------------------------------------------------------------ starting
@@ -93,6 +95,8 @@ class JobService:
         """Run the whole start of a job for an interaction already deferred with ``defer_job_reply``."""
         requester = Requester.from_interaction(interaction)
         entry = await self.check_allowed(requester, spec.model_key, spec.kind, spec.prompt)
+        if self._admission is not None:  # before any credit is reserved: a refusal charges nothing
+            await self._admission(entry.provider)
         # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
         await self._quota.check(requester.guild_id, requester.user_id, requester.role_ids, entry.cost)
         params = job_params(

@@ -76,6 +76,7 @@ class RenderContext:
     missing_outputs: frozenset[int] = frozenset()
     retention_days: float | None = None  # how long results are kept, to say so when they are gone
     takes_seed: bool = True  # the model takes a seed: show it (or "random"); else no Seed line at all
+    waiting_reason: str | None = None  # why a queued job cannot start now (its service is paused)
 
 
 def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
@@ -140,7 +141,8 @@ def _progress_line(job: JobRecord, ctx: RenderContext) -> str:
     if job.status == "queued":
         shown = queue_place(ctx.position) if ctx.position else None
         place = "" if shown is None else f" (position {shown})" if shown <= 10 else f" (about {shown} in line)"
-        return f"⏳ Waiting to start{place}. Job #{job.id}."
+        line = f"⏳ Waiting to start{place}. Job #{job.id}."
+        return f"{line}\n⏸️ {ctx.waiting_reason}" if ctx.waiting_reason else line
     if job.status == "submitting":
         return f"📨 Sending to the {noun} service. Job #{job.id}."
     started = job.submitted_at or job.created_at

@@ -101,3 +101,18 @@ class OperationsRepository:
             "SELECT provider, code, reason, paused_by, paused_at FROM provider_pauses ORDER BY provider"
         )
         return {row[0]: Pause(row[0], row[1], row[2], row[3], float(row[4])) for row in rows}
+
+    async def spent_in(self, conn: Connection, day: str, provider: str) -> float:
+        """A provider's spending on ``day``, inside the caller's transaction (which may just have added to it)."""
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT COALESCE(SUM(usd), 0) FROM job_spending WHERE day = ? AND provider = ?", (day, provider)
+            )
+        )
+        return float(rows[0][0]) if rows else 0.0
+
+    async def extend_queue_deadlines(self, provider: str, by_s: float) -> int:
+        """The provider's queued jobs get ``by_s`` more before they time out (the time it was paused)."""
+        return await self._db.execute(
+            "UPDATE jobs SET deadline_at = deadline_at + ? WHERE provider = ? AND status = 'queued'", (by_s, provider)
+        )

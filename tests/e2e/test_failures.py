@@ -46,11 +46,11 @@ async def test_luma_content_moderated(fake_discord, fakes, settings):
 
 
 async def test_provider_refuses_the_request(fake_discord, fakes, settings):
-    fakes.luma_agents.script("POST", "/v1/generations", status=402, json={"detail": "Insufficient balance"})
+    fakes.luma_agents.script("POST", "/v1/generations", status=400, json={"detail": "Invalid aspect ratio"})
     job, ledger, used = await run_failing_job(fake_discord, settings, "uni-1-max")
     assert job.status == "failed"
-    assert "run out of funds" in job.error_message
-    assert "Insufficient balance" not in fake_discord.messages[job.message_id]["content"]
+    assert "rejected these settings" in job.error_message
+    assert "Invalid aspect ratio" not in fake_discord.messages[job.message_id]["content"]
     assert ledger == ["reserve", "refund"]
     assert used == 0
 
