@@ -203,6 +203,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         jobs = JobRepository(database)
         ops = Operations(settings, database, jobs, session=session)
         providers = instrument(build_providers(settings, session), ops.metrics, ops.upstream_error)
+        ops.providers = providers
         services = Services(
             settings=settings,
             session=session,

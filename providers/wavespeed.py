@@ -456,6 +456,15 @@ class WaveSpeedProvider(HttpAdapter):
         response = await self._http.fetch(f"/api/v3/predictions/{quote(remote_id, safe='')}/result")
         return _parse(_unwrap(response, phase="fetch"), request_id=response.request_id)
 
+    async def balance(self) -> float:
+        """The account's balance in USD (``GET /api/v3/balance``)."""
+        response = await self._http.fetch("/api/v3/balance")
+        data = _unwrap(response, phase="fetch")
+        try:
+            return float(data["balance"])
+        except (TypeError, KeyError, ValueError):
+            raise ProtocolError("balance answer has no number", provider=self.name, status=response.status) from None
+
 
 class WaveSpeedSettings(ProviderSettings):
     api_key: SecretStr | None = Field(

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,7 @@ class Operations:
         self.engine: StepEngine | None = None
         self.http_port: int | None = None  # where /healthz and /metrics are served, once started
         self.paused: dict[str, Pause] = {}  # read from provider_pauses; refreshed by ``watch_pauses``
+        self.providers: Mapping[str, Any] = {}  # the enabled adapters, for their account balance where they have one
         self.resumed: Callable[[str], None] = lambda provider: None  # wired to the engine: run the waiting jobs
         self.line_changed: Callable[[str], Coroutine[Any, Any, None]] | None = None  # re-render a provider's line
         self._errors: dict[str, deque[float]] = {}
@@ -256,6 +257,17 @@ class Operations:
                 self._spawn(self._budget_reached(job.provider, spent, cap, now))
 
     # ------------------------------------------------------------------ /operator status
+    async def _balance(self, name: str) -> float | None:
+        """The provider's account balance, when its adapter can ask (WaveSpeed); None when it cannot or fails."""
+        ask = getattr(self.providers.get(name), "balance", None)
+        if ask is None:
+            return None
+        try:
+            return float(await asyncio.wait_for(ask(), BALANCE_TIMEOUT_S))
+        except (ProviderError, TimeoutError, ValueError) as exc:
+            log.warning("could not read %s's balance: %s", name, exc)
+            return None
+
     async def status(self) -> OperatorStatus:
         now = self.clock()
         active = await self.repo.active_counts()
@@ -273,10 +285,14 @@ class Operations:
                 failures_last_hour=failures.get(name, 0),
                 spent_today=sum(r.usd for r in spent if r.day == today and r.provider == name),
                 budget=self.settings.budget_usd_per_day.for_provider(name),
+                balance=await self._balance(name),
             )
             for name, block in self.settings.providers().items()
         ]
         return OperatorStatus(day=today, providers=rows, spending=spent)
+
+
+BALANCE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +305,7 @@ class ProviderStatus:
     failures_last_hour: int
     spent_today: float
     budget: float | None
+    balance: float | None = None  # the account balance in USD, where the provider's API tells it
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ def _provider_value(row: ProviderStatus) -> str:
             _state(row),
             f"{row.queued} queued · {row.in_flight} in flight · {row.failures_last_hour} failed in the last hour",
             f"Spent today: {usd(row.spent_today)}{cap}{reached}",
+            *([f"Account balance: {usd(row.balance)}"] if row.balance is not None else []),
         ]
     )
 

@@ -113,6 +113,7 @@ async def test_a_budget_cap_refuses_new_jobs_without_charging_and_alerts_once(tm
         _, status = await command(fake_discord, "operator", subcommand="status", user_id=OPERATOR)
         assert "cap reached" in status
         assert "$0.01" in status
+        assert "Account balance: $12.34" in status  # WaveSpeed's balance endpoint (the fake's default)
         assert len(bot.services.ops.alerts.sent) == 1
 
 

@@ -845,3 +845,10 @@ async def test_sdk_base64_output(fake, sdk):
     )
     raw = base64.b64decode(result["outputs"][0])
     assert Image.open(io.BytesIO(raw)).format == "JPEG"
+
+
+async def test_balance_reads_the_accounts_usd(http_session, fake):
+    fake.balance = 7.5
+    assert await make(http_session, fake).balance() == 7.5
+    (recorded,) = fake.requests_to("GET", "/api/v3/balance")
+    assert recorded.headers["Authorization"].startswith("Bearer ")

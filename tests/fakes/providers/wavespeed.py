@@ -73,6 +73,8 @@ class FakeWaveSpeed(FakeProviderServer):
         self.queued_status = "created"
         self.base64_data_uri = False
         self.sync_timeout_s = 90.0
+        self.balance = 12.34
+        self.app.router.add_get("/api/v3/balance", self._balance)
         self.app.router.add_post("/api/v3/predictions", self._list)
         self.app.router.add_get("/api/v3/predictions/{id}/result", self._result)
         self.app.router.add_get("/api/v3/predictions/{id}", self._result)
@@ -111,6 +113,9 @@ class FakeWaveSpeed(FakeProviderServer):
         return _envelope(None, code=401, message="Unauthorized: invalid API key", status=401)
 
     # ----------------------------------------------------------------- handlers
+    async def _balance(self, request: web.Request) -> web.Response:
+        return _envelope({"balance": self.balance})
+
     async def _submit(self, request: web.Request) -> web.Response:
         model = request.match_info["model"]
         if model not in self.models:
