@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.harness import bot_running, delivered, e2e_settings, eventually, job_when, latest_job_id
 from tests.e2e.moderation_support import command, reply, text_of
 from tests.fakes.discord import ADMINISTRATOR, DEFAULT_MEMBER_PERMISSIONS
+from tests.fakes.discord.server import DEFAULT_CHANNEL_ID
 
 OPERATOR = 1_200_000_000_000_000_900
 ADMIN = 1_200_000_000_000_000_901
@@ -31,8 +32,11 @@ async def imagine(fake_discord, bot, model: str, prompt: str = "a red fox"):
 
 
 async def test_a_revoked_key_pauses_the_provider_alerts_once_and_resume_runs_the_waiting_jobs(
-    fake_discord, fakes, settings
+    tmp_path, fake_discord, fakes
 ):
+    settings = e2e_settings(
+        tmp_path, fake_discord, fakes, operator_user_ids=str(OPERATOR), operator_alert_channel_id=DEFAULT_CHANNEL_ID
+    )
     real_key = fakes.wavespeed.api_key
     fakes.wavespeed.api_key = "revoked"  # the fake now answers 401 to the bot's key
     async with bot_running(settings, fake_discord) as bot:
@@ -48,6 +52,9 @@ async def test_a_revoked_key_pauses_the_provider_alerts_once_and_resume_runs_the
             await eventually(lambda j=job: "paused" in fake_discord.messages[j.message_id]["content"])
         assert len(ops.alerts.sent) == 1
         assert "wavespeed is paused" in ops.alerts.sent[0]
+        posted = await eventually(lambda: _alerts_in(fake_discord, DEFAULT_CHANNEL_ID) or None)
+        assert len(posted) == 1  # the alert reached the operators' channel, once
+        assert "wavespeed is paused" in posted[0]["content"]
         assert len(fakes.wavespeed.requests_to("POST", "/api/v3/wavespeed-ai/neta-lumina")) == 1
 
         _, status = await command(fake_discord, "operator", subcommand="status", user_id=OPERATOR)
@@ -65,7 +72,16 @@ async def test_a_revoked_key_pauses_the_provider_alerts_once_and_resume_runs_the
             assert await ledger_kinds(bot, job_id) == ["reserve", "commit"]
             assert "paused" not in fake_discord.messages[job.message_id]["content"]
         assert len(ops.alerts.sent) == 1
+        assert len(_alerts_in(fake_discord, DEFAULT_CHANNEL_ID)) == 1
         assert not ops.is_paused("wavespeed")
+
+
+def _alerts_in(fake_discord, channel_id: int) -> list[dict]:
+    return [
+        m
+        for m in fake_discord.messages.values()
+        if int(m["channel_id"]) == channel_id and str(m.get("content", "")).startswith("🚨")
+    ]
 
 
 async def _newer(bot, job_id: int) -> int | None:
