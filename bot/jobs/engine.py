@@ -74,6 +74,7 @@ class StepEngine:
         self._line_pending: set[str] = set()
         self._line_tasks: set[asyncio.Task[None]] = set()
         self.grace_s = STOP_GRACE_S
+        self.also_held: set[int] = set()  # steps leased outside the lanes (a command's first message): renewed too
 
     # ------------------------------------------------------------------ building
     def use(self, runner: Runner, outbox: DiscordSteps) -> None:
@@ -166,7 +167,7 @@ class StepEngine:
         return all(lane.quiet(parked) for lane in self.lanes.values())
 
     def held(self) -> list[int]:
-        return [step_id for lane in self.lanes.values() for step_id in lane.held()]
+        return [step_id for lane in self.lanes.values() for step_id in lane.held()] + list(self.also_held)
 
     @property
     def busy(self) -> int:
