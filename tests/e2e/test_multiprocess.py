@@ -96,9 +96,15 @@ class Process:
         return f"%-{self.proc.pid}-%"
 
     async def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` and wait; a process still running after 30 s is killed (never left behind), and fails."""
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(sig)
-            await asyncio.wait_for(self.proc.wait(), timeout=30)
+            try:
+                await asyncio.wait_for(asyncio.shield(self.proc.wait()), timeout=30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+                raise AssertionError(f"{self.name} did not stop on signal {sig}") from None
 
 
 async def shards_live(fake: FakeDiscord, shards: Sequence[int]) -> None:
