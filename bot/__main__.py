@@ -1,7 +1,9 @@
 """``python -m bot`` runs the bot; ``python -m bot sync [--guild ID | --global]`` syncs the slash commands (to
 DEV_GUILD_ID when it is set, unless told otherwise); ``python -m bot check`` validates the configuration;
 ``python -m bot migrate`` applies the database migrations; ``python -m bot copy-db --to URL`` copies the database
-(DATABASE_URL, else DATABASE_PATH) into another, empty one. ``python -m bot backup PATH`` copies the database.
+(DATABASE_URL, else DATABASE_PATH) into another, empty one; ``python -m bot backup PATH`` copies the database;
+``python -m bot worker`` runs only the job engine (no gateway connection: it delivers through REST), next to shard
+processes (SHARD_COUNT/SHARD_IDS) on one database.
 Configuration problems end with one line and exit code 2."""
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def configure_logging(level: str, secrets: Sequence[str] = (), log_format: str =
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("run", help="run the bot (the default): the gateway shards SHARD_IDS of SHARD_COUNT, and jobs")
+    sub.add_parser("worker", help="run jobs and deliver them through REST, without a gateway connection")
     sync = sub.add_parser(
         "sync",
         help="register the slash commands with Discord, then exit",
@@ -163,17 +166,25 @@ def take_backup(settings: Settings, path: str) -> int:
     return 0
 
 
-async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | None = None) -> int:
+async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | None = None, worker: bool = False) -> int:
     from bot.app import Bot
     from bot.runtime import open_services
 
     token = require_token(settings)
     async with open_services(settings) as services:
-        bot = Bot(services, run_engine=not sync)
+        bot = Bot(services, run_engine=not sync, **({} if sync or worker else settings.shard_options()))
         async with bot:
             if sync:
                 await bot.login(token)
                 return await sync_commands(bot, guild_id)
+            if worker:
+                # login() runs the setup hook (the engine starts); without connect() there is no gateway session.
+                await bot.login(token)
+                log.info("worker running: jobs only, no gateway connection")
+                await _signalled().wait()
+                log.info("shutting down")
+                await bot.close()
+                return 0
             return await _run_until_signal(bot, token)
 
 
@@ -194,11 +205,17 @@ async def sync_commands(bot: discord.Client, guild_id: int | None) -> int:
     return 0
 
 
-async def _run_until_signal(bot: discord.Client, token: str) -> int:
+def _signalled() -> asyncio.Event:
+    """Set on SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run_until_signal(bot: discord.Client, token: str) -> int:
+    stop = _signalled()
     runner = asyncio.create_task(bot.start(token))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -228,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return take_backup(settings, args.path)
         require_token(settings)
         sync = args.command == "sync"
-        return asyncio.run(run_bot(settings, sync=sync, guild_id=sync_target(args, settings) if sync else None))
+        target = sync_target(args, settings) if sync else None
+        return asyncio.run(run_bot(settings, sync=sync, guild_id=target, worker=args.command == "worker"))
     except ConfigError as exc:
         print(f"Configuration error: {exc.setting}: {exc.problem}", file=sys.stderr)
         return EXIT_CONFIG

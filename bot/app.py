@@ -3,12 +3,15 @@ engine with the connection."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pkgutil
 
 import discord
+import yarl
 from discord import app_commands
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 
 import cogs
 from bot.render.replies import error_text, send_ephemeral
@@ -58,11 +61,37 @@ class Bot(commands.AutoShardedBot):
             ", ".join(entry.key for entry in self.services.catalogue) or "none",
         )
 
+    async def launch_shards(self) -> None:
+        """With SHARD_COUNT set, discord.py would connect to its built-in gateway address: ask ``/gateway/bot`` for
+        it, as it does without (so an API at DISCORD_API_BASE_URL other than Discord's names its own gateway)."""
+        if self.shard_count is not None and not self.is_closed():
+            _, url, _ = await self.http.get_bot_gateway()
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        await super().launch_shards()
+
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
 
     async def close(self) -> None:
-        """Stop taking work, let the job engine park its state, then close the gateway and the HTTP client."""
+        """Stop receiving (disconnect the shards), let the commands and clicks already received finish (they
+        write their jobs), let the job engine park its state, then close the HTTP client. In a rolling restart
+        the new process takes over what was received and written."""
+        if not self.is_closed():
+            for shard in self.shards.values():
+                await shard.disconnect()
+            await _handlers_settle(HANDLERS_GRACE_S)
         await self.services.stop()
         await super().close()
+
+
+HANDLERS_GRACE_S = 10.0
+_HANDLER_TASKS = ("CommandTree-invoker", "discord-ui-view-dispatch-", "discord.py: interaction")
+
+
+async def _handlers_settle(grace_s: float) -> None:
+    """Wait (at most ``grace_s``) for discord.py's running command, component and interaction handlers."""
+    current = asyncio.current_task()
+    running = [t for t in asyncio.all_tasks() if t is not current and t.get_name().startswith(_HANDLER_TASKS)]
+    if running:
+        await asyncio.wait(running, timeout=grace_s)

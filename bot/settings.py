@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from providers import registry
@@ -75,6 +75,10 @@ class CoreSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     dev_guild_id: int | None = None  # `python -m bot sync` registers the commands only here (instant), unless --global
     operator_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Gateway shards: SHARD_COUNT in all (default: Discord's recommendation), SHARD_IDS those this process connects
+    # (default: all of them). Several processes, one per group of shards, share one PostgreSQL database.
+    shard_count: int | None = Field(None, ge=1, le=65536)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     # Operations: health and metrics over HTTP (off unless HTTP_PORT is set)
     http_host: str = "127.0.0.1"
@@ -147,6 +151,33 @@ class CoreSettings(BaseSettings):
                 "link-local and metadata addresses are always refused); set ALLOW_LOOPBACK_FETCH instead."
             ]
         return []
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = value.replace(",", " ").split()
+            return tuple(sorted({int(part) for part in parts})) if parts else None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: tuple[int, ...] | None, info: ValidationInfo) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("needs SHARD_COUNT (the number of shards in all processes together)")
+        if not value or any(not 0 <= shard < count for shard in value):
+            raise ValueError(f"must be shard numbers from 0 to SHARD_COUNT - 1 ({count - 1})")
+        return value
+
+    def shard_options(self) -> dict[str, Any]:
+        """The AutoShardedBot keywords for SHARD_COUNT / SHARD_IDS (none: Discord's recommended count, all here)."""
+        if self.shard_count is None:
+            return {}
+        ids = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        return {"shard_count": self.shard_count, "shard_ids": list(ids)}
 
     @field_validator("operator_user_ids", mode="before")
     @classmethod

@@ -107,6 +107,15 @@ def test_nested_provider_settings_and_secret_reprs(monkeypatch, tmp_path):
         assert "tok.en.secret" not in text
 
 
+def test_shard_settings_become_the_auto_sharded_bot_keywords(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert Settings(_env_file=None).shard_options() == {}  # type: ignore[call-arg]
+    monkeypatch.setenv("SHARD_COUNT", "4")
+    assert Settings(_env_file=None).shard_options() == {"shard_count": 4, "shard_ids": [0, 1, 2, 3]}  # type: ignore[call-arg]
+    monkeypatch.setenv("SHARD_IDS", "3, 1")
+    assert Settings(_env_file=None).shard_options() == {"shard_count": 4, "shard_ids": [1, 3]}  # type: ignore[call-arg]
+
+
 def test_dotenv_file_is_read(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     for name in setting_names():
@@ -133,6 +142,8 @@ def test_no_token_is_one_clear_line_and_exit_2(tmp_path):
         ({"QUOTA_RESET_HOUR_UTC": "25"}, "QUOTA_RESET_HOUR_UTC"),
         ({"DISCORD_API_BASE_URL": "discord.com"}, "DISCORD_API_BASE_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"SHARD_IDS": "0,1"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),
     ],
 )
 def test_bad_setting_names_the_setting_without_values_or_traceback(tmp_path, env, setting):

@@ -73,9 +73,9 @@ class StepEngine:
         self.sweep_idle = False
         self._line_pending: set[str] = set()
         self._line_tasks: set[asyncio.Task[None]] = set()
-        self._run_now: list[int] = []  # steps claimed by ``run_now``, held outside the lanes
         self.grace_s = STOP_GRACE_S
         self.heartbeat_at: float | None = None  # the sweep loop's last turn, for /healthz
+        self.also_held: set[int] = set()  # steps leased outside the lanes (a command's first message): renewed too
 
     # ------------------------------------------------------------------ building
     def use(self, runner: Runner, outbox: DiscordSteps) -> None:
@@ -168,29 +168,7 @@ class StepEngine:
         return all(lane.quiet(parked) for lane in self.lanes.values())
 
     def held(self) -> list[int]:
-        return [*(step_id for lane in self.lanes.values() for step_id in lane.held()), *self._run_now]
-
-    async def run_now(self, step_id: int, handler: Callable[[Lease], Awaitable[None]]) -> bool:
-        """Claim one known step now, whatever its due time, and run ``handler`` on it here (the first message of
-        a job, sent by the command that made it). Its lease is renewed like a lane's while the handler works, so a
-        slow send is not taken over (and overtaken) by the lane. False if someone else holds the step; if the
-        handler fails, the step is handed back to run at once on the lane."""
-        lease = await self.steps.claim_one(step_id, owner=self.owner, now=self.clock(), lease_s=self.lease_s)
-        if lease is None:
-            return False
-        self._run_now.append(step_id)
-        try:
-            await handler(lease)
-        except Exception:
-            log.exception("step %s of job %s failed; the %s lane takes it up", lease.kind, lease.job_id, lease.lane)
-            try:
-                await self.steps.release_one(lease, due_at=self.clock())
-            except Exception:
-                log.warning("could not hand step %s back; its lease will expire", step_id)
-            self.wake(lease.lane)
-        finally:
-            self._run_now.remove(step_id)
-        return True
+        return [step_id for lane in self.lanes.values() for step_id in lane.held()] + list(self.also_held)
 
     @property
     def busy(self) -> int:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.storage.database import is_conflict
 from bot.storage.steps import Lease, StepRepository
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Handler = Callable[[Lease], Awaitable[None]]
 RETRY_AFTER_ERROR_S = 30.0
+RETRY_AFTER_CONFLICT_S = 0.2  # a step whose transaction lost a deadlock (PostgreSQL) runs again at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +131,17 @@ class Lane:
             await self.spec.handler(lease)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # Handlers deal with every failure they know. Anything else (e.g. a storage error): the step is handed
-            # back to run again a little later; if even that fails, its lease (no longer renewed) runs out.
-            log.exception("lane %s: step %s of job %s failed unexpectedly", self.name, lease.kind, lease.job_id)
+            # back to run again a little later; if even that fails, its lease (no longer renewed) runs out. A
+            # deadlock rolled the step's transaction back: it runs again at once (its handler is re-runnable).
+            retry_s = RETRY_AFTER_CONFLICT_S if is_conflict(exc) else RETRY_AFTER_ERROR_S
+            if retry_s == RETRY_AFTER_CONFLICT_S:
+                log.warning("lane %s: step %s of job %s lost a deadlock; again", self.name, lease.kind, lease.job_id)
+            else:
+                log.exception("lane %s: step %s of job %s failed unexpectedly", self.name, lease.kind, lease.job_id)
             try:
-                await self._steps.release_one(lease, due_at=self._clock() + RETRY_AFTER_ERROR_S)
+                await self._steps.release_one(lease, due_at=self._clock() + retry_s)
             except Exception:
                 log.warning("lane %s: could not hand step %s back; its lease will expire", self.name, lease.step_id)
         finally:

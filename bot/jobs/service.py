@@ -32,6 +32,7 @@ from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository, NewJob
+from bot.storage.steps import Lease
 from providers.base import Kind
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,12 @@ class JobService:
             end_frame=await self._load(spec.end_frame, "end image"),
         )
         message_id = interaction.extras.get("original_message_id")
-        job = await self._create(requester, spec, entry, params, message_id)
+        job, first = await self._create(requester, spec, entry, params, message_id)
         # The job is safe in the database from here on: a refusal would no longer be true.
         interaction.extras.pop("public_ack", None)
         interaction.extras.pop("ephemeral_ack", None)
         self._engine.wake(submit_lane(job.provider))
-        await self._first_message(job)
+        await self._first_message(job, first)
         receipt = await self._receipt(requester, job, spec)
         try:
             # After the first edit of the job's message: a followup while it still loads would replace it.
@@ -147,7 +148,7 @@ class JobService:
         entry: ModelEntry,
         params: dict[str, Any],
         message_id: int | None = None,
-    ) -> JobRecord:
+    ) -> tuple[JobRecord, Lease | None]:
         now = self._clock()
         deadline = self._settings.video_deadline_s if spec.kind is Kind.VIDEO else self._settings.image_deadline_s
         new = NewJob(
@@ -188,9 +189,14 @@ class JobService:
             )
             await self._steps.put(conn, job_id, "submit", submit_lane(entry.provider), due_at=now, now=now)
             await self._steps.put(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
+            # Leased to this process from the start: the command sends the first render itself, before its receipt
+            # (another process's lane sending it meanwhile would race the receipt while the response loads).
+            first = await self._steps.lease_new(
+                conn, job_id, "message", owner=self._engine.owner, now=now, lease_s=self._engine.lease_s
+            )
             job = await self._jobs.get_in(conn, job_id)
         assert job is not None
-        return job
+        return job, first
 
     async def _receipt(self, requester: Requester, job: JobRecord, spec: JobSpec) -> str:
         status = await self._quota.status(requester.guild_id, requester.user_id, requester.role_ids)
@@ -202,12 +208,23 @@ class JobService:
         lines += [f"ℹ️ {note}" for note in spec.notes]
         return "\n".join(lines)
 
-    async def _first_message(self, job: JobRecord) -> None:
+    async def _first_message(self, job: JobRecord, lease: Lease | None) -> None:
         """The first render of the job's message, sent now by the command itself through the outbox's one code
-        path (its step is claimed directly; if anything goes wrong, the discord lane sends it)."""
-        step_id = await self._steps.step_id(job.id, "message")
-        if step_id is not None:
-            await self._engine.run_now(step_id, self._delivery.message)
+        path (its step was leased when the job was written; if anything goes wrong, the discord lane sends it)."""
+        if lease is None:
+            return
+        self._engine.also_held.add(lease.step_id)  # renewed while it is sent, like the lanes' steps
+        try:
+            await self._delivery.message(lease)
+        except Exception:
+            log.exception("job %s: the first render of its message failed; the outbox retries it", job.id)
+            try:
+                await self._steps.release_one(lease, due_at=self._clock())
+            except Exception:
+                log.warning("job %s: could not hand its message step back; its lease will expire", job.id)
+            self._engine.wake(DISCORD_LANE)
+        finally:
+            self._engine.also_held.discard(lease.step_id)
 
     # ------------------------------------------------------------------ cancelling
     async def cancel(self, job_id: int, requester: Requester) -> str:

@@ -59,6 +59,7 @@ class JobTransitions:
     ) -> bool:
         now = self._clock()
         async with self._db.transaction() as conn:
+            await self._steps.lock_job(conn, lease.job_id)
             await self._steps.complete(conn, lease)
             if not await self._jobs.finish(
                 conn, lease.job_id, status="succeeded", now=now, upstream_status=upstream_status
@@ -85,6 +86,7 @@ class JobTransitions:
     ) -> bool:
         now = self._clock()
         async with self._db.transaction() as conn:
+            await self._steps.lock_job(conn, job_id)
             if lease is not None:
                 await self._steps.complete(conn, lease)
             ended = await self.fail_in(
@@ -130,7 +132,9 @@ class JobTransitions:
         at the same moment). A job that reached the service keeps its credits spent: no API can stop it. One
         being sent right now is left alone: whether it reached the service is not known yet."""
         now = self._clock()
-        async with self._db.transaction() as conn:
+
+        async def cancel(conn: Connection) -> CancelOutcome:
+            await self._steps.lock_job(conn, job_id)  # steps before the job row, as claims and step holders do
             job = await self._jobs.get_in(conn, job_id)
             if job is None or job.finished:
                 return "finished"
@@ -145,6 +149,12 @@ class JobTransitions:
                 await self._quota.refund(conn, job_id=job_id, now=now)
             await self._ended(conn, job_id, "cancelled", now)
             await self.show(conn, job_id, now=now, final=True)
+            return "kept" if submitted else "refunded"
+
+        outcome = await self._db.transact(cancel)  # only database work: re-run after a deadlock
+        if outcome in ("finished", "sending"):
+            return outcome
+        submitted = outcome == "kept"
         self.on_message()
         log.info("job %s cancelled (%s)", job_id, "credits kept" if submitted else "refunded")
         return "kept" if submitted else "refunded"

@@ -16,11 +16,11 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -30,6 +30,17 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 10_000
 
 Params = Sequence[Any]
+T = TypeVar("T")
+# PostgreSQL aborts one of two transactions that wait for each other (deadlock_detected) or that cannot both hold
+# (serialization_failure); running the loser's transaction again is the documented answer.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back and may simply run again."""
+    return getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES
+
+
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:///"
 
@@ -198,6 +209,13 @@ class Database:
                 raise
             else:
                 await conn.execute("COMMIT")
+
+    async def transact(self, body: Callable[[Connection], Awaitable[T]], *, attempts: int = 1) -> T:
+        """``body`` in one transaction, its result returned. On PostgreSQL a deadlock or serialization failure
+        runs it again, up to ``attempts`` times in all: ``body`` must be re-runnable (only database work, which
+        the rollback undid, and nothing sent anywhere before the commit). SQLite has one writer: no conflicts."""
+        async with self.transaction() as conn:
+            return await body(conn)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """A single write statement in its own transaction; returns the number of changed rows."""

@@ -13,9 +13,11 @@ layer that lets repositories write one SQL dialect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,11 +25,13 @@ from typing import Any
 
 import asyncpg
 
-from bot.storage.database import Connection, Database, Params, migrations, redacted_url
+from bot.storage.database import Connection, Database, Params, T, is_conflict, migrations, redacted_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POOL_SIZE = 10
+CONFLICT_ATTEMPTS = 5  # a transaction body ``transact`` runs again after a deadlock or serialization failure
+CONFLICT_BACKOFF_S = 0.02  # times the attempt number, jittered
 MIGRATION_LOCK = 7_201_001  # pg_advisory_xact_lock key held while migrating
 _COUNT = re.compile(r"(\d+)$")
 
@@ -150,6 +154,18 @@ class PostgresDatabase(Database):
         """One READ COMMITTED transaction on a pooled connection, committed on exit, rolled back on error."""
         async with self.pool.acquire() as raw, raw.transaction():
             yield PgConnection(raw)
+
+    async def transact(self, body: Callable[[Connection], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as conn:
+                    return await body(conn)
+            except Exception as exc:
+                if not is_conflict(exc) or attempt >= attempts:
+                    raise
+                log.info("transaction conflict (%s), running it again (attempt %d)", type(exc).__name__, attempt + 1)
+                await asyncio.sleep(CONFLICT_BACKOFF_S * attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
         return list(await self.pool.fetch(pg_sql(sql), *params))

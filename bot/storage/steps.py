@@ -120,6 +120,13 @@ class StepRepository:
             (job_id, kind, lane, due_at, priority, now),
         )
 
+    async def lock_job(self, conn: Connection, job_id: int) -> None:
+        """Lock the job's steps before its row (PostgreSQL; SQLite has one writer). Claims and step holders lock
+        steps then the job: a transition that changes the job and then its steps takes the same order, or the
+        two could wait for each other (a deadlock, which PostgreSQL breaks by aborting one)."""
+        if self._db.dialect == "postgresql":
+            await conn.execute_fetchall("SELECT id FROM job_steps WHERE job_id = ? ORDER BY id FOR UPDATE", (job_id,))
+
     async def drop_run_steps(self, conn: Connection, job_id: int) -> None:
         """The job ended: nothing more to submit, poll or download (a holder of one of them loses its lease)."""
         await conn.execute(
@@ -135,7 +142,9 @@ class StepRepository:
         transaction, so the count holds across processes."""
         if limit <= 0:
             return []
-        async with self._db.transaction() as conn:
+
+        async def claim(conn: Connection) -> list[Lease]:
+            wanted = limit
             if capacity is not None:
                 provider, most = capacity
                 if self._db.dialect == "postgresql":
@@ -148,17 +157,32 @@ class StepRepository:
                     (provider, lane, now, now),
                 )
                 busy = int(row[0]) if row is not None else 0
-                limit = min(limit, most - busy)
-                if limit <= 0:
+                wanted = min(limit, most - busy)
+                if wanted <= 0:
                     return []
-            rows = await fetch_all(conn, _CLAIM_SQL[self._db.dialect], (owner, now + lease_s, lane, now, now, limit))
+            rows = await fetch_all(conn, _CLAIM_SQL[self._db.dialect], (owner, now + lease_s, lane, now, now, wanted))
             leases = [_lease(row) for row in rows]
             if capacity is not None and leases:
                 await conn.executemany(
                     "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'",
                     [(lease.job_id,) for lease in leases],
                 )
-        return leases
+            return leases
+
+        return await self._db.transact(claim)
+
+    async def lease_new(
+        self, conn: Connection, job_id: int, kind: str, *, owner: str, now: float, lease_s: float
+    ) -> Lease | None:
+        """Lease the job's step of ``kind`` just put in this transaction, so no other process sends it first."""
+        row = await fetch_one(
+            conn,
+            """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+               WHERE job_id = ? AND kind = ? AND lease_owner IS NULL
+               RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
+            (owner, now + lease_s, job_id, kind),
+        )
+        return None if row is None else _lease(row)
 
     async def claim_one(self, step_id: int, *, owner: str, now: float, lease_s: float) -> Lease | None:
         """Lease one known step now, whatever its due time (e.g. the first message of a job, sent by the command
@@ -183,11 +207,18 @@ class StepRepository:
         if not step_ids:
             return 0
         marks = ", ".join("?" for _ in step_ids)
-        return await self._db.execute(
-            f"""UPDATE job_steps SET lease_expires_at = ?
-                WHERE lease_owner = ? AND lease_expires_at > ? AND id IN ({marks})""",
-            (now + lease_s, owner, now, *step_ids),
-        )
+        # PostgreSQL: lock the rows in id order (as a job's transitions do) and run again after a deadlock.
+        lock = " ORDER BY id FOR UPDATE" if self._db.dialect == "postgresql" else ""
+
+        async def renew(conn: Connection) -> int:
+            cursor = await conn.execute(
+                f"""UPDATE job_steps SET lease_expires_at = ? WHERE id IN (SELECT id FROM job_steps
+                        WHERE lease_owner = ? AND lease_expires_at > ? AND id IN ({marks}){lock})""",
+                (now + lease_s, owner, now, *step_ids),
+            )
+            return cursor.rowcount
+
+        return await self._db.transact(renew)
 
     async def release_all(self, owner: str) -> int:
         """On a clean stop: hand every step this process holds back, so the next one takes them at once."""

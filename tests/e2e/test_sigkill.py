@@ -139,7 +139,9 @@ async def test_sigkill_during_a_burst_and_with_100_jobs_in_flight_loses_and_repe
     assert len(failed) <= 2 * 6  # at most the submits in flight at the two kills
 
     # Nothing sent upstream twice.
-    prompts = [str((r.json or {}).get("prompt")) for r in fakes.wavespeed.requests_to("POST", "/api/v3/")]
+    submits = fakes.wavespeed.requests_to("POST", "/api/v3/wavespeed-ai/.+")
+    prompts = [str((r.json or {}).get("prompt")) for r in submits]
+    assert len(prompts) >= len(jobs) - len(failed)  # the check sees the submissions it counts
     assert len(prompts) == len(set(prompts))
 
     # 0 delivered twice, 0 stale: each job's message is the command's reply, and it shows the end.

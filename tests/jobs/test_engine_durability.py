@@ -299,7 +299,10 @@ async def test_a_slow_first_message_keeps_its_lease_so_no_older_state_lands_over
         async with r.db.transaction() as conn:  # what JobService._create writes
             await r.steps.put(conn, job.id, "submit", submit_lane("wavespeed"), due_at=T0, now=T0)
             await r.steps.put(conn, job.id, "message", DISCORD_LANE, due_at=T0, now=T0)
-        first = asyncio.ensure_future(service._first_message(job))
+        step_id = await r.steps.step_id(job.id, "message")
+        assert step_id is not None
+        lease = await r.steps.claim_one(step_id, owner=r.engine.owner, now=clock(), lease_s=r.engine.lease_s)
+        first = asyncio.ensure_future(service._first_message(job, lease))
         while not sent:  # the command has claimed the step and its edit is on its way
             await asyncio.sleep(0.001)
         await r.driver.advance(10)
