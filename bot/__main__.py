@@ -30,6 +30,7 @@ from bot.storage.database import redacted_url
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
+STOP_TIMEOUT_S = 30.0
 
 
 def load_settings() -> Settings:
@@ -222,8 +223,13 @@ async def _run_until_signal(bot: discord.Client, token: str) -> int:
     if stopper in done:
         log.info("shutting down")
         await bot.close()
-    else:
-        stopper.cancel()
+        try:
+            # A gateway connection stuck reconnecting may not notice the close: it does not hold the exit.
+            await asyncio.wait_for(runner, timeout=STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the gateway connection did not stop within %.0f s; stopped it", STOP_TIMEOUT_S)
+        return 0
+    stopper.cancel()
     await runner
     return 0
 
