@@ -178,21 +178,13 @@ class SpecBuilder:
         preferred = parent.model_key if origin == "edit" else None
         entry = await self.choose_model(requester.guild_id, kind, preferred=preferred)
         text = (prompt or parent.prompt).strip()
-        if kind is Kind.IMAGE_EDIT:
-            return JobSpec(
-                kind=kind,
-                model_key=entry.key,
-                prompt=text,
-                source_image=image,
-                private=parent.ephemeral,
-                origin=origin,
-                parent_job_id=parent.id,
-            )
+        editing = kind is Kind.IMAGE_EDIT
         return JobSpec(
             kind=kind,
             model_key=entry.key,
             prompt=text,
-            start_frame=image,
+            source_image=image if editing else None,  # Edit: the image to change
+            start_frame=None if editing else image,  # Animate: the first frame of the video
             private=parent.ephemeral,
             origin=origin,
             parent_job_id=parent.id,
