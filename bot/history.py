@@ -63,14 +63,16 @@ class Here:
     upload_limit: int
 
 
-async def job_show(delivery: Outbox, job: JobRecord, here: Here, *, model_title: str | None) -> Rendered:
-    """The job's details embed, and its result again: the files that are still kept, attached when under the
-    upload limit of this place (else a link), spoilered or withheld as this place's NSFW policy says. Files no
-    longer kept are not attached; the rendered result says so."""
+async def job_show(
+    delivery: Outbox, job: JobRecord, here: Here, *, model_title: str | None, extended_by: tuple[int, ...] = ()
+) -> Rendered:
+    """The job's details embed (with the jobs that extend it), and its result again: the files that are still
+    kept, attached when under the upload limit of this place (else a link), spoilered or withheld as this place's
+    NSFW policy says. Files no longer kept are not attached; the rendered result says so."""
     shown_here = dataclasses.replace(job, guild_id=here.guild_id, channel_nsfw=here.channel_nsfw)
     rendered = await delivery.render(shown_here, upload_limit=here.upload_limit, in_dm=not here.guild_id)
     files = rendered.files
-    embed = details_embed(job, model_title=model_title)
+    embed = details_embed(job, model_title=model_title, extended_by=extended_by)
     image = next(
         (f for f in files if not f.spoiler and f.filename.lower().endswith(RENDERABLE_IMAGE_SUFFIXES)),
         None,

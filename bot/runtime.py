@@ -31,6 +31,7 @@ from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.audit import AuditLog
 from bot.storage.database import Database
+from bot.storage.job_chains import JobChains
 from bot.storage.jobs import JobRepository
 from bot.storage.steps import StepRepository
 from providers import registry
@@ -79,9 +80,11 @@ class Services:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
     specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
+    chains: JobChains = field(init=False, repr=False)  # which jobs extend a job (video chains)
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
+        self.chains = JobChains(self.database)
         self.specs = SpecBuilder(
             settings=self.settings,
             catalogue=self.catalogue,

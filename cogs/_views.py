@@ -1,6 +1,7 @@
 """The buttons on job messages, persistent across restarts: ``gen:<action>:<job id>`` is all a click needs.
 
-Reroll, Edit (a modal for the new prompt), Animate, Details, Delete, Cancel and Refresh. Every action that
+Reroll, Edit (a modal for the new prompt), Animate, Extend (a modal for an optional new prompt), Details, Delete,
+Cancel and Refresh. Every action that
 makes something goes through the same job service as the commands and costs credits the same way, charged to
 whoever clicked.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import discord
 
 from bot.app import Bot
+from bot.errors import InvalidInput
 from bot.jobs.access import can_use
 from bot.jobs.requester import Requester
 from bot.prompting.flags import parse_prompt
@@ -55,6 +57,7 @@ class JobButton(
 
 
 EDIT_MODAL_ID = re.compile(rf"{CUSTOM_ID_PREFIX}-edit:(?P<job_id>[0-9]+)")
+EXTEND_MODAL_ID = re.compile(rf"{CUSTOM_ID_PREFIX}-extend:(?P<job_id>[0-9]+)")
 
 
 class EditPromptModal(discord.ui.Modal):
@@ -76,6 +79,27 @@ class EditPromptModal(discord.ui.Modal):
             max_length=max_length,
             default=prompt[:max_length],
             required=True,
+        )
+        self.add_item(self.prompt)
+        self.stop()
+
+
+class ExtendPromptModal(discord.ui.Modal):
+    """Asks for an optional new prompt for the video that extends a job's video (empty: its own prompt). Sent
+    stopped and handled by ``on_extend_modal_submit`` from its custom id, like ``EditPromptModal``."""
+
+    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX) -> None:
+        super().__init__(
+            title=f"Extend the video of job #{job_id}"[:45], custom_id=f"{CUSTOM_ID_PREFIX}-extend:{job_id}"
+        )
+        max_length = max(1, min(max_length, EDIT_PROMPT_MAX))
+        self.prompt: discord.ui.TextInput[ExtendPromptModal] = discord.ui.TextInput(
+            label="What happens next? (empty: the same prompt)",
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=max_length,
+            placeholder=" ".join(prompt.split())[:100] or None,
+            required=False,
         )
         self.add_item(self.prompt)
         self.stop()
@@ -113,6 +137,23 @@ async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
         await _start_follow_up(interaction, job_id, "edit", prompt=parsed.prompt, flags=parsed.flags)
     except Exception as exc:
         await send_ephemeral(interaction, error_text(exc, where=f"edit modal of job {job_id}"))
+
+
+async def on_extend_modal_submit(interaction: discord.Interaction[Bot]) -> None:
+    """Listener for every interaction: starts the video extension an Extend modal asked for."""
+    if interaction.type is not discord.InteractionType.modal_submit or interaction.response.is_done():
+        return
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = EXTEND_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return
+    job_id = int(match["job_id"])
+    try:
+        await _defer_follow_up(interaction, job_id)
+        parsed = parse_prompt(_text_value(data.get("components") or []) or "")
+        await _start_follow_up(interaction, job_id, "extend", prompt=parsed.prompt or None, flags=parsed.flags)
+    except Exception as exc:
+        await send_ephemeral(interaction, error_text(exc, where=f"extend modal of job {job_id}"))
 
 
 async def _start_follow_up(
@@ -153,6 +194,22 @@ async def _edit(interaction: discord.Interaction[Bot], job_id: int) -> None:
         return
     limit = interaction.client.settings.prompt_max_length
     await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else "", max_length=limit))
+
+
+async def _extend(interaction: discord.Interaction[Bot], job_id: int) -> None:
+    # Refused before the modal when the job cannot be extended (one read); checked again when the box is sent.
+    services = interaction.client.services
+    job = await services.job_records.get(job_id)
+    if job is None or not can_use(job, Requester.from_interaction(interaction)):
+        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
+        return
+    try:
+        services.specs.check_extendable(job)
+    except InvalidInput as exc:
+        await send_ephemeral(interaction, exc.user_message)
+        return
+    limit = interaction.client.settings.prompt_max_length
+    await interaction.response.send_modal(ExtendPromptModal(job_id, job.prompt, max_length=limit))
 
 
 async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:
@@ -218,6 +275,7 @@ HANDLERS = {
     "reroll": _reroll,
     "edit": _edit,
     "animate": _animate,
+    "extend": _extend,
     "details": _details,
     "delete": _delete,
     "cancel": _cancel,

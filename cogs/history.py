@@ -121,6 +121,7 @@ class JobCommands(app_commands.Group):
             job,
             Here(guild_id=here_guild, channel_nsfw=nsfw, upload_limit=interaction.filesize_limit),
             model_title=entry.title if entry else None,
+            extended_by=await services.chains.extensions_of(job.id),
         )
         kwargs = message_kwargs(rendered)
         await interaction.edit_original_response(

@@ -51,7 +51,8 @@ class GenerationRequest:
     """Everything any adapter can send upstream. Each adapter reads the fields its API documents.
 
     ``size`` is (width, height) in pixels. ``duration_s`` is whole seconds. ``user_id`` is the requester's
-    stable opaque id (the Discord user id), forwarded where the API takes one.
+    stable opaque id (the Discord user id), forwarded where the API takes one. ``extend_of`` is the upstream id
+    of a finished video to continue instead of starting a new one (models whose capabilities list it).
     """
 
     kind: Kind
@@ -78,6 +79,7 @@ class GenerationRequest:
     megapixels: str | None = None
     prompt_strength: float | None = None
     web_search: bool | None = None
+    extend_of: str | None = None
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

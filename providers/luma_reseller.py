@@ -1,5 +1,5 @@
 """Luma Dream Machine video through a new-api relay ("own format"): ``POST /luma/generations``, then
-``GET /luma/generations/{id}``.
+``GET /luma/generations/{id}``; ``POST /luma/generations/{id}/extend`` continues a finished video.
 
 Facts: providers.md §2. The relay re-exposes Luma's web-app object (``state`` pending → processing → completed/failed).
 Some relays wrap answers in ``{"code","message","data"}``; both shapes are accepted. ``notify_hook`` is never sent:
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from typing import Any, ClassVar, Unpack
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -52,7 +53,16 @@ SUBMIT_PATH = "/luma/generations"
 _CAPABILITIES = Capabilities(
     kinds=frozenset({Kind.VIDEO}),
     fields=frozenset(
-        {"aspect_ratio", "duration_s", "resolution", "loop", "enhance_prompt", "start_frame", "end_frame"}
+        {
+            "aspect_ratio",
+            "duration_s",
+            "resolution",
+            "loop",
+            "enhance_prompt",
+            "start_frame",
+            "end_frame",
+            "extend_of",
+        }
     ),
     aspect_ratios=ASPECT_RATIOS,
     durations_s=DURATIONS_S,
@@ -79,6 +89,9 @@ _IMAGE_WORDS = ("image", "keyframe")
 _FAILED_MESSAGE = "The video service could not make this video. Trying again may work."
 _IMAGE_FAILED_MESSAGE = "The video service could not use the start or end frame you gave it. Try a different image."
 _NO_OUTPUT_MESSAGE = "The video service finished the job but sent no video back. Trying again may work."
+_CANNOT_EXTEND_MESSAGE = (
+    "The video service can no longer extend this video (it may be too old). Make a new video and extend that."
+)
 
 
 class _Media(BaseModel):
@@ -156,6 +169,21 @@ def _to_body(request: GenerationRequest, *, model_name: str | None = None) -> di
         body["image_end_url"] = request.end_frame.data_uri()
     if model_name is not None:
         body["model_name"] = model_name
+    return body
+
+
+def _extend_body(request: GenerationRequest) -> dict[str, Any]:
+    """The JSON body of ``POST /luma/generations/{id}/extend``: the fields the doc lists for it (the video keeps
+    the shape, length and resolution of the one it continues)."""
+    if not request.prompt.strip():
+        raise _refuse("empty prompt", "Write a prompt describing how the video goes on.")
+    body: dict[str, Any] = {"user_prompt": request.prompt}
+    if request.enhance_prompt is not None:
+        body["expand_prompt"] = request.enhance_prompt
+    if request.start_frame is not None:
+        body["image_url"] = request.start_frame.data_uri()
+    if request.end_frame is not None:
+        body["image_end_url"] = request.end_frame.data_uri()
     return body
 
 
@@ -331,8 +359,25 @@ class LumaResellerProvider(HttpAdapter):
     async def submit(self, request: GenerationRequest) -> JobState:
         if request.model not in self.models:
             raise _refuse(f"unknown model {request.model!r}", "This model is not offered here. Choose another model.")
+        if request.extend_of is not None:
+            return await self.extend(request.extend_of, request)
         model_name = self._model_name if request.model == self._model_name else None
-        response = await self._http.submit(SUBMIT_PATH, json_body=_to_body(request, model_name=model_name))
+        return await self._create(SUBMIT_PATH, _to_body(request, model_name=model_name))
+
+    async def extend(self, task_id: str, request: GenerationRequest) -> JobState:
+        """A new job continuing the finished video ``task_id`` (same answer as a submit). A relay that no longer
+        knows the video, or will not extend it, refuses with a 4xx: that is told as such, not as bad settings."""
+        if request.kind is not Kind.VIDEO:
+            raise _refuse(f"kind {request.kind}", "Luma only makes videos. Use the video command.")
+        try:
+            return await self._create(f"{SUBMIT_PATH}/{quote(task_id, safe='')}/extend", _extend_body(request))
+        except InvalidRequestError as exc:
+            if exc.user_message == InvalidRequestError.default_user_message:
+                exc.user_message = _CANNOT_EXTEND_MESSAGE
+            raise
+
+    async def _create(self, path: str, body: dict[str, Any]) -> JobState:
+        response = await self._http.submit(path, json_body=body)
         try:
             state = _parse(response.body, phase="submit")
         except ProtocolError as exc:  # accepted (2xx) but no readable id: the job may exist and be billed

@@ -123,6 +123,8 @@ class Outbox:
             actions.discard("edit")
         if not any(config.allows_model(m.key) for m in self._catalogue.for_kind(Kind.VIDEO)):
             actions.discard("animate")
+        if entry is None or "extend_of" not in entry.capabilities.fields or not config.allows_model(entry.key):
+            actions.discard("extend")
         missing: set[int] = set()
         if job.status == "succeeded" and job.outputs_purged_at is None:
             missing = {o.idx for o in job.outputs if not await self._media.exists(o.path)}

@@ -30,6 +30,7 @@ SCALAR_PARAMS = (
     "megapixels",
     "prompt_strength",
     "web_search",
+    "extend_of",  # the upstream id of the video an Extend job continues
 )
 
 

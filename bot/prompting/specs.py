@@ -24,6 +24,9 @@ from bot.settings import Settings
 from bot.storage.jobs import JobRecord, JobRepository
 from providers.base import Kind
 
+EXTEND_FLAGS = frozenset({"enhance"})  # the only option the extend call takes besides the prompt
+EXTEND_KEPT_PARAMS = ("aspect_ratio", "resolution", "enhance_prompt")  # shown on the extension, as on its original
+
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
@@ -156,14 +159,34 @@ class SpecBuilder:
         flags: Mapping[str, str | bool] | None = None,
     ) -> JobSpec:
         """A new job from an earlier one: ``reroll`` (same parameters, new seed), ``edit`` (an image edit of its
-        output with a new prompt) or ``animate`` (its output as the start frame of a video). ``flags`` are inline
-        flags typed in the Edit box, checked like a command's."""
+        output with a new prompt), ``animate`` (its output as the start frame of a video) or ``extend`` (a video
+        that continues it). ``flags`` are inline flags typed in the Edit or Extend box, checked like a command's."""
+        if origin == "extend" and flags and set(flags) - EXTEND_FLAGS:
+            raise InvalidInput(
+                "Only --enhance works when extending a video: the extension keeps the shape, length and "
+                "resolution of the video it continues."
+            )
         spec = await self._follow_up(job_id, requester, origin=origin, prompt=prompt)
         entry = self._catalogue.get(spec.model_key)
         if flags and entry is not None:
             resolved = resolve_options(entry, spec.kind, flags, {})
-            spec = dataclasses.replace(spec, options=resolved.options, size=resolved.size, notes=resolved.notes)
+            options = {**spec.options, **resolved.options}
+            spec = dataclasses.replace(spec, options=options, size=resolved.size, notes=resolved.notes)
         return spec
+
+    def check_extendable(self, job: JobRecord) -> ModelEntry:
+        """The model that extends ``job``, or a refusal saying why it cannot be extended."""
+        entry = self._catalogue.get(job.model_key)
+        if job.kind != Kind.VIDEO or entry is None or "extend_of" not in entry.capabilities.fields:
+            raise InvalidInput(f"Job #{job.id} is not a video that can be extended (only `luma-video` videos can).")
+        if job.status in ("queued", "submitting", "running"):
+            raise InvalidInput(f"Job #{job.id} is not finished yet. Extend it once its video is there.")
+        if job.status != "succeeded" or not any(o.is_video for o in job.outputs):
+            why = {"failed": " (it failed)", "cancelled": " (it was cancelled)"}.get(job.status, "")
+            raise InvalidInput(f"Job #{job.id} has no video to extend{why}.")
+        if not job.remote_id:
+            raise InvalidInput(f"The video service's id of job #{job.id} is not known, so it cannot be extended.")
+        return entry
 
     async def _follow_up(self, job_id: int, requester: Requester, *, origin: str, prompt: str | None) -> JobSpec:
         parent = await self._jobs.get(job_id)
@@ -173,6 +196,8 @@ class SpecBuilder:
             raise NotAllowed("Only the person who started this private job can use its buttons.")
         if origin == "reroll":
             return self._reroll(parent)
+        if origin == "extend":
+            return self._extend(parent, prompt)
         image = await self._output_image(parent)
         kind = Kind.IMAGE_EDIT if origin == "edit" else Kind.VIDEO
         preferred = parent.model_key if origin == "edit" else None
@@ -210,6 +235,19 @@ class SpecBuilder:
             end_frame=_stored(parent.params.get("end_frame")),
             private=parent.ephemeral,
             origin="reroll",
+            parent_job_id=parent.id,
+        )
+
+    def _extend(self, parent: JobRecord, prompt: str | None) -> JobSpec:
+        entry = self.check_extendable(parent)
+        options = {k: parent.params[k] for k in EXTEND_KEPT_PARAMS if k in parent.params}
+        return JobSpec(
+            kind=Kind.VIDEO,
+            model_key=entry.key,
+            prompt=(prompt or parent.prompt).strip(),
+            options={**options, "extend_of": parent.remote_id},
+            private=parent.ephemeral,
+            origin="extend",
             parent_job_id=parent.id,
         )
 

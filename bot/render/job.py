@@ -22,7 +22,7 @@ ButtonStyle = Literal["primary", "secondary", "success", "danger"]
 NsfwMode = Literal["show", "spoiler", "withhold"]
 
 CUSTOM_ID_PREFIX = "gen"
-ACTIONS = ("reroll", "edit", "animate", "details", "delete", "cancel", "refresh")
+ACTIONS = ("reroll", "edit", "animate", "extend", "details", "delete", "cancel", "refresh")
 PROMPT_PREVIEW_CHARS = 900
 EMBED_COLOUR = discord.Colour(0x7C5CFF)
 FAIL_COLOUR = discord.Colour(0xE5484D)
@@ -69,7 +69,7 @@ class RenderContext:
     typical_duration_s: float | None = None
     upload_limit: int = 10 * 1024 * 1024
     nsfw_mode: NsfwMode = "show"
-    actions: frozenset[str] = frozenset(ACTIONS)  # the result buttons that can work here
+    actions: frozenset[str] = frozenset(ACTIONS)  # the result buttons that can work here and for this job
     model_title: str | None = None
     # Outputs (by ``idx``) whose files are no longer on disk; the caller looks (render does no I/O). A job whose
     # ``outputs_purged_at`` is set has none of its files, whatever this says.
@@ -171,6 +171,8 @@ def _result_rows(job: JobRecord, ctx: RenderContext, *, succeeded: bool) -> tupl
         row.append(ButtonSpec(custom_id("edit", job.id), "Edit", "secondary", "✏️"))
     if has_image and "animate" in ctx.actions:
         row.append(ButtonSpec(custom_id("animate", job.id), "Animate", "secondary", "🎬"))
+    if succeeded and job.remote_id and any(o.is_video for o in job.outputs):  # ctx.actions: the model extends
+        row.append(ButtonSpec(custom_id("extend", job.id), "Extend", "secondary", "⏩"))
     row.append(ButtonSpec(custom_id("details", job.id), "Details", "secondary", "ℹ️"))
     row.append(ButtonSpec(custom_id("delete", job.id), "Delete", "danger", "🗑️"))
     return (tuple(b for b in row if b.custom_id.split(":")[1] in ctx.actions),)
@@ -315,8 +317,10 @@ def _key(rendered: Rendered) -> str:
     return hashlib.sha256(json.dumps(visible, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.Embed:
-    """Every parameter of a job, for the Details button and ``/job show``."""
+def details_embed(
+    job: JobRecord, *, model_title: str | None = None, extended_by: tuple[int, ...] = ()
+) -> discord.Embed:
+    """Every parameter of a job, for the Details button and ``/job show`` (with the jobs that extend it)."""
     embed = discord.Embed(
         title=f"Job #{job.id}",
         description=prompt_preview(job.prompt, 3500),
@@ -327,7 +331,11 @@ def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.
         name="Model", value=f"`{job.model_key}`" + (f" ({model_title})" if model_title else ""), inline=True
     )
     embed.add_field(name="Cost", value=credits_text(job.cost), inline=True)
-    shown = {k: v for k, v in sorted(job.params.items()) if v not in (None, [], "") and not k.startswith("_")}
+    shown = {
+        k: v
+        for k, v in sorted(job.params.items())
+        if v not in (None, [], "") and not k.startswith("_") and k not in HIDDEN_PARAMS
+    }
     inputs = {k: v for k, v in shown.items() if k in INPUT_PARAMS}
     for key, value in shown.items():
         if key in INPUT_PARAMS:
@@ -342,8 +350,12 @@ def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.
         embed.add_field(name="Time taken", value=duration_text(job.finished_at - job.created_at), inline=True)
     if job.error_message:
         embed.add_field(name="Why it failed", value=job.error_message[:1024], inline=False)
-    if job.parent_job_id:
+    if job.parent_job_id and job.origin == "extend":
+        embed.add_field(name="Extends", value=f"job #{job.parent_job_id}", inline=True)
+    elif job.parent_job_id:
         embed.add_field(name="From", value=f"{job.origin} of job #{job.parent_job_id}", inline=True)
+    if extended_by:
+        embed.add_field(name="Extended by", value=", ".join(f"job #{n}" for n in extended_by)[:1024], inline=True)
     if job.delivery_error:
         embed.add_field(name="Could not be delivered", value=job.delivery_error[:1024], inline=False)
     embed.set_footer(text=f"Requested by user {job.user_id}")
@@ -351,3 +363,4 @@ def details_embed(job: JobRecord, *, model_title: str | None = None) -> discord.
 
 
 INPUT_PARAMS = frozenset({"reference_images", "source_image", "start_frame", "end_frame"})
+HIDDEN_PARAMS = frozenset({"extend_of"})  # the upstream id; "Extends job #N" says it for people

@@ -28,6 +28,7 @@ TABLES = (
     "audit_log",
     "job_spending",
     "provider_pauses",
+    "user_preferences",
 )
 IDENTITY_TABLES = ("jobs", "job_steps", "credit_ledger", "audit_log")  # an ``id`` the database hands out
 BATCH = 500

@@ -435,7 +435,7 @@ async def test_reroll_keeps_the_input_images_of_edits_and_videos(tmp_path, fake_
             {"prompt": "melt", "start_image": fake_discord.add_cdn_file("v.png", start), "duration": "10s"},
         )
         assert button_ids(fake_discord.messages[video.message_id]) == [
-            f"gen:{action}:{video.id}" for action in ("reroll", "details", "delete")
+            f"gen:{action}:{video.id}" for action in ("reroll", "extend", "details", "delete")
         ]
         _, edit_again = await follow_up_job(fake_discord, bot, f"gen:reroll:{edit.id}", edit.message_id)
         _, video_again = await follow_up_job(fake_discord, bot, f"gen:reroll:{video.id}", video.message_id)

@@ -327,7 +327,7 @@ def test_models_capabilities_and_repr():
     caps = plain.capabilities("luma")
     assert caps.kinds == {Kind.VIDEO}
     assert caps.fields == {
-        "aspect_ratio", "duration_s", "resolution", "loop", "enhance_prompt", "start_frame", "end_frame"
+        "aspect_ratio", "duration_s", "resolution", "loop", "enhance_prompt", "start_frame", "end_frame", "extend_of"
     }  # fmt: skip
     assert caps.aspect_ratios == ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
     assert caps.durations_s == (5, 10)

@@ -16,6 +16,7 @@ from bot.storage.database import Database, migrations
 from bot.storage.job_records import OutputRecord
 from bot.storage.jobs import JobRepository
 from bot.storage.operations import OperationsRepository
+from bot.storage.preferences import PreferenceRepository, Preferences
 from bot.storage.server_settings import ServerSettingsRepository
 from bot.storage.steps import StepRepository
 from tests.fakes.clock import ManualClock
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.postgres
 
 async def fill(db: Database) -> None:
     """A little of everything copy-db moves: jobs, outputs, steps, credits, ledger, limits, settings, audit,
-    spending and pauses."""
+    spending, pauses and preferences."""
     clock = ManualClock(T0)
     service = QuotaService(db, make_settings(), ServerSettingsService(db, clock=clock), clock=clock)
     jobs = Jobs(db, service, clock)
@@ -46,6 +47,7 @@ async def fill(db: Database) -> None:
             usd=0.01, now=T0,
         )  # fmt: skip
     await OperationsRepository(db).pause("lumozai", code="operator", reason="maintenance", paused_by="900", now=T0)
+    await PreferenceRepository(db).save(Preferences(100, "uni-1", "16:9", True, "--style manga"), now=T0)
 
 
 async def fill_file(path) -> None:

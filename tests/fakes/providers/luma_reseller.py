@@ -4,6 +4,9 @@ Routes:
 - ``POST /luma/generations`` → 201 with the documented example shape (``state: "pending"``, nulls).
 - ``GET /luma/generations/{id}`` → the Luma web object: pending → processing → completed / failed.
 - ``GET /luma/generations/{id}/download_video_url`` → ``{"url": <presigned>}``; 400 until completed.
+- ``POST /luma/generations/{id}/extend`` → like a submit: a new job continuing a completed one (``extended``:
+  (task id, body) of each accepted extend; 400 ``task_not_exist`` / ``invalid_request`` for an unknown or
+  unfinished task).
 - ``GET /media/...`` → real mp4 / jpg bytes (``download_url`` expires like an R2 presigned URL).
 
 Reusable API (for adapter tests and the bot's end-to-end tests):
@@ -76,6 +79,8 @@ class FakeLumaReseller(FakeProviderServer):
         self.app.router.add_post(SUBMIT_PATH, self._create)
         self.app.router.add_get(SUBMIT_PATH + "/{id}", self._get)
         self.app.router.add_get(SUBMIT_PATH + "/{id}/download_video_url", self._no_mark)
+        self.extended: list[tuple[str, Any]] = []
+        self.app.router.add_post(SUBMIT_PATH + "/{id}/extend", self._extend)
 
     # ----------------------------------------------------------------- error shapes on demand
     def relay_error(
@@ -150,6 +155,24 @@ class FakeLumaReseller(FakeProviderServer):
         # Presigned afresh on every call, like the relay's storage does.
         job.extra["no_mark_url"] = self.add_media(f"{job.id}.mp4", ttl_s=self.download_ttl_s)
         return self._answer({"url": job.extra["no_mark_url"]})
+
+    async def _extend(self, request: web.Request) -> web.Response:
+        original = self.jobs.get(request.match_info["id"])
+        if original is None:
+            return self._reply(task_error("task_not_exist", "task_not_exist"), status=self.not_found_status)
+        if original.phase(self.clock()) != "completed":
+            return self._reply(task_error("invalid_request", "task is not completed"), status=400)
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._reply(task_error("invalid_request", "invalid character in request body"), status=400)
+        problem = _validate(body)
+        if problem is not None:
+            return self._reply(task_error("invalid_request", problem), status=400)
+        self.extended.append((original.id, body))
+        job = self.create_job(str(uuid.uuid4()), {"aspect_ratio": original.body.get("aspect_ratio"), **body})
+        job.extra["created_at"] = _timestamp()
+        return self._answer(self.generation(job.id), status=self.submit_status)
 
     # ----------------------------------------------------------------- bodies
     def generation(self, job_id: str) -> dict[str, Any]:
