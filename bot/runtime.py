@@ -26,6 +26,7 @@ from bot.jobs.transitions import JobTransitions
 from bot.ops.http_server import build_app, serving
 from bot.ops.metrics import instrument
 from bot.ops.service import Operations
+from bot.preferences import PreferenceService
 from bot.prompting.specs import SpecBuilder
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
@@ -33,6 +34,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.database import Database
 from bot.storage.job_chains import JobChains
 from bot.storage.jobs import JobRepository
+from bot.storage.preferences import PreferenceRepository
 from bot.storage.steps import StepRepository
 from providers import registry
 from providers.base import Provider
@@ -81,10 +83,12 @@ class Services:
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
     specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
     chains: JobChains = field(init=False, repr=False)  # which jobs extend a job (video chains)
+    preferences: PreferenceService = field(init=False, repr=False)  # each member's own defaults (/prefer)
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
         self.chains = JobChains(self.database)
+        self.preferences = PreferenceService(PreferenceRepository(self.database), self.catalogue)
         self.specs = SpecBuilder(
             settings=self.settings,
             catalogue=self.catalogue,

@@ -30,9 +30,15 @@ class Generate(commands.Cog):
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def _start(self, interaction: discord.Interaction[Bot], **request: Any) -> None:
-        await defer_job_reply(interaction, private=bool(request.get("private")))
-        spec = await self.bot.services.specs.for_command(guild_id=interaction.guild_id, **request)
+    async def _start(self, interaction: discord.Interaction[Bot], *, private: bool | None, **request: Any) -> None:
+        services = self.bot.services
+        if private is None:  # the member's preference decides how the command is acknowledged
+            private = await services.preferences.private_before_ack(interaction.user.id)
+        await defer_job_reply(interaction, private=private)
+        preferences = await services.preferences.get(interaction.user.id)
+        spec = await services.specs.for_command(
+            guild_id=interaction.guild_id, private=private, preferences=preferences, **request
+        )
         await self.bot.services.engine.jobs.start(interaction, spec)
 
     @app_commands.command(name="imagine", description="Make an image from a text prompt")
@@ -45,7 +51,7 @@ class Generate(commands.Cog):
         style="A style preset (uni-1 models)",
         format="File format of the result",
         reference="An image to guide style or content (uni-1 models)",
-        private="Only you see the result",
+        private="Only you see the result (default: your /prefer setting, else no)",
     )
     async def imagine(
         self,
@@ -57,7 +63,7 @@ class Generate(commands.Cog):
         style: Literal["auto", "manga"] | None = None,
         format: Literal["png", "jpeg", "webp"] | None = None,
         reference: discord.Attachment | None = None,
-        private: bool = False,
+        private: bool | None = None,
     ) -> None:
         await self._start(
             interaction,
@@ -76,7 +82,7 @@ class Generate(commands.Cog):
         prompt="What to change; inline flags work too, e.g. --ar 1:1 --style manga",
         model="Which model to use",
         reference="An image to guide style or content",
-        private="Only you see the result",
+        private="Only you see the result (default: your /prefer setting, else no)",
     )
     async def edit(
         self,
@@ -85,7 +91,7 @@ class Generate(commands.Cog):
         prompt: Prompt,
         model: str | None = None,
         reference: discord.Attachment | None = None,
-        private: bool = False,
+        private: bool | None = None,
     ) -> None:
         await self._start(
             interaction,
@@ -109,7 +115,7 @@ class Generate(commands.Cog):
         resolution="Resolution of the video",
         loop="Make the video loop seamlessly",
         enhance="Let the service improve the prompt",
-        private="Only you see the result",
+        private="Only you see the result (default: your /prefer setting, else no)",
     )
     async def video(
         self,
@@ -122,7 +128,7 @@ class Generate(commands.Cog):
         resolution: Literal["720p", "1080p"] | None = None,
         loop: bool | None = None,
         enhance: bool | None = None,
-        private: bool = False,
+        private: bool | None = None,
     ) -> None:
         await self._start(
             interaction,

@@ -19,9 +19,11 @@ from bot.jobs.requests import SCALAR_PARAMS, StoredImage
 from bot.prompting.flags import UnknownFlag, flags_for, model_from, model_in, parse_prompt
 from bot.prompting.models import offered_models, pick_model
 from bot.prompting.options import random_seed_dropped, resolve_options
+from bot.prompting.preferences import apply_preferences, model_note
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.jobs import JobRecord, JobRepository
+from bot.storage.preferences import Preferences
 from providers.base import Kind
 
 EXTEND_FLAGS = frozenset({"enhance"})  # the only option the extend call takes besides the prompt
@@ -89,9 +91,10 @@ class SpecBuilder:
         start_frame: ImageSource | None = None,
         end_frame: ImageSource | None = None,
         private: bool = False,
+        preferences: Preferences | None = None,
     ) -> JobSpec:
-        """Inline flags and slash options (the slash option wins), the model to use, and the attachment checks
-        that need no download. Shared by /imagine, /edit and /video."""
+        """Inline flags and slash options (the slash option wins), the member's preferences under them, the model
+        to use, and the attachment checks that need no download. Shared by /imagine, /edit and /video."""
         settings = self._settings
         try:
             parsed = parse_prompt(text)
@@ -100,14 +103,23 @@ class SpecBuilder:
         prompt = parsed.prompt.strip()
         if not prompt:
             raise InvalidInput("Describe what you want in the prompt; it cannot be only flags.")
-        entry = await self.choose_model(guild_id, kind, model_from(parsed.flags, slash_model))
+        preferences = preferences or Preferences(user_id=0)
+        asked = model_from(parsed.flags, slash_model)
+        entry = await self.choose_model(guild_id, kind, asked, preferred=preferences.model_key)
         limit = min(settings.prompt_max_length, entry.capabilities.prompt_max_length or settings.prompt_max_length)
         if len(prompt) > limit:
             raise InvalidInput(
                 f"The prompt is {len(prompt)} characters long; `{entry.key}` takes at most {limit}. Shorten it."
             )
+        config = await self._server_settings.get(guild_id)
+        applied = apply_preferences(
+            preferences, entry, kind, prompt=prompt, flags=parsed.flags, slash=slash, prompt_limit=limit,
+            banned_word=config.banned_word_in,
+        )  # fmt: skip
+        skipped = tuple(n for n in (model_note(preferences, entry, kind, asked), *applied.notes) if n)
+        prompt = applied.prompt
         resolved = resolve_options(
-            entry, kind, random_seed_dropped(entry, parsed.flags), random_seed_dropped(entry, slash)
+            entry, kind, random_seed_dropped(entry, applied.flags), random_seed_dropped(entry, slash)
         )
         max_refs = entry.capabilities.max_reference_images - (1 if kind is Kind.IMAGE_EDIT else 0)
         if reference_images and "reference_images" not in entry.capabilities.fields:
@@ -133,7 +145,7 @@ class SpecBuilder:
             start_frame=start_frame,
             end_frame=end_frame,
             private=private,
-            notes=resolved.notes,
+            notes=resolved.notes + skipped,
         )
 
     async def _unknown_flag(
