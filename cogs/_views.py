@@ -200,8 +200,11 @@ async def _extend(interaction: discord.Interaction[Bot], job_id: int) -> None:
     # Refused before the modal when the job cannot be extended (one read); checked again when the box is sent.
     services = interaction.client.services
     job = await services.job_records.get(job_id)
-    if job is None or not can_use(job, Requester.from_interaction(interaction)):
-        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
+    if job is None:
+        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+        return
+    if not can_use(job, Requester.from_interaction(interaction)):
+        await send_ephemeral(interaction, "Only the person who started this private job can use its buttons.")
         return
     try:
         services.specs.check_extendable(job)

@@ -225,3 +225,28 @@ async def test_what_cannot_be_extended_is_refused_and_costs_nothing(tmp_path, fa
         "was refunded" in fake_discord.messages[forgotten.message_id]["content"]
         or "were refunded" in (fake_discord.messages[forgotten.message_id]["content"])
     )
+
+
+async def test_a_private_video_is_extended_only_by_its_requester_and_stays_private(fake_discord, fakes, settings):
+    async with bot_running(settings, fake_discord) as bot:
+        record = await fake_discord.dispatch(
+            fake_discord.slash_command("video", {"prompt": "a secret garden", "private": True})
+        )
+        await fake_discord.wait_for(lambda r: r.interaction_token == record.token and r.method == "PATCH")
+        parent = await delivered(bot, 1)
+        message_id = fake_discord.interaction(record.token).original_message_id
+        assert parent.ephemeral
+        before = await charges(bot)
+        click = await fake_discord.dispatch(fake_discord.button_click(f"gen:extend:{parent.id}", message_id,
+                                                                      user_id=STRANGER))  # fmt: skip
+        callback = await fake_discord.wait_for(lambda r: r.interaction_token == click.token and "/callback" in r.path)
+        assert await charges(bot) == before
+        modal = await open_box(fake_discord, parent)
+        before_id = await max_job_id(bot)
+        record = await send_box(fake_discord, modal, "", message_id)
+        child = await delivered(bot, await new_job_id(bot, before_id))
+        ack = fake_discord.requests_for(record.token)[0].json
+    assert callback.json["type"] == 4
+    assert callback.json["data"]["content"] == "Only the person who started this private job can use its buttons."
+    assert (child.status, child.ephemeral, child.origin) == ("succeeded", True, "extend")
+    assert ack == {"type": 5, "data": {"flags": 64}}  # its message is private too
