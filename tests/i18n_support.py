@@ -17,6 +17,8 @@ from discord.ext import commands
 
 from bot.app import cog_extensions
 from bot.i18n.commands import NAME_LOCATIONS
+from providers import registry
+from providers.errors import ProviderError
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("bot", "cogs")
@@ -75,6 +77,20 @@ async def command_strings() -> tuple[set[str], set[str]]:
     return recorder.names, recorder.texts - {""}
 
 
+def provider_texts() -> set[str]:
+    """Texts ``providers/`` (which cannot import ``bot``) gives for people: each error class's default message and
+    each model's blurb. They reach people as plain strings, which ``bot.i18n.render`` translates."""
+    texts = {cls.default_user_message for cls in _subclasses(ProviderError)}
+    return texts | {model.blurb for spec in registry.specs() for model in spec.models if model.blurb}
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = {cls}
+    for sub in cls.__subclasses__():
+        found |= _subclasses(sub)
+    return found
+
+
 def placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
@@ -87,4 +103,4 @@ def missing_report(lang: str, missing: list[str], *, section: str = "messages") 
     )
 
 
-__all__ = ["Found", "Where", "code_messages", "command_strings", "missing_report", "placeholders"]
+__all__ = ["Found", "Where", "code_messages", "command_strings", "missing_report", "placeholders", "provider_texts"]

@@ -3,15 +3,22 @@ placeholders; command names follow Discord's rules; the lookup picks the languag
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from bot.errors import NotFound
 from bot.i18n import Msg, language, msg, plural, render, tr
 from bot.i18n.commands import translate_command_text
 from bot.i18n.core import CATALOGUES, NAMES
+from bot.jobs.outcomes import GENERIC_FAILURE
+from bot.render.job import RenderContext, job_locale, render_job
 from bot.render.replies import error_text
 from tests.fakes.discord.limits import check_command_name
-from tests.i18n_support import Where, code_messages, command_strings, missing_report, placeholders
+from tests.i18n_support import Where, code_messages, command_strings, missing_report, placeholders, provider_texts
+from tests.jobs.jobs_factory import make_job
+from tests.jobs.virtual import T0
 
 TRANSLATED = ("zh-CN", "ja")
 
@@ -32,6 +39,12 @@ def test_every_message_id_in_the_code_is_a_literal():
 def test_every_message_in_the_code_has_a_translation(lang):
     used = {found.text for found in code_messages() if found.text is not None}
     missing = sorted(used - set(CATALOGUES[lang]))
+    assert not missing, missing_report(lang, missing)
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_provider_error_and_model_blurb_has_a_translation(lang):
+    missing = sorted(provider_texts() - set(CATALOGUES[lang]))
     assert not missing, missing_report(lang, missing)
 
 
@@ -105,8 +118,8 @@ def test_the_locale_picks_the_language_and_anything_else_is_english():
 
 def test_a_message_can_carry_messages_and_plural_picks_the_english_form():
     refunded = plural(3, "{count} credit was refunded", "{count} credits were refunded")
-    assert tr("en-US", "Your {credits}.", credits=refunded) == "Your 3 credits were refunded."
-    assert tr("zh-CN", "Your {credits}.", credits=refunded) == "已退还 3 积分。"
+    assert tr("en-US", " Your {credits}.", credits=refunded) == " Your 3 credits were refunded."
+    assert tr("zh-CN", " Your {credits}.", credits=refunded) == "已退还 3 积分。"
     assert str(plural(1, "{count} credit", "{count} credits")) == "1 credit"
 
 
@@ -131,3 +144,20 @@ def test_the_command_translator_answers_names_and_texts():
     )
     assert translate_command_text("imagine", "en-US", Where.command_name) is None
     assert translate_command_text("imagine", "zh-TW", Where.command_name) is None
+
+
+def test_a_public_job_is_shown_in_the_servers_language_a_private_one_or_a_dm_in_the_users():
+    job = make_job(user_locale="zh-CN", guild_locale="ja")
+    assert job_locale(job) == "ja"
+    assert job_locale(job, in_dm=True) == "zh-CN"
+    assert job_locale(dataclasses.replace(job, ephemeral=True)) == "zh-CN"
+    assert job_locale(dataclasses.replace(job, guild_id=0)) == "zh-CN"
+    assert job_locale(make_job()) == "en-US"  # a job from before languages were stored
+
+
+def test_a_failed_jobs_message_translates_its_stored_failure_text_and_refund():
+    job = make_job(status="failed", error_message=GENERIC_FAILURE, cost=2, finished_at=T0 + 5)
+    ctx = RenderContext(now=T0 + 10, media_root=Path("/nonexistent"), locale="zh-CN")
+    content = render_job(job, ctx).content
+    assert "❌ 运行这个任务时我们这边出了问题。已退还 2 积分。" in content
+    assert next(b.label for row in render_job(job, ctx).rows for b in row) == "重试"

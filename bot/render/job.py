@@ -343,7 +343,7 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
 def _failed(job: JobRecord, ctx: RenderContext) -> Rendered:
     lang = ctx.locale
     message = render(job.error_message, lang) or tr(lang, "The job failed.")
-    refund = " " + tr(lang, "Your {credits}.", credits=credits_refunded(job.cost)) if job.cost else ""
+    refund = tr(lang, " Your {credits}.", credits=credits_refunded(job.cost)) if job.cost else ""
     content = f"{_headline(job)}\n❌ {message}{refund}"
     return Rendered(content=content, rows=_result_rows(job, ctx, succeeded=False), final=True)
 
@@ -353,14 +353,14 @@ def _cancelled(job: JobRecord, ctx: RenderContext) -> Rendered:
     if not job.cost:
         detail = ""
     elif job.submitted_at is None:
-        detail = tr(lang, "It never started, so your {credits}.", credits=credits_refunded(job.cost))
+        detail = tr(lang, " It never started, so your {credits}.", credits=credits_refunded(job.cost))
     else:
         detail = tr(
             lang,
-            "It had already started at the service, which cannot stop it, so its {credits}.",
+            " It had already started at the service, which cannot stop it, so its {credits}.",
             credits=credits_stay_spent(job.cost),
         )
-    return Rendered(content=f"{_headline(job)}\n{tr(lang, '🚫 Cancelled.')} {detail}".rstrip(), final=True)
+    return Rendered(content=f"{_headline(job)}\n{tr(lang, '🚫 Cancelled.')}{detail}", final=True)
 
 
 def render_job(job: JobRecord, ctx: RenderContext) -> Rendered:
