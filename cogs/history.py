@@ -57,7 +57,7 @@ async def show_history_page(
 class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=HISTORY_TEMPLATE):
     def __init__(self, viewer_id: int, subject_id: int, page: int, model_key: str | None) -> None:
         super().__init__(
-            discord.ui.Button(custom_id=history_custom_id(viewer_id, subject_id, page, model_key), label="Page")
+            discord.ui.Button(custom_id=history_custom_id(viewer_id, subject_id, page, model_key), label="…")
         )
         self.viewer_id = viewer_id
         self.subject_id = subject_id

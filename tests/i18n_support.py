@@ -4,6 +4,7 @@ commands (names, descriptions, options, choices) as discord.py's translator is a
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import string
 from dataclasses import dataclass
@@ -56,6 +57,50 @@ def code_messages() -> list[Found]:
     return found
 
 
+# Calls whose text argument reaches people: it must come wrapped (msg/tr), not as a bare or f-string literal.
+SHOWN_ARGUMENT = {
+    **dict.fromkeys(
+        ("BotError", "InvalidInput", "NotAllowed", "QuotaExceeded", "NotFound", "FetchError", "ModeratorOnly"), 0
+    ),
+    "BadImage": 0,
+    "send_ephemeral": 1,
+    "ButtonSpec": 1,
+}
+SHOWN_KEYWORDS = ("content", "title", "label", "description", "placeholder", "text")
+EMBED_FIELD_KEYWORDS = ("name", "value")  # of add_field
+# Their texts are translated another way (slash command texts: the command translator) or are for operators.
+NOT_SHOWN_CALLS = frozenset({"command", "Group", "__init__", "describe", "Choice", "add_parser", "add_argument"})
+
+
+def unwrapped_texts() -> list[str]:
+    """Where a literal English text (plain or f-string) goes to people without ``msg``/``tr``: an error's message,
+    ``send_ephemeral``'s text, a button's label, or a ``content=``/``title=``/``label=``… keyword with words."""
+    found: list[str] = []
+    for top in SOURCES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                if name in NOT_SHOWN_CALLS:
+                    continue
+                shown = [node.args[i] for i in (SHOWN_ARGUMENT.get(name),) if i is not None and i < len(node.args)]
+                keywords = SHOWN_KEYWORDS + (EMBED_FIELD_KEYWORDS if name == "add_field" else ())
+                shown += [k.value for k in node.keywords if k.arg in keywords]
+                for arg in shown:
+                    if _has_words(arg):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def _has_words(node: ast.expr) -> bool:
+    """A literal or f-string with at least two letters in a row outside its placeholders."""
+    parts = node.values if isinstance(node, ast.JoinedStr) else [node]
+    text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+    return any(a.isalpha() and b.isalpha() for a, b in itertools.pairwise(text))
+
+
 class _Recorder(app_commands.Translator):
     def __init__(self) -> None:
         self.names: set[str] = set()
@@ -103,4 +148,13 @@ def missing_report(lang: str, missing: list[str], *, section: str = "messages") 
     )
 
 
-__all__ = ["Found", "Where", "code_messages", "command_strings", "missing_report", "placeholders", "provider_texts"]
+__all__ = [
+    "Found",
+    "Where",
+    "code_messages",
+    "command_strings",
+    "missing_report",
+    "placeholders",
+    "provider_texts",
+    "unwrapped_texts",
+]

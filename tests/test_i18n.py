@@ -16,7 +16,15 @@ from bot.jobs.outcomes import GENERIC_FAILURE
 from bot.render.job import RenderContext, job_locale, render_job
 from bot.render.replies import error_text
 from tests.fakes.discord.limits import check_command_name
-from tests.i18n_support import Where, code_messages, command_strings, missing_report, placeholders, provider_texts
+from tests.i18n_support import (
+    Where,
+    code_messages,
+    command_strings,
+    missing_report,
+    placeholders,
+    provider_texts,
+    unwrapped_texts,
+)
 from tests.jobs.jobs_factory import make_job
 from tests.jobs.virtual import T0
 
@@ -33,6 +41,11 @@ def commands() -> tuple[set[str], set[str]]:
 def test_every_message_id_in_the_code_is_a_literal():
     computed = [found.where for found in code_messages() if found.text is None]
     assert not computed, f"msg/tr/N_/plural need a literal English text (values go in params): {computed}"
+
+
+def test_no_text_reaches_people_without_going_through_the_catalogues():
+    found = unwrapped_texts()
+    assert not found, f"wrap these texts in msg(...) or tr(locale, ...) (see ARCHITECTURE.md, Languages): {found}"
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
