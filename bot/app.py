@@ -14,6 +14,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 import cogs
+from bot.i18n.commands import CommandTranslator
 from bot.render.replies import error_text, send_ephemeral
 from bot.runtime import Services
 
@@ -51,6 +52,7 @@ class Bot(commands.AutoShardedBot):
         self.run_engine = run_engine
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         for extension in cog_extensions():
             await self.load_extension(extension)
         if self.run_engine:

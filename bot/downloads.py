@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import BotError
+from bot.i18n import msg
 
 FetchReason = Literal[
     "bad_url",
@@ -105,21 +106,24 @@ class FetchError(BotError):
 
 def blocked() -> FetchError:
     return FetchError(
-        "That link points to a private or internal network address, so I won't fetch it.", reason="blocked"
+        msg("That link points to a private or internal network address, so I won't fetch it."), reason="blocked"
     )
 
 
 def network_error() -> FetchError:
-    return FetchError("The download failed because of a network error.", reason="network", retryable=True)
+    return FetchError(msg("The download failed because of a network error."), reason="network", retryable=True)
 
 
 def too_large(cap: int) -> FetchError:
-    return FetchError(f"The file is larger than the {human_size(cap)} limit.", reason="too_large")
+    return FetchError(msg("The file is larger than the {limit} limit.", limit=human_size(cap)), reason="too_large")
 
 
 def not_media(wanted: frozenset[str]) -> FetchError:
-    what = {frozenset({"image"}): "an image", frozenset({"video"}): "a video"}.get(wanted, "an image or a video")
-    return FetchError(f"The file isn't {what} I can use.", reason="not_media")
+    if wanted == frozenset({"image"}):
+        return FetchError(msg("The file isn't an image I can use."), reason="not_media")
+    if wanted == frozenset({"video"}):
+        return FetchError(msg("The file isn't a video I can use."), reason="not_media")
+    return FetchError(msg("The file isn't an image or a video I can use."), reason="not_media")
 
 
 def human_size(size: int) -> str:

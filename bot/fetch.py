@@ -40,6 +40,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from bot.downloads import Downloaded, FetchError, blocked, network_error, not_media, too_large
+from bot.i18n import msg
 from bot.media_check import BadImage, inspect_image
 from bot.media_sniff import MAGIC_BYTES, Sniffed, kind_from_magic, sniff, sniff_video
 from bot.net_guard import BlockedAddressError, PublicAddressResolver, address_allowed
@@ -180,7 +181,7 @@ class Fetcher:
         except TimeoutError as exc:
             _remove(path)
             log.info("download of %s timed out after %ss", loggable_url(target), self._timeout_s)
-            raise FetchError("The download took too long.", reason="timeout", retryable=True) from exc
+            raise FetchError(msg("The download took too long."), reason="timeout", retryable=True) from exc
         except FetchError as exc:
             _remove(path)
             log.info("download of %s failed: %s (status %s)", loggable_url(target), exc.reason, exc.status)
@@ -216,28 +217,28 @@ class Fetcher:
             except TimeoutError:
                 raise
             except aiohttp.ClientSSLError as exc:
-                raise FetchError("The file host's secure connection could not be verified.", reason="tls") from exc
+                raise FetchError(msg("The file host's secure connection could not be verified."), reason="tls") from exc
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, BlockedAddressError):
                     raise blocked() from exc
                 raise network_error() from exc
             except aiohttp.InvalidURL as exc:
-                raise FetchError("That link isn't a valid web address.", reason="bad_url") from exc
+                raise FetchError(msg("That link isn't a valid web address."), reason="bad_url") from exc
             except aiohttp.ClientError as exc:
                 raise network_error() from exc
-        raise FetchError("The link redirected too many times.", reason="redirect")
+        raise FetchError(msg("The link redirected too many times."), reason="redirect")
 
     def _check_target(self, url: URL, hosts: frozenset[str] | None = None) -> None:
         if url.scheme not in _SCHEMES or not url.host:
-            raise FetchError("Only http and https links can be downloaded.", reason="bad_url")
+            raise FetchError(msg("Only http and https links can be downloaded."), reason="bad_url")
         if hosts is not None and url.host.lower().rstrip(".") not in hosts:
             log.warning("refused to fetch %s: not one of the allowed hosts", loggable_url(url))
-            raise FetchError("That file is not on Discord's file server, so I won't fetch it.", reason="blocked")
+            raise FetchError(msg("That file is not on Discord's file server, so I won't fetch it."), reason="blocked")
         try:
             literal = ipaddress.ip_address(url.host)
         except ValueError:
             if _is_legacy_numeric_host(url.host):
-                raise FetchError("That link isn't a valid web address.", reason="bad_url") from None
+                raise FetchError(msg("That link isn't a valid web address."), reason="bad_url") from None
             return
         if not address_allowed(literal, allow_loopback=self._allow_loopback):
             raise blocked()
@@ -275,7 +276,9 @@ def _check_file(path: Path, wanted: frozenset[str], still_only: bool, exact_end:
     try:
         media_type, width, height = inspect_image(path, still_only=still_only, exact_end=exact_end)
     except BadImage as exc:
-        raise FetchError(f"The image {exc.problem}", reason="bad_image", problem=exc.problem) from None
+        raise FetchError(
+            msg("The image {problem}", problem=exc.problem), reason="bad_image", problem=exc.problem
+        ) from None
     return media_type, width, height
 
 
@@ -283,9 +286,9 @@ def _parse_url(url: str) -> URL:
     try:
         parsed = URL(url)
     except (TypeError, ValueError):
-        raise FetchError("That link isn't a valid web address.", reason="bad_url") from None
+        raise FetchError(msg("That link isn't a valid web address."), reason="bad_url") from None
     if not parsed.absolute:
-        raise FetchError("That link isn't a valid web address.", reason="bad_url")
+        raise FetchError(msg("That link isn't a valid web address."), reason="bad_url")
     return parsed
 
 
@@ -301,11 +304,13 @@ def _is_legacy_numeric_host(host: str) -> bool:
 def _redirect_target(url: URL, response: aiohttp.ClientResponse) -> URL:
     location = response.headers.get(hdrs.LOCATION)
     if not location:
-        raise FetchError("The file host sent a broken redirect.", reason="redirect", status=response.status)
+        raise FetchError(msg("The file host sent a broken redirect."), reason="redirect", status=response.status)
     try:
         return url.join(URL(location))
     except (TypeError, ValueError):
-        raise FetchError("The file host sent a broken redirect.", reason="redirect", status=response.status) from None
+        raise FetchError(
+            msg("The file host sent a broken redirect."), reason="redirect", status=response.status
+        ) from None
 
 
 def _check_status(status: int) -> None:
@@ -313,17 +318,25 @@ def _check_status(status: int) -> None:
         return
     if status in _EXPIRED_STATUSES:
         raise FetchError(
-            "The file link has expired or the file is no longer there.", reason="expired", retryable=True, status=status
+            msg("The file link has expired or the file is no longer there."),
+            reason="expired",
+            retryable=True,
+            status=status,
         )
     if status == 429:
         raise FetchError(
-            "The file host is limiting downloads right now.", reason="rate_limited", retryable=True, status=status
+            msg("The file host is limiting downloads right now."), reason="rate_limited", retryable=True, status=status
         )
     if status >= 500 or status == 408:
         raise FetchError(
-            f"The file host had a problem (HTTP {status}).", reason="unavailable", retryable=True, status=status
+            msg("The file host had a problem (HTTP {status}).", status=status),
+            reason="unavailable",
+            retryable=True,
+            status=status,
         )
-    raise FetchError(f"The file host refused the download (HTTP {status}).", reason="http_error", status=status)
+    raise FetchError(
+        msg("The file host refused the download (HTTP {status}).", status=status), reason="http_error", status=status
+    )
 
 
 async def _read_capped(

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import InvalidInput
+from bot.i18n import msg
+from bot.render.details import details_embed
 from bot.render.history import MAX_PAGE, MODEL_FILTER, PAGE_SIZE, HistoryPage
-from bot.render.job import Rendered, details_embed
+from bot.render.job import Rendered
 from bot.storage.jobs import JobRecord, JobRepository
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ def clean_model_filter(model: str | None) -> str | None:
         return None
     model = model.strip()
     if not MODEL_FILTER.fullmatch(model):
-        raise InvalidInput("That is not a model name. Pick one from the list, or leave the option out.")
+        raise InvalidInput(msg("That is not a model name. Pick one from the list, or leave the option out."))
     return model
 
 
@@ -61,6 +63,7 @@ class Here:
     guild_id: int  # 0: DMs
     channel_nsfw: bool
     upload_limit: int
+    locale: str = "en-US"  # the reader's: /job show answers only them
 
 
 async def job_show(
@@ -70,9 +73,11 @@ async def job_show(
     kept, attached when under the upload limit of this place (else a link), spoilered or withheld as this place's
     NSFW policy says. Files no longer kept are not attached; the rendered result says so."""
     shown_here = dataclasses.replace(job, guild_id=here.guild_id, channel_nsfw=here.channel_nsfw)
-    rendered = await delivery.render(shown_here, upload_limit=here.upload_limit, in_dm=not here.guild_id)
+    rendered = await delivery.render(
+        shown_here, upload_limit=here.upload_limit, in_dm=not here.guild_id, locale=here.locale
+    )
     files = rendered.files
-    embed = details_embed(job, model_title=model_title, extended_by=extended_by)
+    embed = details_embed(job, model_title=model_title, extended_by=extended_by, locale=here.locale)
     image = next(
         (f for f in files if not f.spoiler and f.filename.lower().endswith(RENDERABLE_IMAGE_SUFFIXES)),
         None,

@@ -19,6 +19,8 @@ from typing import BinaryIO, Final
 
 from PIL import Image
 
+from bot.i18n import msg
+
 PIL_FORMATS: Final = ("PNG", "JPEG", "WEBP", "GIF")
 PIL_MEDIA_TYPES: Final = {
     "PNG": "image/png",
@@ -30,7 +32,7 @@ PIL_MEDIA_TYPES: Final = {
 _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 _PNG_CHUNK_LIMIT: Final = 1_000_000  # more chunks than any real PNG has: stop walking
 
-RESAVE = "Open it in an image editor, save or export it again as a PNG, JPEG or WebP, and attach the new file."
+RESAVE = msg("Open it in an image editor, save or export it again as a PNG, JPEG or WebP, and attach the new file.")
 
 
 class BadImage(ValueError):
@@ -50,26 +52,38 @@ def inspect_image(source: Path | bytes, *, still_only: bool = False, exact_end: 
                 pil_format = image.format or ""
                 width, height = image.size
                 if width <= 0 or height <= 0 or pil_format not in PIL_MEDIA_TYPES:
-                    raise BadImage(f"could not be read as an image. {RESAVE}")
+                    raise BadImage(msg("could not be read as an image. {resave}", resave=RESAVE))
                 limit = Image.MAX_IMAGE_PIXELS
                 if limit is not None and width * height > limit:
                     raise BadImage(
-                        f"is {width}×{height} pixels, more than the {limit:,} pixels I can read. "
-                        "Resize it and try again."
+                        msg(
+                            "is {width}×{height} pixels, more than the {limit} pixels I can read. "
+                            "Resize it and try again.",
+                            width=width,
+                            height=height,
+                            limit=f"{limit:,}",
+                        )
                     )
                 if still_only and getattr(image, "is_animated", False) and pil_format != "MPO":
-                    raise BadImage("is animated. Attach a still image (a single frame) instead.")
+                    raise BadImage(msg("is animated. Attach a still image (a single frame) instead."))
                 image.load()  # decodes every pixel: a truncated or corrupt file fails here
         except BadImage:
             raise
         except Image.DecompressionBombError:
-            raise BadImage(f"has more pixels than I can read. Resize it and try again. {RESAVE}") from None
+            raise BadImage(
+                msg("has more pixels than I can read. Resize it and try again. {resave}", resave=RESAVE)
+            ) from None
         except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, EOFError, zlib errors…)
-            raise BadImage(f"is damaged or incomplete: it could not be read to the end. {RESAVE}") from None
+            raise BadImage(
+                msg("is damaged or incomplete: it could not be read to the end. {resave}", resave=RESAVE)
+            ) from None
         if exact_end and not _ends_where_the_image_ends(stream, pil_format, size):
             raise BadImage(
-                "has extra data after the end of the image (it may be two files in one, such as an image with an "
-                f"archive or a web page appended). {RESAVE}"
+                msg(
+                    "has extra data after the end of the image (it may be two files in one, such as an image with an "
+                    "archive or a web page appended). {resave}",
+                    resave=RESAVE,
+                )
             )
     return PIL_MEDIA_TYPES[pil_format], width, height
 

@@ -11,15 +11,16 @@ import discord
 from discord import app_commands
 
 from bot.errors import NotAllowed
+from bot.i18n import msg
 from bot.jobs.requester import Requester
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 
-MODERATORS_ONLY = (
+MODERATORS_ONLY = msg(
     "Only moderators can use this: members with the Manage Server permission, a moderator role of this server "
     "(see `/server-settings moderator-roles`), or an operator of the bot."
 )
-SERVER_ONLY = "This command only works in a server."
+SERVER_ONLY = msg("This command only works in a server.")
 
 
 class ModeratorOnly(app_commands.CheckFailure, NotAllowed):

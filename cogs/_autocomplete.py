@@ -5,7 +5,9 @@ from __future__ import annotations
 import discord
 
 from bot.app import Bot
+from bot.catalogue import ModelEntry
 from bot.errors import InvalidInput, NotAllowed
+from bot.i18n import plural, render
 from providers.base import Kind
 
 
@@ -14,10 +16,12 @@ async def model_choices(
 ) -> list[discord.app_commands.Choice[str]]:
     """Autocomplete: the models enabled and allowed here that do this kind, matching what was typed (≤ 25)."""
     needle = current.lower().strip()
+
+    def cost(m: ModelEntry) -> str:
+        return render(plural(m.cost, "{count} credit", "{count} credits"), interaction.locale)
+
     choices = [
-        discord.app_commands.Choice(
-            name=f"{m.key}: {m.title} ({m.cost} credit{'s' if m.cost != 1 else ''})"[:100], value=m.key
-        )
+        discord.app_commands.Choice(name=f"{m.key}: {m.title} ({cost(m)})"[:100], value=m.key)
         for m in await bot.services.specs.models_offered(interaction.guild_id, kind)
         if needle in m.key or needle in m.title.lower()
     ]

@@ -16,10 +16,12 @@ import discord
 
 from bot.app import Bot
 from bot.errors import InvalidInput
+from bot.i18n import msg, tr
 from bot.jobs.access import can_use
 from bot.jobs.requester import Requester
 from bot.prompting.flags import parse_prompt
-from bot.render.job import CUSTOM_ID_PREFIX, details_embed
+from bot.render.details import details_embed
+from bot.render.job import CUSTOM_ID_PREFIX
 from bot.render.message import message_kwargs
 from bot.render.replies import defer_ephemeral, defer_job_reply, error_text, send_ephemeral
 
@@ -48,7 +50,7 @@ class JobButton(
         try:
             if handler is None:
                 await send_ephemeral(
-                    interaction, "This button is from an older version of the bot and no longer works."
+                    interaction, msg("This button is from an older version of the bot and no longer works.")
                 )
                 return
             await handler(interaction, self.job_id)
@@ -68,12 +70,13 @@ class EditPromptModal(discord.ui.Modal):
     once (discord.py keeps one open modal per custom id, so the second submission would be dropped).
     """
 
-    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX) -> None:
-        super().__init__(title=f"Edit the image of job #{job_id}"[:45], custom_id=f"{CUSTOM_ID_PREFIX}-edit:{job_id}")
+    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX, locale: object = "en") -> None:
+        title = tr(locale, "Edit the image of job #{job_id}", job_id=job_id)[:45]
+        super().__init__(title=title, custom_id=f"{CUSTOM_ID_PREFIX}-edit:{job_id}")
         self.job_id = job_id
         max_length = max(1, min(max_length, EDIT_PROMPT_MAX))
         self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
-            label="What should change?",
+            label=tr(locale, "What should change?"),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             max_length=max_length,
@@ -88,13 +91,12 @@ class ExtendPromptModal(discord.ui.Modal):
     """Asks for an optional new prompt for the video that extends a job's video (empty: its own prompt). Sent
     stopped and handled by ``on_extend_modal_submit`` from its custom id, like ``EditPromptModal``."""
 
-    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX) -> None:
-        super().__init__(
-            title=f"Extend the video of job #{job_id}"[:45], custom_id=f"{CUSTOM_ID_PREFIX}-extend:{job_id}"
-        )
+    def __init__(self, job_id: int, prompt: str, *, max_length: int = EDIT_PROMPT_MAX, locale: object = "en") -> None:
+        title = tr(locale, "Extend the video of job #{job_id}", job_id=job_id)[:45]
+        super().__init__(title=title, custom_id=f"{CUSTOM_ID_PREFIX}-extend:{job_id}")
         max_length = max(1, min(max_length, EDIT_PROMPT_MAX))
         self.prompt: discord.ui.TextInput[ExtendPromptModal] = discord.ui.TextInput(
-            label="What happens next? (empty: the same prompt)",
+            label=tr(locale, "What happens next? (empty: the same prompt)"),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             max_length=max_length,
@@ -132,7 +134,7 @@ async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
         await _defer_follow_up(interaction, job_id)
         parsed = parse_prompt(_text_value(data.get("components") or []) or "")
         if not parsed.prompt:
-            await send_ephemeral(interaction, "Write what should change in the image.")
+            await send_ephemeral(interaction, msg("Write what should change in the image."))
             return
         await _start_follow_up(interaction, job_id, "edit", prompt=parsed.prompt, flags=parsed.flags)
     except Exception as exc:
@@ -190,10 +192,11 @@ async def _edit(interaction: discord.Interaction[Bot], job_id: int) -> None:
     # A modal must be the first response, so no defer: one read, then the modal.
     job = await interaction.client.services.job_records.get(job_id)
     if job is not None and not can_use(job, Requester.from_interaction(interaction)):
-        await send_ephemeral(interaction, "Only the person who started this private job can use its buttons.")
+        await send_ephemeral(interaction, msg("Only the person who started this private job can use its buttons."))
         return
     limit = interaction.client.settings.prompt_max_length
-    await interaction.response.send_modal(EditPromptModal(job_id, job.prompt if job else "", max_length=limit))
+    modal = EditPromptModal(job_id, job.prompt if job else "", max_length=limit, locale=interaction.locale)
+    await interaction.response.send_modal(modal)
 
 
 async def _extend(interaction: discord.Interaction[Bot], job_id: int) -> None:
@@ -201,10 +204,10 @@ async def _extend(interaction: discord.Interaction[Bot], job_id: int) -> None:
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None:
-        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+        await send_ephemeral(interaction, msg("There is no job #{job_id}.", job_id=job_id))
         return
     if not can_use(job, Requester.from_interaction(interaction)):
-        await send_ephemeral(interaction, "Only the person who started this private job can use its buttons.")
+        await send_ephemeral(interaction, msg("Only the person who started this private job can use its buttons."))
         return
     try:
         services.specs.check_extendable(job)
@@ -212,7 +215,9 @@ async def _extend(interaction: discord.Interaction[Bot], job_id: int) -> None:
         await send_ephemeral(interaction, exc.user_message)
         return
     limit = interaction.client.settings.prompt_max_length
-    await interaction.response.send_modal(ExtendPromptModal(job_id, job.prompt, max_length=limit))
+    await interaction.response.send_modal(
+        ExtendPromptModal(job_id, job.prompt, max_length=limit, locale=interaction.locale)
+    )
 
 
 async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:
@@ -220,10 +225,11 @@ async def _details(interaction: discord.Interaction[Bot], job_id: int) -> None:
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None or not can_use(job, Requester.from_interaction(interaction)):
-        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
+        await send_ephemeral(interaction, msg("There is no job #{job_id} you can see.", job_id=job_id))
         return
     entry = services.catalogue.get(job.model_key)
-    await interaction.edit_original_response(embed=details_embed(job, model_title=entry.title if entry else None))
+    title = entry.title if entry else None
+    await interaction.edit_original_response(embed=details_embed(job, model_title=title, locale=interaction.locale))
 
 
 async def _cancel(interaction: discord.Interaction[Bot], job_id: int) -> None:
@@ -240,12 +246,14 @@ async def _refresh(interaction: discord.Interaction[Bot], job_id: int) -> None:
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None or not can_use(job, Requester.from_interaction(interaction)):
-        await send_ephemeral(interaction, f"There is no job #{job_id} you can see.")
+        await send_ephemeral(interaction, msg("There is no job #{job_id} you can see.", job_id=job_id))
         return
     if await services.engine.jobs.renew_token(job, interaction):
         return
     if not job.finished:
-        await send_ephemeral(interaction, f"Job #{job.id} is still under way; its own message shows its progress.")
+        await send_ephemeral(
+            interaction, msg("Job #{job_id} is still under way; its own message shows its progress.", job_id=job.id)
+        )
         return
     # A copy of a finished job's result (e.g. in DMs): a final state never goes stale, so it is rendered here.
     rendered = await services.engine.delivery.render(job, upload_limit=interaction.filesize_limit)
@@ -261,12 +269,14 @@ async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:
     services = interaction.client.services
     job = await services.job_records.get(job_id)
     if job is None:
-        await send_ephemeral(interaction, f"There is no job #{job_id}.")
+        await send_ephemeral(interaction, msg("There is no job #{job_id}.", job_id=job_id))
         return
     requester = Requester.from_interaction(interaction)
     if not await services.engine.jobs.may_manage(job, requester):
-        who = "made this private job" if job.ephemeral else "made this (or a moderator)"
-        await send_ephemeral(interaction, f"Only the person who {who} can delete it.")
+        if job.ephemeral:
+            await send_ephemeral(interaction, msg("Only the person who made this private job can delete it."))
+        else:
+            await send_ephemeral(interaction, msg("Only the person who made this (or a moderator) can delete it."))
         return
     await interaction.delete_original_response()
     message_id = interaction.message.id if interaction.message is not None else None

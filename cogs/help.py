@@ -27,6 +27,7 @@ class Help(commands.Cog):
             models=[entry for entry in services.catalogue if config.allows_model(entry.key)],
             settings=services.settings,
             in_server=interaction.guild_id is not None,
+            locale=interaction.locale,
         )
         await interaction.edit_original_response(embed=embed)
 

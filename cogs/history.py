@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.app import Bot
 from bot.errors import NotFound
 from bot.history import Here, clean_model_filter, history_page, job_show
+from bot.i18n import msg
 from bot.jobs.requester import Requester
 from bot.moderator_access import require_moderator
 from bot.render.history import HISTORY_TEMPLATE, MAX_PAGE, history_custom_id, history_message
@@ -47,7 +48,7 @@ async def show_history_page(
         model_key=model_key,
         page=page,
     )
-    kwargs = message_kwargs(history_message(found, viewer_id=viewer_id))
+    kwargs = message_kwargs(history_message(found, viewer_id=viewer_id, locale=interaction.locale))
     await interaction.edit_original_response(
         content=kwargs["content"] or None, embeds=kwargs["embeds"], view=kwargs["view"]
     )
@@ -56,7 +57,7 @@ async def show_history_page(
 class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=HISTORY_TEMPLATE):
     def __init__(self, viewer_id: int, subject_id: int, page: int, model_key: str | None) -> None:
         super().__init__(
-            discord.ui.Button(custom_id=history_custom_id(viewer_id, subject_id, page, model_key), label="Page")
+            discord.ui.Button(custom_id=history_custom_id(viewer_id, subject_id, page, model_key), label="…")
         )
         self.viewer_id = viewer_id
         self.subject_id = subject_id
@@ -72,7 +73,7 @@ class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=HIS
     async def callback(self, interaction: discord.Interaction[Bot]) -> None:  # type: ignore[override]
         if interaction.user.id != self.viewer_id:
             await send_ephemeral(
-                interaction, "Only the person who opened this list can page through it. Use `/history` for yours."
+                interaction, msg("Only the person who opened this list can page through it. Use `/history` for yours.")
             )
             return
         try:
@@ -112,14 +113,19 @@ class JobCommands(app_commands.Group):
         job = await services.job_records.get(job_id)
         here_guild = interaction.guild_id or 0
         if job is None or not await services.engine.jobs.may_view(job, Requester.from_interaction(interaction)):
-            raise NotFound(f"There is no job #{job_id} you can see. `/history` lists yours.")
+            raise NotFound(msg("There is no job #{job_id} you can see. `/history` lists yours.", job_id=job_id))
         channel = interaction.channel
         nsfw = bool(getattr(channel, "nsfw", False)) or bool(getattr(getattr(channel, "parent", None), "nsfw", False))
         entry = services.catalogue.get(job.model_key)
         rendered = await job_show(
             services.engine.delivery,
             job,
-            Here(guild_id=here_guild, channel_nsfw=nsfw, upload_limit=interaction.filesize_limit),
+            Here(
+                guild_id=here_guild,
+                channel_nsfw=nsfw,
+                upload_limit=interaction.filesize_limit,
+                locale=interaction.locale.value,
+            ),
             model_title=entry.title if entry else None,
             extended_by=await services.chains.extensions_of(job.id),
         )

@@ -14,6 +14,7 @@ from bot.app import Bot
 from bot.credits.report import build_report
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH
 from bot.history import history_page
+from bot.i18n import tr
 from bot.jobs.requester import member_role_ids
 from bot.render.history import job_entry
 from bot.render.job import EMBED_COLOUR, credits_text
@@ -36,10 +37,12 @@ def _name(user: discord.abc.User) -> str:
 @app_commands.guild_only()
 @app_commands.allowed_installs(guilds=True, users=False)
 class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: members' credits, limits, bans"):
-    async def _effective_limit(self, guild_id: int, user: discord.abc.User) -> str:
+    async def _effective_limit(self, guild_id: int, user: discord.abc.User, locale: object) -> str:
         status = await self.bot.services.quota.status(guild_id, user.id, member_role_ids(user))
-        source = limit_source_text(status.limit_source, own=False)
-        return f"Their daily limit is now {credits_text(status.limit)}: {source}."
+        source = limit_source_text(status.limit_source, own=False, locale=locale)
+        return tr(
+            locale, "Their daily limit is now {credits}: {source}.", credits=credits_text(status.limit), source=source
+        )
 
     @app_commands.command(name="view", description="A member's credits, recent credit changes and jobs")
     @app_commands.describe(user="The member")
@@ -58,14 +61,18 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         )
         ledger = await services.quota.ledger(guild_id, user.id, limit=10)
         recent = await history_page(services.job_records, subject_id=user.id, guild_id=guild_id, model_key=None, page=1)
+        lang = interaction.locale
         details = discord.Embed(colour=EMBED_COLOUR)
-        details.add_field(name="Last credit changes", value=ledger_text(ledger), inline=False)
-        jobs = "\n".join(job_entry(job, own=False) for job in recent.jobs[:RECENT_JOBS]) or "No jobs here yet."
-        details.add_field(name=f"Recent jobs ({recent.total} in all)", value=jobs[:1024], inline=False)
-        details.set_footer(text="All their jobs: /quota-admin history. Every change: /quota-admin audit.")
-        await interaction.edit_original_response(
-            content=f"<@{user.id}>", embeds=[quota_embed(report, own=False, subject=_name(user)), details]
+        details.add_field(name=tr(lang, "Last credit changes"), value=ledger_text(ledger, locale=lang), inline=False)
+        jobs = "\n".join(job_entry(job, own=False, locale=lang) for job in recent.jobs[:RECENT_JOBS])
+        details.add_field(
+            name=tr(lang, "Recent jobs ({count} in all)", count=recent.total),
+            value=(jobs or tr(lang, "No jobs here yet."))[:1024],
+            inline=False,
         )
+        details.set_footer(text=tr(lang, "All their jobs: /quota-admin history. Every change: /quota-admin audit."))
+        summary = quota_embed(report, own=False, subject=_name(user), locale=lang)
+        await interaction.edit_original_response(content=f"<@{user.id}>", embeds=[summary, details])
 
     @app_commands.command(name="set-limit", description="A member's own daily limit (leave credits out to remove it)")
     @app_commands.describe(
@@ -82,10 +89,16 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         before, after = await self.bot.services.quota.set_member_limit(
             guild_id, user.id, credits, actor_id=interaction.user.id, reason=reason
         )
+        lang = interaction.locale
+        none = tr(lang, "none")
         text = change_text(
-            f"Own daily limit of <@{user.id}>", limit_text(before, unset="none"), limit_text(after, unset="none")
+            tr(lang, "Own daily limit of {member}", member=f"<@{user.id}>"),
+            limit_text(before, unset=none, locale=lang),
+            limit_text(after, unset=none, locale=lang),
+            lang,
         )
-        await interaction.edit_original_response(content=f"{text}\n{await self._effective_limit(guild_id, user)}")
+        effective = await self._effective_limit(guild_id, user, lang)
+        await interaction.edit_original_response(content=f"{text}\n{effective}")
 
     @app_commands.command(name="grant", description="Give bonus credits that never reset (negative takes them away)")
     @app_commands.describe(user="The member", credits="Bonus credits to give (negative: take away)", reason="Why")
@@ -99,7 +112,8 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         after = await self.bot.services.quota.grant(
             self.guild_id(interaction), user.id, credits, actor_id=interaction.user.id, reason=reason
         )
-        text = change_text(f"Bonus credits of <@{user.id}>", str(after - credits), str(after))
+        what = tr(interaction.locale, "Bonus credits of {member}", member=f"<@{user.id}>")
+        text = change_text(what, str(after - credits), str(after), interaction.locale)
         await interaction.edit_original_response(content=f"{text} ({'+' if credits > 0 else '−'}{abs(credits)})")
 
     @app_commands.command(name="reset", description="Set the credits a member used today back to 0")
@@ -111,8 +125,12 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         quota = self.bot.services.quota
         before = await quota.status(guild_id, user.id, member_role_ids(user))
         await quota.reset(guild_id, user.id, actor_id=interaction.user.id, reason=reason)
-        text = change_text(f"Credits used today by <@{user.id}>", str(before.used), "0")
-        await interaction.edit_original_response(content=f"{text} Bonus credits are unchanged ({before.bonus}).")
+        lang = interaction.locale
+        text = change_text(
+            tr(lang, "Credits used today by {member}", member=f"<@{user.id}>"), str(before.used), "0", lang
+        )
+        unchanged = tr(lang, "Bonus credits are unchanged ({bonus}).", bonus=before.bonus)
+        await interaction.edit_original_response(content=f"{text} {unchanged}")
 
     @app_commands.command(name="ban", description="Stop a member from generating in this server")
     @app_commands.describe(user="The member", reason="Why (shown to them when they try)")
@@ -122,10 +140,15 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         newly = await self.bot.services.quota.ban(
             self.guild_id(interaction), user.id, actor_id=interaction.user.id, reason=reason
         )
+        member = f"<@{user.id}>"
         text = (
-            f"🚫 <@{user.id}>: not banned → **banned** from generating in this server."
+            tr(
+                interaction.locale,
+                "🚫 {member}: not banned → **banned** from generating in this server.",
+                member=member,
+            )
             if newly
-            else f"<@{user.id}> was already banned; the reason is updated."
+            else tr(interaction.locale, "{member} was already banned; the reason is updated.", member=member)
         )
         await interaction.edit_original_response(content=text)
 
@@ -137,7 +160,12 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         was = await self.bot.services.quota.unban(
             self.guild_id(interaction), user.id, actor_id=interaction.user.id, reason=reason
         )
-        text = f"✅ <@{user.id}>: banned → **not banned**." if was else f"<@{user.id}> was not banned; nothing changed."
+        member = f"<@{user.id}>"
+        text = (
+            tr(interaction.locale, "✅ {member}: banned → **not banned**.", member=member)
+            if was
+            else tr(interaction.locale, "{member} was not banned; nothing changed.", member=member)
+        )
         await interaction.edit_original_response(content=text)
 
     @app_commands.command(name="role-limit", description="The daily limit of members with a role (leave out to remove)")
@@ -152,12 +180,16 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         before, after = await self.bot.services.quota.set_role_limit(
             self.guild_id(interaction), role.id, credits, actor_id=interaction.user.id, reason=reason
         )
+        lang = interaction.locale
+        none = tr(lang, "none")
         text = change_text(
-            f"Daily limit of members with <@&{role.id}>",
-            limit_text(before, unset="none"),
-            limit_text(after, unset="none"),
+            tr(lang, "Daily limit of members with {role}", role=f"<@&{role.id}>"),
+            limit_text(before, unset=none, locale=lang),
+            limit_text(after, unset=none, locale=lang),
+            lang,
         )
-        await interaction.edit_original_response(content=f"{text} A member gets the highest limit among their roles.")
+        highest = tr(lang, "A member gets the highest limit among their roles.")
+        await interaction.edit_original_response(content=f"{text} {highest}")
 
     @app_commands.command(name="server-default", description="This server's default daily limit (leave out to remove)")
     @app_commands.describe(credits="Credits a day; leave out to use the bot's default", reason="Why")
@@ -169,11 +201,15 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
         before, after = await services.quota.set_server_default(
             guild_id, credits, actor_id=interaction.user.id, reason=reason
         )
-        bot_default = f"the bot's default ({credits_text(services.settings.daily_credits)} a day)"
+        lang = interaction.locale
+        bot_default = tr(
+            lang, "the bot's default ({credits} a day)", credits=credits_text(services.settings.daily_credits)
+        )
         text = change_text(
-            "Default daily limit in this server",
-            limit_text(before, unset=bot_default),
-            limit_text(after, unset=bot_default),
+            tr(lang, "Default daily limit in this server"),
+            limit_text(before, unset=bot_default, locale=lang),
+            limit_text(after, unset=bot_default, locale=lang),
+            lang,
         )
         await interaction.edit_original_response(content=text)
 
@@ -196,6 +232,7 @@ class QuotaAdmin(ModeratorGroup, name="quota-admin", description="Moderators: me
             page=page,
             has_older=len(entries) > page * AUDIT_PAGE_SIZE,
             subject=_name(user) if user else None,
+            locale=interaction.locale,
         )
         await interaction.edit_original_response(embed=embed)
 

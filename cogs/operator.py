@@ -7,6 +7,7 @@ import discord
 from discord import app_commands
 
 from bot.app import Bot
+from bot.i18n import N_, tr
 from bot.moderator_access import ModeratorOnly
 from bot.render.operator import OPERATORS_ONLY, paused_text, resumed_text, status_embed
 from bot.render.replies import defer_ephemeral
@@ -27,13 +28,19 @@ class Operator(app_commands.Group, name="operator", description="The bot's opera
         if provider in self.bot.settings.providers():
             return provider
         names = ", ".join(f"`{name}`" for name in self.bot.settings.providers())
-        await interaction.edit_original_response(content=f"There is no provider `{provider}`. Providers: {names}.")
+        text = tr(
+            interaction.locale,
+            "There is no provider `{provider}`. Providers: {providers}.",
+            provider=provider,
+            providers=names,
+        )
+        await interaction.edit_original_response(content=text)
         return None
 
     @app_commands.command(name="status", description="Each provider: paused or not, queue, failures, spending")
     async def status(self, interaction: discord.Interaction[Bot]) -> None:
         status = await self.bot.services.ops.status()
-        await interaction.edit_original_response(embed=status_embed(status))
+        await interaction.edit_original_response(embed=status_embed(status, interaction.locale))
 
     @app_commands.command(name="pause", description="Stop sending jobs to a provider; they wait in line")
     @app_commands.describe(provider="The provider", reason="Why (shown in /operator status)")
@@ -42,9 +49,9 @@ class Operator(app_commands.Group, name="operator", description="The bot's opera
         if name is None:
             return
         new = await self.bot.services.ops.pause(
-            name, code="manual", reason=reason or "paused by an operator", paused_by=f"<@{interaction.user.id}>"
+            name, code="manual", reason=reason or N_("paused by an operator"), paused_by=f"<@{interaction.user.id}>"
         )
-        await interaction.edit_original_response(content=paused_text(name, new))
+        await interaction.edit_original_response(content=paused_text(name, new, interaction.locale))
 
     @app_commands.command(name="resume", description="Send a paused provider's waiting jobs again")
     @app_commands.describe(provider="The provider")
@@ -53,7 +60,7 @@ class Operator(app_commands.Group, name="operator", description="The bot's opera
         if name is None:
             return
         was_paused = await self.bot.services.ops.resume(name)
-        await interaction.edit_original_response(content=resumed_text(name, was_paused))
+        await interaction.edit_original_response(content=resumed_text(name, was_paused, interaction.locale))
 
     @pause.autocomplete("provider")
     @resume.autocomplete("provider")

@@ -33,7 +33,7 @@ class Quota(commands.Cog):
             max_running=services.settings.max_running_jobs_per_user,
             jobs_in_scope_only=False,
         )
-        await interaction.edit_original_response(embed=quota_embed(report, own=True))
+        await interaction.edit_original_response(embed=quota_embed(report, own=True, locale=interaction.locale))
 
 
 async def setup(bot: Bot) -> None:

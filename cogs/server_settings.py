@@ -17,6 +17,7 @@ from discord import app_commands
 
 from bot.app import Bot
 from bot.errors import InvalidInput
+from bot.i18n import msg, render, tr
 from bot.render.moderation import change_text
 from bot.render.server_settings import (
     NSFW_WORDS,
@@ -92,17 +93,23 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
             self.guild_id(interaction), actor_id=interaction.user.id, **changes
         )
 
-    async def _reply(self, interaction: discord.Interaction[Bot], text: str) -> None:
+    async def _reply(self, interaction: discord.Interaction[Bot], *lines: str) -> None:
+        text = "\n".join(render(line, interaction.locale) for line in lines)
         await interaction.edit_original_response(content=text[:2000])
 
     def _model_key(self, model: str, config: ServerConfig | None = None) -> str:
         catalogue = self.bot.services.catalogue
         key = model.strip()
         if catalogue.get(key) is None:
-            offered = ", ".join(f"`{m.key}`" for m in catalogue) or "none"
-            raise InvalidInput(f"There is no model `{discord.utils.escape_markdown(key)}`. The models are: {offered}.")
+            offered = ", ".join(f"`{m.key}`" for m in catalogue) or msg("none")
+            shown = discord.utils.escape_markdown(key)
+            raise InvalidInput(
+                msg("There is no model `{model}`. The models are: {models}.", model=shown, models=offered)
+            )
         if config is not None and not config.allows_model(key):
-            raise InvalidInput(f"`{key}` is not enabled here. Enable it first with `/server-settings models enable`.")
+            raise InvalidInput(
+                msg("`{model}` is not enabled here. Enable it first with `/server-settings models enable`.", model=key)
+            )
         return key
 
     def _all_keys(self) -> frozenset[str]:
@@ -124,7 +131,10 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def show(self, interaction: discord.Interaction[Bot]) -> None:
         services = self.bot.services
         embed = settings_embed(
-            await self._config(interaction), catalogue=services.catalogue, settings=services.settings
+            await self._config(interaction),
+            catalogue=services.catalogue,
+            settings=services.settings,
+            locale=interaction.locale,
         )
         await interaction.edit_original_response(embed=embed)
 
@@ -136,7 +146,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         await self._reply(
             interaction,
             change_text(
-                "Default model", default_model_text(before.default_model), default_model_text(after.default_model)
+                msg("Default model"), default_model_text(before.default_model), default_model_text(after.default_model)
             ),
         )
 
@@ -157,7 +167,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         await self._reply(
             interaction,
             change_text(
-                "NSFW results", nsfw_text(before.nsfw_policy, settings), nsfw_text(after.nsfw_policy, settings)
+                msg("NSFW results"), nsfw_text(before.nsfw_policy, settings), nsfw_text(after.nsfw_policy, settings)
             ),
         )
 
@@ -165,9 +175,10 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     @app_commands.describe(enabled="On: mention the member in a short follow-up when a long job finishes")
     async def completion_ping(self, interaction: discord.Interaction[Bot], enabled: bool) -> None:
         before, after = await self._update(interaction, completion_ping=enabled)
-        words = {True: "on", False: "off"}
+        words = {True: msg("on"), False: msg("off")}
         await self._reply(
-            interaction, change_text("Completion ping", words[before.completion_ping], words[after.completion_ping])
+            interaction,
+            change_text(msg("Completion ping"), words[before.completion_ping], words[after.completion_ping]),
         )
 
     # ------------------------------------------------------------------ models
@@ -224,16 +235,21 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     ) -> None:
         catalogue = self.bot.services.catalogue
         before, after = await self._update(interaction, enabled_models=enabled)
-        text = change_text(
-            "Enabled models",
-            models_text(before.enabled_models, catalogue),
-            models_text(after.enabled_models, catalogue),
-        )
+        lines = [
+            change_text(
+                msg("Enabled models"),
+                models_text(before.enabled_models, catalogue),
+                models_text(after.enabled_models, catalogue),
+            )
+        ]
         if after.enabled_models is not None and not after.enabled_models:
-            text += "\n⚠️ No model is enabled: members cannot generate here until you enable one."
+            lines.append(msg("⚠️ No model is enabled: members cannot generate here until you enable one."))
         if after.default_model and not after.allows_model(after.default_model):
-            text += f"\nThe default model `{after.default_model}` is disabled, so another enabled model is used."
-        await self._reply(interaction, text)
+            default = after.default_model
+            lines.append(
+                msg("The default model `{model}` is disabled, so another enabled model is used.", model=default)
+            )
+        await self._reply(interaction, *lines)
 
     # ------------------------------------------------------------------ channels
     @channels.command(name="add", description="Allow generating in a channel (or every channel of a category)")
@@ -241,7 +257,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def channels_add(self, interaction: discord.Interaction[Bot], channel: Place) -> None:
         def add(channels: frozenset[int]) -> frozenset[int]:
             if len(channels | {channel.id}) > MAX_CHANNELS:
-                raise InvalidInput(f"At most {MAX_CHANNELS} channels can be listed. Remove one first.")
+                raise InvalidInput(msg("At most {count} channels can be listed. Remove one first.", count=MAX_CHANNELS))
             return channels | {channel.id}
 
         await self._channels_changed(interaction, add)
@@ -251,7 +267,10 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def channels_remove(self, interaction: discord.Interaction[Bot], channel: Place) -> None:
         def remove(channels: frozenset[int]) -> frozenset[int]:
             if channel.id not in channels:
-                raise InvalidInput(f"<#{channel.id}> is not in the list. It is: {channels_text(channels)}.")
+                listed = channels_text(channels)
+                raise InvalidInput(
+                    msg("{channel} is not in the list. It is: {channels}.", channel=f"<#{channel.id}>", channels=listed)
+                )
             return channels - {channel.id}
 
         await self._channels_changed(interaction, remove)
@@ -265,7 +284,9 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         await self._reply(
             interaction,
             change_text(
-                "Generating allowed in", channels_text(before.allowed_channels), channels_text(after.allowed_channels)
+                msg("Generating allowed in"),
+                channels_text(before.allowed_channels),
+                channels_text(after.allowed_channels),
             ),
         )
 
@@ -275,7 +296,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def moderator_roles_add(self, interaction: discord.Interaction[Bot], role: discord.Role) -> None:
         def add(roles: frozenset[int]) -> frozenset[int]:
             if len(roles | {role.id}) > MAX_MODERATOR_ROLES:
-                raise InvalidInput(f"At most {MAX_MODERATOR_ROLES} moderator roles. Remove one first.")
+                raise InvalidInput(msg("At most {count} moderator roles. Remove one first.", count=MAX_MODERATOR_ROLES))
             return roles | {role.id}
 
         await self._roles_changed(interaction, add)
@@ -285,7 +306,10 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     async def moderator_roles_remove(self, interaction: discord.Interaction[Bot], role: discord.Role) -> None:
         def remove(roles: frozenset[int]) -> frozenset[int]:
             if role.id not in roles:
-                raise InvalidInput(f"<@&{role.id}> is not a moderator role. They are: {roles_text(roles)}.")
+                listed = roles_text(roles)
+                raise InvalidInput(
+                    msg("{role} is not a moderator role. They are: {roles}.", role=f"<@&{role.id}>", roles=listed)
+                )
             return roles - {role.id}
 
         await self._roles_changed(interaction, remove)
@@ -294,7 +318,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         before, after = await self._update(interaction, moderator_roles=roles)
         await self._reply(
             interaction,
-            change_text("Moderator roles", roles_text(before.moderator_roles), roles_text(after.moderator_roles)),
+            change_text(msg("Moderator roles"), roles_text(before.moderator_roles), roles_text(after.moderator_roles)),
         )
 
     # ------------------------------------------------------------------ banned words
@@ -306,13 +330,13 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
         new = [w.lower() for w in _split(words)]
         too_long = [w for w in new if len(w) > MAX_WORD_LENGTH]
         if too_long:
-            raise InvalidInput(f"Keep each word or phrase under {MAX_WORD_LENGTH} characters.")
+            raise InvalidInput(msg("Keep each word or phrase under {limit} characters.", limit=MAX_WORD_LENGTH))
 
         def add(words: tuple[str, ...]) -> tuple[str, ...]:
             known = {w.lower() for w in words}
             added = [w for w in new if w not in known]
             if len(words) + len(added) > MAX_BANNED_WORDS:
-                raise InvalidInput(f"At most {MAX_BANNED_WORDS} banned words. Remove some first.")
+                raise InvalidInput(msg("At most {count} banned words. Remove some first.", count=MAX_BANNED_WORDS))
             return (*words, *added)
 
         await self._words_changed(interaction, add, adding=True)
@@ -328,7 +352,7 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
             kept = tuple(w for w in banned if w.lower() not in gone)
             if len(kept) == len(banned):
                 raise InvalidInput(
-                    "None of those words is banned here. `/server-settings banned-words list` shows them."
+                    msg("None of those words is banned here. `/server-settings banned-words list` shows them.")
                 )
             return kept
 
@@ -337,27 +361,32 @@ class ServerSettings(ModeratorGroup, name="server-settings", description="Modera
     @banned_words.command(name="list", description="The words refused in prompts here")
     async def banned_words_list(self, interaction: discord.Interaction[Bot]) -> None:
         config = await self._config(interaction)
+        lang = interaction.locale
         embed = discord.Embed(
-            title=f"Banned words in this server ({len(config.banned_words)})",
-            description=banned_words_text(config.banned_words, limit=4000),
+            title=tr(lang, "Banned words in this server ({count})", count=len(config.banned_words)),
+            description=render(banned_words_text(config.banned_words, limit=4000), lang),
         )
-        embed.set_footer(text="Matched as whole words, ignoring case.")
+        embed.set_footer(text=tr(lang, "Matched as whole words, ignoring case."))
         await interaction.edit_original_response(embed=embed)
 
     async def _words_changed(
         self, interaction: discord.Interaction[Bot], words: Change[tuple[str, ...]], *, adding: bool
     ) -> None:
         before, after = await self._update(interaction, banned_words=words)
-        lines = [f"Banned words: {len(before.banned_words)} → **{len(after.banned_words)}**."]
+        lines = [
+            msg("Banned words: {before} → **{after}**.", before=len(before.banned_words), after=len(after.banned_words))
+        ]
         if adding:
             added = [w for w in after.banned_words if w not in set(before.banned_words)]
             lines.append(
-                f"Added: {banned_words_text(added, limit=900)}" if added else "Those words were already banned."
+                msg("Added: {words}", words=banned_words_text(added, limit=900))
+                if added
+                else msg("Those words were already banned.")
             )
         else:
             removed = [w for w in before.banned_words if w not in set(after.banned_words)]
-            lines.append(f"Removed: {banned_words_text(removed, limit=900)}")
-        await self._reply(interaction, "\n".join(lines))
+            lines.append(msg("Removed: {words}", words=banned_words_text(removed, limit=900)))
+        await self._reply(interaction, *lines)
 
 
 async def setup(bot: Bot) -> None:

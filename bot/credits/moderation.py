@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot import i18n
 from bot.credits.periods import Periods
-from bot.credits.rules import check_credits, clean_reason, plural
+from bot.credits.rules import check_credits, clean_reason
 from bot.errors import InvalidInput
+from bot.i18n import msg
 from bot.server_settings.service import ServerSettingsService
 from bot.storage.audit import AuditAction, audited_change
 from bot.storage.credits import CreditRepository, LedgerKind, NewLedgerEntry
@@ -61,7 +63,7 @@ class CreditModeration:
     ) -> int:
         """Add bonus credits (negative: take them away, never below 0); returns the new bonus balance."""
         if credits == 0:
-            raise InvalidInput("Give a number of credits other than 0 (negative takes bonus credits away).")
+            raise InvalidInput(msg("Give a number of credits other than 0 (negative takes bonus credits away)."))
         check_credits(credits, allow_negative=True)
         reason = clean_reason(reason)
         now = self._clock()
@@ -77,8 +79,11 @@ class CreditModeration:
                 after = await self._credits.spend_bonus(conn, guild_id, user_id, -credits)
             if after is None:
                 raise InvalidInput(
-                    f"Can't take away {plural(-credits, 'bonus credit')}: "
-                    f"this member has only {plural(before, 'bonus credit')}."
+                    msg(
+                        "Can't take away {asked}: this member has only {bonus}.",
+                        asked=i18n.plural(-credits, "{count} bonus credit", "{count} bonus credits"),
+                        bonus=i18n.plural(before, "{count} bonus credit", "{count} bonus credits"),
+                    )
                 )
             entry = NewLedgerEntry(
                 guild_id=guild_id,

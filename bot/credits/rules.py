@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from bot import i18n
 from bot.credits.periods import Periods
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH, LimitSource, QuotaStatus
 from bot.errors import InvalidInput, NotAllowed, QuotaExceeded
+from bot.i18n import Msg, msg
 from bot.settings import Settings
 from bot.storage.credits import CreditRepository
 from bot.storage.database import Connection, Database
@@ -44,7 +46,7 @@ def check_credits(credits: int | None, *, allow_negative: bool = False) -> None:
         return
     low = -MAX_CREDITS if allow_negative else 0
     if not low <= credits <= MAX_CREDITS:
-        raise InvalidInput(f"Credits must be between {low:,} and {MAX_CREDITS:,}.")
+        raise InvalidInput(msg("Credits must be between {low} and {high}.", low=f"{low:,}", high=f"{MAX_CREDITS:,}"))
 
 
 def clean_reason(reason: str | None) -> str | None:
@@ -52,18 +54,16 @@ def clean_reason(reason: str | None) -> str | None:
         return None
     reason = reason.strip()
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput(f"Keep the reason under {MAX_REASON_LENGTH} characters.")
+        raise InvalidInput(msg("Keep the reason under {limit} characters.", limit=MAX_REASON_LENGTH))
     return reason
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def ban_message(guild_id: int, reason: str | None) -> str:
-    where = "in this server" if guild_id else "in direct messages"
-    message = f"You can't generate here: a moderator has banned you from using the bot {where}."
-    return f"{message} Reason: {reason}" if reason else message
+def ban_message(guild_id: int, reason: str | None) -> Msg:
+    if guild_id:
+        message = msg("You can't generate here: a moderator has banned you from using the bot in this server.")
+    else:
+        message = msg("You can't generate here: a moderator has banned you from using the bot in direct messages.")
+    return msg("{message} Reason: {reason}", message=message, reason=reason) if reason else message
 
 
 class CreditRules:
@@ -111,8 +111,12 @@ class CreditRules:
         cap = self._settings.max_running_jobs_per_user
         if active >= cap:
             raise QuotaExceeded(
-                f"You already have {plural(active, 'job')} queued or running, and the limit is {cap} at a time. "
-                "Wait for one to finish (or cancel one), then try again."
+                msg(
+                    "You already have {jobs} queued or running, and the limit is {cap} at a time. "
+                    "Wait for one to finish (or cancel one), then try again.",
+                    jobs=i18n.plural(active, "{count} job", "{count} jobs"),
+                    cap=cap,
+                )
             )
         period = self._periods.period_at(now)
         used = await self._credits.used(guild_id, user_id, period, conn=conn)
@@ -125,12 +129,20 @@ class CreditRules:
             raise refusal
         return Plan(period, used, bonus, from_period, from_bonus, refusal)
 
-    def _credits_message(self, *, cost: int, left: int, bonus: int, now: float) -> str:
+    def _credits_message(self, *, cost: int, left: int, bonus: int, now: float) -> Msg:
         resets = int(self._periods.next_reset(now))
-        have = f"You have {plural(left, 'credit')} left today"
+        credits = i18n.plural(left, "{count} credit", "{count} credits")
         if bonus:
-            have += f" and {plural(bonus, 'bonus credit')}"
-        return f"Not enough credits: this costs {plural(cost, 'credit')}. {have}. Your credits reset <t:{resets}:R>."
+            bonus_credits = i18n.plural(bonus, "{count} bonus credit", "{count} bonus credits")
+            have = msg("You have {credits} left today and {bonus}", credits=credits, bonus=bonus_credits)
+        else:
+            have = msg("You have {credits} left today", credits=credits)
+        return msg(
+            "Not enough credits: this costs {cost}. {have}. Your credits reset {resets}.",
+            cost=i18n.plural(cost, "{count} credit", "{count} credits"),
+            have=have,
+            resets=f"<t:{resets}:R>",
+        )
 
     async def check(self, guild_id: int, user_id: int, role_ids: Collection[int], cost: int) -> None:
         """Refuse now what a reservation would refuse (ban, running-jobs cap, not enough credits), writing nothing.

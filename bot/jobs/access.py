@@ -13,13 +13,14 @@ Pure functions: the caller passes the settings of the job's server (``ServerConf
 
 from __future__ import annotations
 
+from bot.i18n import msg
 from bot.jobs.requester import Requester
 from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
 from bot.storage.jobs import JobRecord
 
-NOT_YOURS_PRIVATE = "Only the person who started this private job can do that."
-NOT_YOURS = "Only the person who started this job (or a moderator) can do that."
+NOT_YOURS_PRIVATE = msg("Only the person who started this private job can do that.")
+NOT_YOURS = msg("Only the person who started this job (or a moderator) can do that.")
 
 
 def is_owner(job: JobRecord, requester: Requester) -> bool:

@@ -34,7 +34,7 @@ from bot.jobs.delivery_paths import (
 )
 from bot.jobs.links import fresh_links
 from bot.jobs.media_store import MediaStore
-from bot.render.job import ACTIONS, RenderContext, Rendered, queue_place, render_job
+from bot.render.job import ACTIONS, RenderContext, Rendered, job_locale, queue_place, render_job
 from bot.render.message import dm_intro, message_kwargs
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
@@ -110,8 +110,15 @@ class Outbox:
         return await self._jobs.queue_position(job.id, job.provider)
 
     async def render(
-        self, job: JobRecord, *, upload_limit: int | None = None, in_dm: bool = False, position: int | None = None
+        self,
+        job: JobRecord,
+        *,
+        upload_limit: int | None = None,
+        in_dm: bool = False,
+        position: int | None = None,
+        locale: str | None = None,
     ) -> Rendered:
+        """The job's message; in ``locale``, else in the language ``job_locale`` gives it."""
         job = await fresh_links(
             job, upload_limit=upload_limit or job.attachment_size_limit, providers=self._providers,
             jobs=self._jobs, now=self._clock(),
@@ -145,6 +152,7 @@ class Outbox:
                 retention_days=self._settings.output_retention_days,
                 takes_seed=entry.capabilities.seed_range is not None if entry else "seed" in job.params,
                 waiting_reason=self._waiting(job.provider) if job.status == "queued" else None,
+                locale=locale or job_locale(job, in_dm=in_dm),
             ),
         )
 
@@ -324,7 +332,7 @@ class Outbox:
         rendered = await self.render(job, upload_limit=DEFAULT_UPLOAD_LIMIT, in_dm=True)
         kwargs = message_kwargs(rendered)
         kwargs["files"] = kwargs.pop("attachments")
-        kwargs["content"] = f"{dm_intro(job)}\n{kwargs['content']}"[:2000]
+        kwargs["content"] = f"{dm_intro(job, job_locale(job, in_dm=True))}\n{kwargs['content']}"[:2000]
         try:
             channel = await self._client.create_dm(discord.Object(job.user_id))
             await channel.send(**kwargs, nonce=nonce_for(job.id))

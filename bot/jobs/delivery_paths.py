@@ -11,6 +11,8 @@ import discord
 from discord.http import handle_message_parameters
 from discord.webhook.async_ import async_context
 
+from bot.i18n import tr
+from bot.render.job import job_locale
 from bot.storage.jobs import JobRecord
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,11 @@ async def send_ping(client: discord.Client, job: JobRecord, *, use_token: bool) 
     """Mention the requester with a link to the job's message; True if Discord took it. Never raises."""
     assert job.channel_id is not None
     link = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{job.message_id}"
-    noun = "result" if job.status == "succeeded" else "job"
+    lang = job_locale(job)
     content = (
-        f"<@{job.user_id}> your {noun} is ready: {link}"
+        tr(lang, "{user} your result is ready: {link}", user=f"<@{job.user_id}>", link=link)
         if job.status == "succeeded"
-        else f"<@{job.user_id}> your {noun} did not work out: {link}"
+        else tr(lang, "{user} your job did not work out: {link}", user=f"<@{job.user_id}>", link=link)
     )
     mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)], everyone=False, roles=False)
     try:

@@ -10,6 +10,7 @@ import discord
 
 from bot.errors import InvalidInput
 from bot.fetch import Fetcher, FetchError
+from bot.i18n import msg
 from bot.jobs.media_store import MediaStore
 from bot.jobs.requests import StoredImage
 from bot.settings import Settings
@@ -30,12 +31,24 @@ def _check_dimensions(width: int | None, height: int | None, settings: Settings,
     longest = settings.attachment_max_side_px
     if max(width, height) > longest:
         raise InvalidInput(
-            f"The {what} is {width}×{height} pixels; the longest side may be at most {longest}. "
-            "Resize it and try again."
+            msg(
+                "The {what} is {width}×{height} pixels; the longest side may be at most {longest}. "
+                "Resize it and try again.",
+                what=what,
+                width=width,
+                height=height,
+                longest=longest,
+            )
         )
     if min(width, height) < MIN_SIDE_PX:
         raise InvalidInput(
-            f"The {what} is only {width}×{height} pixels; use an image at least {MIN_SIDE_PX} pixels on each side."
+            msg(
+                "The {what} is only {width}×{height} pixels; use an image at least {least} pixels on each side.",
+                what=what,
+                width=width,
+                height=height,
+                least=MIN_SIDE_PX,
+            )
         )
 
 
@@ -43,11 +56,22 @@ def check_attachment(attachment: discord.Attachment, settings: Settings, *, what
     """Refuse at once what Discord's own description of the file already rules out."""
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_IMAGE_TYPES:
-        raise InvalidInput(f"The {what} ({attachment.filename}) is not a {_accepted()} image. Attach one of those.")
+        raise InvalidInput(
+            msg(
+                "The {what} ({filename}) is not a {types} image. Attach one of those.",
+                what=what,
+                filename=attachment.filename,
+                types=_accepted(),
+            )
+        )
     if attachment.size > settings.attachment_max_bytes:
         raise InvalidInput(
-            f"The {what} is {attachment.size / 1024 / 1024:.1f} MB; the limit is "
-            f"{settings.attachment_max_bytes / 1024 / 1024:.0f} MB. Attach a smaller image."
+            msg(
+                "The {what} is {size} MB; the limit is {limit} MB. Attach a smaller image.",
+                what=what,
+                size=f"{attachment.size / 1024 / 1024:.1f}",
+                limit=f"{settings.attachment_max_bytes / 1024 / 1024:.0f}",
+            )
         )
     _check_dimensions(attachment.width, attachment.height, settings, what)
 
@@ -57,7 +81,7 @@ async def load_image(
 ) -> StoredImage:
     if isinstance(source, StoredImage):
         if not await media.reuse(source.path):  # also keeps a reused input file from being purged
-            raise InvalidInput(f"The {what} is no longer stored (results are kept for a limited time).")
+            raise InvalidInput(msg("The {what} is no longer stored (results are kept for a limited time).", what=what))
         return source
     check_attachment(source, settings, what=what)
     try:
@@ -74,14 +98,23 @@ async def load_image(
     except FetchError as exc:
         if exc.reason == "not_media":  # e.g. declared image/png, but the bytes are a web page
             raise InvalidInput(
-                f"The {what} ({source.filename}) is not really a {_accepted()} image. Attach one of those."
+                msg(
+                    "The {what} ({filename}) is not really a {types} image. Attach one of those.",
+                    what=what,
+                    filename=source.filename,
+                    types=_accepted(),
+                )
             ) from None
         if exc.reason == "bad_image" and exc.problem:
-            raise InvalidInput(f"The {what} ({source.filename}) {exc.problem}") from None
-        raise InvalidInput(f"Could not use the {what}: {exc.user_message}") from None
+            raise InvalidInput(
+                msg("The {what} ({filename}) {problem}", what=what, filename=source.filename, problem=exc.problem)
+            ) from None
+        raise InvalidInput(msg("Could not use the {what}: {problem}", what=what, problem=exc.user_message)) from None
     try:
         if downloaded.media_type not in ACCEPTED_IMAGE_TYPES:
-            raise InvalidInput(f"The {what} is not a {_accepted()} image. Attach one of those.")
+            raise InvalidInput(
+                msg("The {what} is not a {types} image. Attach one of those.", what=what, types=_accepted())
+            )
         _check_dimensions(downloaded.width, downloaded.height, settings, what)
         if downloaded.path is not None:  # streamed to a temporary file: hashed in a thread and moved
             stored = await media.save_input_file(downloaded.path, downloaded.media_type)

@@ -7,22 +7,24 @@ from __future__ import annotations
 import base64
 import json
 
+from bot.i18n import N_
 from providers.base import JobState, JobStatus, Output
 
 POLL_LANE = "poll"
 DOWNLOAD_LANE = "download"
 # Failure texts; the job's message adds that the credits were refunded.
-GENERIC_FAILURE = "Something went wrong on our side while running this job."
-RESTARTED_WHILE_SUBMITTING = (
+# Stored in English with the job; ``bot.i18n.render`` translates them when the message is rendered.
+GENERIC_FAILURE = N_("Something went wrong on our side while running this job.")
+RESTARTED_WHILE_SUBMITTING = N_(
     "The bot restarted while sending this job to the service, so it cannot tell whether the job started. "
     "It was not sent again; try again if you still want it."
 )
-QUEUE_TIMEOUT = "The service was too busy to start this job in time. Try again later."
-RUN_TIMEOUT = "The service took too long to finish this job, so the bot stopped waiting."
-LOST_UPSTREAM = "The service no longer knows this job (it may have expired)."
-DOWNLOAD_FAILED = "The result was made but could not be downloaded."
-INPUT_GONE = "An input image of this job is no longer stored, so it cannot be sent."
-PROVIDER_DISABLED = "This model is no longer enabled on this bot."
+QUEUE_TIMEOUT = N_("The service was too busy to start this job in time. Try again later.")
+RUN_TIMEOUT = N_("The service took too long to finish this job, so the bot stopped waiting.")
+LOST_UPSTREAM = N_("The service no longer knows this job (it may have expired).")
+DOWNLOAD_FAILED = N_("The result was made but could not be downloaded.")
+INPUT_GONE = N_("An input image of this job is no longer stored, so it cannot be sent.")
+PROVIDER_DISABLED = N_("This model is no longer enabled on this bot.")
 
 
 def submit_lane(provider: str) -> str:

@@ -28,6 +28,8 @@ class Requester:
     guild_installed: bool
     attachment_size_limit: int
     manage_guild: bool = False  # Manage Server or Administrator
+    locale: str | None = None  # the user's Discord locale (bot.i18n): texts addressed to them
+    guild_locale: str | None = None  # the server's: texts posted publicly there
 
     @classmethod
     def from_interaction(cls, interaction: discord.Interaction) -> Requester:
@@ -51,6 +53,8 @@ class Requester:
             guild_installed=interaction.guild_id is None or interaction.is_guild_integration(),
             attachment_size_limit=interaction.filesize_limit,
             manage_guild=interaction.permissions.manage_guild or interaction.permissions.administrator,
+            locale=str(getattr(interaction.locale, "value", interaction.locale)),
+            guild_locale=str(getattr(interaction.guild_locale, "value", "")) or None,
         )
 
     def is_moderator(self, config: ServerConfig, settings: Settings) -> bool:

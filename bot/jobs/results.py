@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from bot.fetch import Fetcher, FetchError, sniff
+from bot.i18n import msg
 from bot.jobs.media_store import MediaStore
 from bot.storage.jobs import OutputRecord
 from providers.base import Kind, Output
@@ -45,7 +46,7 @@ async def collect_outputs(
         if output.data is not None:
             sniffed = sniff(output.data)
             if sniffed is None or sniffed[0].split("/")[0] not in kinds:
-                raise FetchError("The service sent a result the bot could not read.", reason="not_media")
+                raise FetchError(msg("The service sent a result the bot could not read."), reason="not_media")
             data, (media_type, width, height) = output.data, sniffed
             path = await media.save_output(job_id, idx, data, media_type)
             size = len(data)
@@ -81,5 +82,5 @@ async def collect_outputs(
             )
         )
     if not records:
-        raise FetchError("The service finished but sent no result.", reason="not_media", retryable=True)
+        raise FetchError(msg("The service finished but sent no result."), reason="not_media", retryable=True)
     return records

@@ -16,6 +16,7 @@ from bot.catalogue import Catalogue, ModelEntry
 from bot.credits.service import QuotaService
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
+from bot.i18n import msg, render, tr
 from bot.jobs import access
 from bot.jobs.delivery import DISCORD_LANE, NETWORK_ERRORS, Outbox
 from bot.jobs.engine import StepEngine
@@ -27,7 +28,7 @@ from bot.jobs.requests import StoredImage, job_params
 from bot.jobs.transitions import FINAL_PRIORITY, JobTransitions
 from bot.prompting.models import pick_model
 from bot.prompting.specs import JobSpec
-from bot.render.job import credits_stay_spent, credits_text, credits_were, timestamp
+from bot.render.job import credits_refunded, credits_stay_spent, credits_text, timestamp
 from bot.server_settings.service import ServerSettingsService
 from bot.settings import Settings
 from bot.storage.database import Database
@@ -83,12 +84,17 @@ class JobService:
         config = await self._server_settings.get(requester.guild_id)
         if not config.allows_channel(requester.channel_id, *requester.ancestor_ids):
             channels = ", ".join(f"<#{c}>" for c in sorted(config.allowed_channels))
-            raise NotAllowed(f"Generation is not allowed in this channel. Use one of: {channels}.")
+            raise NotAllowed(
+                msg("Generation is not allowed in this channel. Use one of: {channels}.", channels=channels)
+            )
         entry = pick_model(self._catalogue, config, kind, model_key)
         word = config.banned_word_in(prompt)
         if word is not None:
             raise InvalidInput(
-                f"Your prompt contains a word this server does not allow (“{word}”). Remove it and try again."
+                msg(
+                    "Your prompt contains a word this server does not allow (“{word}”). Remove it and try again.",
+                    word=word,
+                )
             )
         return entry
 
@@ -104,10 +110,12 @@ class JobService:
             upstream_model=entry.upstream_model,
             options=spec.options,
             size=spec.size,
-            reference_images=tuple([await self._load_one(src, "reference image") for src in spec.reference_images]),
-            source_image=await self._load(spec.source_image, "image to edit"),
-            start_frame=await self._load(spec.start_frame, "start image"),
-            end_frame=await self._load(spec.end_frame, "end image"),
+            reference_images=tuple(
+                [await self._load_one(src, msg("reference image")) for src in spec.reference_images]
+            ),
+            source_image=await self._load(spec.source_image, msg("image to edit")),
+            start_frame=await self._load(spec.start_frame, msg("start image")),
+            end_frame=await self._load(spec.end_frame, msg("end image")),
         )
         message_id = interaction.extras.get("original_message_id")
         job, first = await self._create(requester, spec, entry, params, message_id)
@@ -175,6 +183,8 @@ class JobService:
             channel_nsfw=requester.channel_nsfw,
             attachment_size_limit=requester.attachment_size_limit,
             message_id=message_id,
+            user_locale=requester.locale,
+            guild_locale=requester.guild_locale,
         )
         async with self._db.transaction() as conn:
             job_id = await self._jobs.insert(conn, new)
@@ -200,12 +210,20 @@ class JobService:
 
     async def _receipt(self, requester: Requester, job: JobRecord, spec: JobSpec) -> str:
         status = await self._quota.status(requester.guild_id, requester.user_id, requester.role_ids)
-        bonus = f" + {credits_text(status.bonus)} bonus" if status.bonus else ""
+        lang = requester.locale
+        bonus = tr(lang, " + {credits} bonus", credits=credits_text(status.bonus)) if status.bonus else ""
         lines = [
-            f"✅ Job #{job.id} started: {credits_text(job.cost)}. You have {credits_text(status.left)} left "
-            f"for today{bonus} (more {timestamp(status.resets_at)})."
+            tr(
+                lang,
+                "✅ Job #{job_id} started: {cost}. You have {left} left for today{bonus} (more {resets}).",
+                job_id=job.id,
+                cost=credits_text(job.cost),
+                left=credits_text(status.left),
+                bonus=bonus,
+                resets=timestamp(status.resets_at),
+            )
         ]
-        lines += [f"ℹ️ {note}" for note in spec.notes]
+        lines += [f"ℹ️ {render(note, lang)}" for note in spec.notes]
         return "\n".join(lines)
 
     async def _first_message(self, job: JobRecord, lease: Lease | None) -> None:
@@ -232,25 +250,29 @@ class JobService:
         job = await self._visible_job(job_id, requester, moderator_allowed=True)
         outcome = await self._transitions.cancel(job.id)
         if outcome == "finished":
-            return f"Job #{job.id} has already finished."
+            return msg("Job #{job_id} has already finished.", job_id=job.id)
         if outcome == "sending":
-            return f"Job #{job.id} is being sent to the service right now; try again in a few seconds."
+            return msg(
+                "Job #{job_id} is being sent to the service right now; try again in a few seconds.", job_id=job.id
+            )
         self._engine.line_changed(job.provider)
         self._engine.wake(submit_lane(job.provider))
         self._engine.wake(DISCORD_LANE)
         if outcome == "kept":
-            return (
-                f"Job #{job.id} is cancelled: you will get no more updates. It had already started at the service, "
-                f"which cannot stop it, so its {credits_stay_spent(job.cost)}."
+            return msg(
+                "Job #{job_id} is cancelled: you will get no more updates. It had already started at the service, "
+                "which cannot stop it, so its {credits}.",
+                job_id=job.id,
+                credits=credits_stay_spent(job.cost),
             )
-        return f"Job #{job.id} is cancelled and its {credits_were(job.cost, 'refunded')}."
+        return msg("Job #{job_id} is cancelled and its {credits}.", job_id=job.id, credits=credits_refunded(job.cost))
 
     async def _visible_job(self, job_id: int, requester: Requester, *, moderator_allowed: bool) -> JobRecord:
         """The job, if the requester may manage it (``access.can_manage``; only its own requester when
         ``moderator_allowed`` is false)."""
         job = await self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"There is no job #{job_id}.")
+            raise NotFound(msg("There is no job #{job_id}.", job_id=job_id))
         if access.is_owner(job, requester) or (moderator_allowed and await self.may_manage(job, requester)):
             return job
         raise NotAllowed(access.refusal(job))

@@ -23,6 +23,7 @@ import aiohttp
 import discord
 
 from bot.errors import NotAllowed
+from bot.i18n import N_, Msg, msg
 from bot.ops.alerts import Alerter
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
@@ -49,8 +50,8 @@ HOUR_S = 3600.0
 # Errors that say something about the request, not about the provider: never "failing repeatedly".
 NOT_THE_PROVIDERS_FAULT = (InvalidRequestError, ModeratedError, NotFoundError, RateLimitedError)
 PAUSE_REASONS = {
-    "auth": "the service refused the bot's API key",
-    "no_balance": "the bot's account with the service has run out of funds",
+    "auth": N_("the service refused the bot's API key"),
+    "no_balance": N_("the bot's account with the service has run out of funds"),
 }
 
 
@@ -153,13 +154,13 @@ class Operations:
     def is_paused(self, provider: str) -> bool:
         return provider in self.paused
 
-    def waiting_reason(self, provider: str) -> str | None:
-        """What a waiting job's message says while its provider is paused."""
+    def waiting_reason(self, provider: str) -> Msg | None:
+        """What a waiting job's message says while its provider is paused (rendered in the reader's language)."""
         pause = self.paused.get(provider)
         if pause is None:
             return None
-        why = PAUSE_REASONS.get(pause.code, "an operator paused it")
-        return f"This service is paused ({why}). Your job keeps its place and starts once it is back."
+        why = Msg(PAUSE_REASONS.get(pause.code, N_("an operator paused it")))
+        return msg("This service is paused ({why}). Your job keeps its place and starts once it is back.", why=why)
 
     async def pause(self, provider: str, *, code: str, reason: str, paused_by: str) -> bool:
         new = await self.repo.pause(provider, code=code, reason=reason, paused_by=paused_by, now=self.clock())
@@ -215,8 +216,11 @@ class Operations:
             return
         await self._budget_reached(provider, spent, cap, now)
         raise NotAllowed(
-            "This model is not available right now: the bot has reached today's spending limit for its service. "
-            f"It is available again <t:{int(next_utc_day(now))}:R>. Nothing was charged; try another model."
+            msg(
+                "This model is not available right now: the bot has reached today's spending limit for its service. "
+                "It is available again {when}. Nothing was charged; try another model.",
+                when=f"<t:{int(next_utc_day(now))}:R>",
+            )
         )
 
     async def _budget_reached(self, provider: str, spent: float, cap: float, now: float) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.catalogue import ModelEntry
 from bot.errors import InvalidInput
+from bot.i18n import N_, Msg, msg
 
 
 @dataclass(frozen=True)
@@ -25,22 +26,22 @@ class Flag:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag("model", None, "text", "a model key like uni-1"),
-    Flag("ar", "aspect_ratio", "ratio", "a ratio like 16:9", ("aspect",), "aspect_ratios"),
-    Flag("seed", "seed", "int", "a whole number like 42", caps="seed_range"),
-    Flag("style", "style", "choice", "a style like manga", caps="styles"),
-    Flag("format", "output_format", "choice", "a file format like png", caps="output_formats"),
-    Flag("size", "size", "size", "a size like 1024x768", caps="size_range"),
-    Flag("steps", "steps", "int", "a whole number like 28", caps="steps_range"),
-    Flag("guidance", "guidance", "float", "a number like 3.5", caps="guidance_range"),
-    Flag("quality", "quality", "int", "a whole number like 90", caps="quality_range"),
-    Flag("duration", "duration_s", "duration", "a length like 10s", caps="durations_s"),
-    Flag("res", "resolution", "choice", "a resolution like 1080p", ("resolution",), "resolutions"),
+    Flag("model", None, "text", N_("a model key like uni-1")),
+    Flag("ar", "aspect_ratio", "ratio", N_("a ratio like 16:9"), ("aspect",), "aspect_ratios"),
+    Flag("seed", "seed", "int", N_("a whole number like 42"), caps="seed_range"),
+    Flag("style", "style", "choice", N_("a style like manga"), caps="styles"),
+    Flag("format", "output_format", "choice", N_("a file format like png"), caps="output_formats"),
+    Flag("size", "size", "size", N_("a size like 1024x768"), caps="size_range"),
+    Flag("steps", "steps", "int", N_("a whole number like 28"), caps="steps_range"),
+    Flag("guidance", "guidance", "float", N_("a number like 3.5"), caps="guidance_range"),
+    Flag("quality", "quality", "int", N_("a whole number like 90"), caps="quality_range"),
+    Flag("duration", "duration_s", "duration", N_("a length like 10s"), caps="durations_s"),
+    Flag("res", "resolution", "choice", N_("a resolution like 1080p"), ("resolution",), "resolutions"),
     Flag("loop", "loop", "switch"),
     Flag("enhance", "enhance_prompt", "switch"),
-    Flag("lora", "lora_scale", "float", "a number like 0.8", caps="lora_scale_range"),
-    Flag("mp", "megapixels", "choice", "a number of megapixels like 1", ("megapixels",), "megapixels"),
-    Flag("strength", "prompt_strength", "float", "a number like 0.8", caps="prompt_strength_range"),
+    Flag("lora", "lora_scale", "float", N_("a number like 0.8"), caps="lora_scale_range"),
+    Flag("mp", "megapixels", "choice", N_("a number of megapixels like 1"), ("megapixels",), "megapixels"),
+    Flag("strength", "prompt_strength", "float", N_("a number like 0.8"), caps="prompt_strength_range"),
     Flag("web", "web_search", "switch"),
 )
 FLAG_BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in (flag.name, *flag.aliases)}
@@ -78,23 +79,25 @@ class UnknownFlag(InvalidInput):
     the model can list that model's flags instead of every flag."""
 
     def __init__(self, name: str, hint: str) -> None:
-        super().__init__(f"`--{name}` is not a flag.{hint} The flags are: {_all_flags()}.")
+        super().__init__(
+            msg("`--{name}` is not a flag.{hint} The flags are: {flags}.", name=name, hint=hint, flags=_all_flags())
+        )
         self.name = name
         self.hint = hint
 
 
 def _unknown(name: str) -> UnknownFlag:
     close = difflib.get_close_matches(name.lower(), list(FLAG_BY_NAME), n=1)
-    hint = f" Did you mean --{FLAG_BY_NAME[close[0]].name}?" if close else ""
+    hint = msg(" Did you mean --{flag}?", flag=FLAG_BY_NAME[close[0]].name) if close else ""
     return UnknownFlag(name, hint)
 
 
 def missing_value(flag: Flag) -> InvalidInput:
     if flag.value == "switch":
         return InvalidInput(
-            f"--{flag.name} is a switch: write just --{flag.name} (or --{flag.name}=no to turn it off)."
+            msg("--{flag} is a switch: write just --{flag} (or --{flag}=no to turn it off).", flag=flag.name)
         )
-    return InvalidInput(f"--{flag.name} needs {flag.needs}.")
+    return InvalidInput(msg("--{flag} needs {needs}.", flag=flag.name, needs=Msg(flag.needs)))
 
 
 def _flag_at(line: str, pos: int) -> tuple[re.Match[str], Flag | None] | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from bot.catalogue import Catalogue, ModelEntry, default_model_for
 from bot.errors import InvalidInput, NotAllowed
+from bot.i18n import msg
 from bot.server_settings.config import ServerConfig
 from providers.base import Kind
 
-KIND_WORDS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
+KIND_WORDS = {Kind.IMAGE: msg("images"), Kind.IMAGE_EDIT: msg("image edits"), Kind.VIDEO: msg("videos")}
 
 
 def offered_models(catalogue: Catalogue, config: ServerConfig, kind: Kind) -> list[ModelEntry]:
@@ -26,11 +27,20 @@ def pick_model(
     if asked:
         entry = catalogue.get(asked)
         if entry is None or not config.allows_model(asked):
-            names = ", ".join(m.key for m in offered) or "none"
-            raise InvalidInput(f"There is no model `{asked}` here. Choose one of: {names}.")
+            names = ", ".join(m.key for m in offered) or msg("none")
+            raise InvalidInput(
+                msg("There is no model `{model}` here. Choose one of: {models}.", model=asked, models=names)
+            )
         if not entry.does(kind):
-            names = ", ".join(m.key for m in offered) or "none"
-            raise InvalidInput(f"`{asked}` does not make {KIND_WORDS[kind]}. Choose one of: {names}.")
+            names = ", ".join(m.key for m in offered) or msg("none")
+            raise InvalidInput(
+                msg(
+                    "`{model}` does not make {kind}. Choose one of: {models}.",
+                    model=asked,
+                    kind=KIND_WORDS[kind],
+                    models=names,
+                )
+            )
         return entry
     for key in (preferred, config.default_model, default_model_for(kind)):
         entry = catalogue.get(key) if key else None
@@ -38,4 +48,4 @@ def pick_model(
             return entry
     if offered:
         return offered[0]
-    raise NotAllowed(f"No model for {KIND_WORDS[kind]} is enabled here.")
+    raise NotAllowed(msg("No model for {kind} is enabled here.", kind=KIND_WORDS[kind]))

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.catalogue import ModelEntry
 from bot.errors import InvalidInput
+from bot.i18n import N_, Msg, msg
 from bot.prompting.flags import FLAG_BY_NAME, FLAGS, SWITCH_WORDS, Flag, flags_for, missing_value
 from providers.base import Kind
 
@@ -22,7 +23,7 @@ _RATIO_RE = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)\s*[:/x×]\s*(\d{1,9}(?:\.\d{1,6
 _SIZE_RE = re.compile(r"(\d{1,9})\s*[x×*]\s*(\d{1,9})", re.IGNORECASE)
 _DURATION_RE = re.compile(r"(\d{1,6}(?:\.\d+)?)\s*(?:s|secs?|seconds?)?", re.IGNORECASE)
 _MAX_DIGITS = 20  # longer numbers are clamped as if they were ±10**20 (int() refuses very long strings)
-_KIND_NOUNS = {Kind.IMAGE: "images", Kind.IMAGE_EDIT: "image edits", Kind.VIDEO: "videos"}
+_KIND_NOUNS = {Kind.IMAGE: msg("images"), Kind.IMAGE_EDIT: msg("image edits"), Kind.VIDEO: msg("videos")}
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ def _num(value: float) -> str:
 
 
 def _bad(flag: Flag, raw: object) -> InvalidInput:
-    return InvalidInput(f"--{flag.name} needs {flag.needs}; “{_shown(raw)}” is not one.")
+    return InvalidInput(
+        msg("--{flag} needs {needs}; “{value}” is not one.", flag=flag.name, needs=Msg(flag.needs), value=_shown(raw))
+    )
 
 
 def _to_number(flag: Flag, raw: object) -> int | float:
@@ -75,8 +78,14 @@ def _number(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> int | 
         low, high = bounds
         clamped = min(max(value, low), high)
         if clamped != value:
-            side = "more" if value > high else "less"
-            notes.append(f"--{flag.name} {_shown(raw)} is {side} than {entry.key} allows; used {_num(clamped)}.")
+            note = (
+                N_("--{flag} {value} is more than {model} allows; used {used}.")
+                if value > high
+                else N_("--{flag} {value} is less than {model} allows; used {used}.")
+            )
+            notes.append(
+                Msg(note, {"flag": flag.name, "value": _shown(raw), "model": entry.key, "used": _num(clamped)})
+            )
             value = clamped
     return int(value) if flag.value == "int" else float(value)
 
@@ -99,7 +108,15 @@ def _choice(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> str:
     for value in offered:
         if _same_choice(given, value):
             return value
-    raise InvalidInput(f"`{entry.key}` has no --{flag.name} “{_shown(raw)}”; it takes: {', '.join(offered)}.")
+    raise InvalidInput(
+        msg(
+            "`{model}` has no --{flag} “{value}”; it takes: {choices}.",
+            model=entry.key,
+            flag=flag.name,
+            value=_shown(raw),
+            choices=", ".join(offered),
+        )
+    )
 
 
 def _fraction(text: str) -> Fraction | None:
@@ -120,7 +137,13 @@ def _ratio(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> str:
     reduced = f"{fraction.numerator}:{fraction.denominator}"
     if offered:
         raise InvalidInput(
-            f"--{flag.name} {reduced} is not available with `{entry.key}`. `{entry.key}` can do: {', '.join(offered)}."
+            msg(
+                "--{flag} {ratio} is not available with `{model}`. `{model}` can do: {ratios}.",
+                flag=flag.name,
+                ratio=reduced,
+                model=entry.key,
+                ratios=", ".join(offered),
+            )
         )
     return reduced
 
@@ -138,8 +161,15 @@ def _size(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> tuple[in
         clamped = min(max(width, low), high), min(max(height, low), high)
         if clamped != (width, height):
             notes.append(
-                f"--size {width}x{height} is outside what {entry.key} allows ({low}–{high} a side); "
-                f"used {clamped[0]}x{clamped[1]}."
+                msg(
+                    "--size {width}x{height} is outside what {model} allows ({low}–{high} a side); used {used}.",
+                    width=width,
+                    height=height,
+                    model=entry.key,
+                    low=low,
+                    high=high,
+                    used=f"{clamped[0]}x{clamped[1]}",
+                )
             )
             width, height = clamped
     return width, height
@@ -157,7 +187,15 @@ def _duration(flag: Flag, entry: ModelEntry, raw: Any, notes: list[str]) -> int:
     nearest = min(offered, key=lambda allowed: abs(allowed - seconds))
     if nearest != seconds:
         takes = " or ".join(f"{value}s" for value in offered)
-        notes.append(f"--duration {_shown(raw)} is not offered by {entry.key}; used {nearest}s (it takes {takes}).")
+        notes.append(
+            msg(
+                "--duration {value} is not offered by {model}; used {used}s (it takes {durations}).",
+                value=_shown(raw),
+                model=entry.key,
+                used=nearest,
+                durations=takes,
+            )
+        )
     return nearest
 
 
@@ -199,7 +237,13 @@ def resolve_options(
     Raises ``InvalidInput`` for a flag the model does not take, a malformed value or a choice it does not offer.
     """
     if not entry.does(kind):
-        raise InvalidInput(f"`{entry.key}` does not make {_KIND_NOUNS[kind]}. Pick another model with --model.")
+        raise InvalidInput(
+            msg(
+                "`{model}` does not make {kind}. Pick another model with --model.",
+                model=entry.key,
+                kind=_KIND_NOUNS[kind],
+            )
+        )
     given = _merged(flags, slash)
     fields = entry.capabilities.fields
     options: dict[str, Any] = {}
@@ -208,13 +252,24 @@ def resolve_options(
         if flag.name not in given or flag.field is None:
             continue
         if flag.field not in fields:
-            takes = ", ".join(flags_for(entry)[1:]) or "no flags besides --model"
-            raise InvalidInput(f"`--{flag.name}` does not work with `{entry.key}`. {entry.key} takes: {takes}")
+            takes = ", ".join(flags_for(entry)[1:]) or msg("no flags besides --model")
+            raise InvalidInput(
+                msg(
+                    "`--{flag}` does not work with `{model}`. {model} takes: {flags}",
+                    flag=flag.name,
+                    model=entry.key,
+                    flags=takes,
+                )
+            )
         options[flag.field] = _CONVERT[flag.value](flag, entry, given[flag.name], notes)
     size: tuple[int, int] | None = options.pop("size", None)
     if size is not None and "aspect_ratio" in options:
         ratio = options.pop("aspect_ratio")
-        notes.append(f"--ar {ratio} was ignored: --size {size[0]}x{size[1]} sets the exact size.")
+        notes.append(
+            msg(
+                "--ar {ratio} was ignored: --size {size} sets the exact size.", ratio=ratio, size=f"{size[0]}x{size[1]}"
+            )
+        )
     return Resolved(options=options, size=size, notes=tuple(notes))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.errors import InvalidInput, NotAllowed, NotFound
+from bot.i18n import msg
 from bot.jobs import access
 from bot.jobs.inputs import ImageSource, check_attachment
 from bot.jobs.media_store import MediaStore
@@ -102,14 +103,19 @@ class SpecBuilder:
             raise await self._unknown_flag(guild_id, kind, exc, slash_model or model_in(text)) from None
         prompt = parsed.prompt.strip()
         if not prompt:
-            raise InvalidInput("Describe what you want in the prompt; it cannot be only flags.")
+            raise InvalidInput(msg("Describe what you want in the prompt; it cannot be only flags."))
         preferences = preferences or Preferences(user_id=0)
         asked = model_from(parsed.flags, slash_model)
         entry = await self.choose_model(guild_id, kind, asked, preferred=preferences.model_key)
         limit = min(settings.prompt_max_length, entry.capabilities.prompt_max_length or settings.prompt_max_length)
         if len(prompt) > limit:
             raise InvalidInput(
-                f"The prompt is {len(prompt)} characters long; `{entry.key}` takes at most {limit}. Shorten it."
+                msg(
+                    "The prompt is {length} characters long; `{model}` takes at most {limit}. Shorten it.",
+                    length=len(prompt),
+                    model=entry.key,
+                    limit=limit,
+                )
             )
         config = await self._server_settings.get(guild_id)
         applied = apply_preferences(
@@ -123,14 +129,18 @@ class SpecBuilder:
         )
         max_refs = entry.capabilities.max_reference_images - (1 if kind is Kind.IMAGE_EDIT else 0)
         if reference_images and "reference_images" not in entry.capabilities.fields:
-            raise InvalidInput(f"`{entry.key}` does not take reference images. Remove it or choose another model.")
+            raise InvalidInput(
+                msg("`{model}` does not take reference images. Remove it or choose another model.", model=entry.key)
+            )
         if len(reference_images) > max(max_refs, 0):
-            raise InvalidInput(f"`{entry.key}` takes at most {max_refs} reference images here.")
+            raise InvalidInput(
+                msg("`{model}` takes at most {count} reference images here.", model=entry.key, count=max_refs)
+            )
         for image, what in (
-            *((a, "reference image") for a in reference_images),
-            (source_image, "image to edit"),
-            (start_frame, "start image"),
-            (end_frame, "end image"),
+            *((a, msg("reference image")) for a in reference_images),
+            (source_image, msg("image to edit")),
+            (start_frame, msg("start image")),
+            (end_frame, msg("end image")),
         ):
             if image is not None and not isinstance(image, StoredImage):
                 check_attachment(image, settings, what=what)
@@ -157,7 +167,13 @@ class SpecBuilder:
         except (InvalidInput, NotAllowed):
             return exc
         return InvalidInput(
-            f"`--{exc.name}` is not a flag.{exc.hint} `{entry.key}` takes: {', '.join(flags_for(entry))}."
+            msg(
+                "`--{name}` is not a flag.{hint} `{model}` takes: {flags}.",
+                name=exc.name,
+                hint=exc.hint,
+                model=entry.key,
+                flags=", ".join(flags_for(entry)),
+            )
         )
 
     # ------------------------------------------------------------------ from a button on an earlier job
@@ -203,9 +219,9 @@ class SpecBuilder:
     async def _follow_up(self, job_id: int, requester: Requester, *, origin: str, prompt: str | None) -> JobSpec:
         parent = await self._jobs.get(job_id)
         if parent is None:
-            raise NotFound(f"There is no job #{job_id}.")
+            raise NotFound(msg("There is no job #{job_id}.", job_id=job_id))
         if not access.can_use(parent, requester):
-            raise NotAllowed("Only the person who started this private job can use its buttons.")
+            raise NotAllowed(msg("Only the person who started this private job can use its buttons."))
         if origin == "reroll":
             return self._reroll(parent)
         if origin == "extend":
@@ -266,10 +282,13 @@ class SpecBuilder:
     async def _output_image(self, job: JobRecord) -> StoredImage:
         image = next((o for o in job.outputs if not o.is_video), None)
         if job.status != "succeeded" or image is None:
-            raise InvalidInput(f"Job #{job.id} has no image to use.")
+            raise InvalidInput(msg("Job #{job_id} has no image to use.", job_id=job.id))
         if job.outputs_purged_at is not None or not await self._media.exists(image.path):
             raise InvalidInput(
-                f"The result of job #{job.id} is no longer stored (results are kept for a limited time)."
+                msg(
+                    "The result of job #{job_id} is no longer stored (results are kept for a limited time).",
+                    job_id=job.id,
+                )
             )
         return StoredImage(image.path, image.media_type)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.i18n import plural, render, tr
 from bot.render.job import EMBED_COLOUR, ButtonSpec, Rendered, prompt_preview, timestamp
 from bot.storage.jobs import JobRecord
 
@@ -63,45 +64,66 @@ def job_link(job: JobRecord) -> str | None:
     return f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{job.message_id}"
 
 
-def job_entry(job: JobRecord, *, own: bool) -> str:
+def job_entry(job: JobRecord, *, own: bool, locale: object = "en") -> str:
     """Status, model, time, link, and the prompt (hidden from others when the job was private)."""
     icon = STATUS_ICONS.get(job.status, "•")
-    parts = [f"**#{job.id}** {icon} {job.status}", f"`{job.model_key}`", timestamp(job.created_at)]
+    parts = [f"**#{job.id}** {icon} {render(job.status, locale)}", f"`{job.model_key}`", timestamp(job.created_at)]
     link = job_link(job)
     if link is not None:
-        parts.append(f"[message]({link})")
+        parts.append(f"[{tr(locale, 'message')}]({link})")
     if job.ephemeral and not own:
-        prompt = "*private job: prompt hidden*"
+        prompt = tr(locale, "*private job: prompt hidden*")
     else:
-        prompt = prompt_preview(job.prompt, PROMPT_CHARS) or "*no prompt*"
+        prompt = prompt_preview(job.prompt, PROMPT_CHARS) or tr(locale, "*no prompt*")
     return " · ".join(parts) + f"\n{prompt}"
 
 
-def history_embed(page: HistoryPage, *, own: bool) -> discord.Embed:
-    scope = "in this server" if page.guild_id else "in DMs with the bot"
-    whose = "Your jobs" if own else "A member's jobs"
-    title = f"{whose} {scope}" + (f" with `{page.model_key}`" if page.model_key else "")
-    embed = discord.Embed(title=title[:256], colour=EMBED_COLOUR)
-    if page.jobs:
-        embed.description = "\n\n".join(job_entry(job, own=own) for job in page.jobs)[:4096]
+def _title(page: HistoryPage, *, own: bool, locale: object) -> str:
+    if own:
+        title = tr(locale, "Your jobs in this server") if page.guild_id else tr(locale, "Your jobs in DMs with the bot")
+    elif page.guild_id:
+        title = tr(locale, "A member's jobs in this server")
     else:
-        none = "No jobs yet" if page.total == 0 else "Nothing on this page"
-        hint = " Make one with `/imagine`." if own and page.total == 0 else ""
-        embed.description = f"{none}{' with that model' if page.model_key else ''}.{hint}"
+        title = tr(locale, "A member's jobs in DMs with the bot")
+    return title + (tr(locale, " with `{model}`", model=page.model_key) if page.model_key else "")
+
+
+def _nothing(page: HistoryPage, *, own: bool, locale: object) -> str:
+    if page.total:
+        return (
+            tr(locale, "Nothing on this page with that model.")
+            if page.model_key
+            else tr(locale, "Nothing on this page.")
+        )
+    text = tr(locale, "No jobs yet with that model.") if page.model_key else tr(locale, "No jobs yet.")
+    return text + (" " + tr(locale, "Make one with `/imagine`.") if own else "")
+
+
+def history_embed(page: HistoryPage, *, own: bool, locale: object = "en") -> discord.Embed:
+    embed = discord.Embed(title=_title(page, own=own, locale=locale)[:256], colour=EMBED_COLOUR)
+    if page.jobs:
+        embed.description = "\n\n".join(job_entry(job, own=own, locale=locale) for job in page.jobs)[:4096]
+    else:
+        embed.description = _nothing(page, own=own, locale=locale)
     embed.set_footer(
-        text=f"Page {page.page} of {page.pages} · {page.total} job{'' if page.total == 1 else 's'} · "
-        "/job show <id> for one job's details and result"
+        text=tr(
+            locale,
+            "Page {page} of {pages} · {jobs} · /job show <id> for one job's details and result",
+            page=page.page,
+            pages=page.pages,
+            jobs=plural(page.total, "{count} job", "{count} jobs"),
+        )
     )
     return embed
 
 
-def history_buttons(page: HistoryPage, viewer_id: int) -> tuple[tuple[ButtonSpec, ...], ...]:
+def history_buttons(page: HistoryPage, viewer_id: int, locale: object = "en") -> tuple[tuple[ButtonSpec, ...], ...]:
     row: list[ButtonSpec] = []
     if page.has_previous:
         row.append(
             ButtonSpec(
                 history_custom_id(viewer_id, page.subject_id, page.page - 1, page.model_key),
-                "Previous",
+                tr(locale, "Previous"),
                 "secondary",
                 "◀️",
             )
@@ -109,18 +131,21 @@ def history_buttons(page: HistoryPage, viewer_id: int) -> tuple[tuple[ButtonSpec
     if page.has_next:
         row.append(
             ButtonSpec(
-                history_custom_id(viewer_id, page.subject_id, page.page + 1, page.model_key), "Next", "secondary", "▶️"
+                history_custom_id(viewer_id, page.subject_id, page.page + 1, page.model_key),
+                tr(locale, "Next"),
+                "secondary",
+                "▶️",
             )
         )
     return (tuple(row),) if row else ()
 
 
-def history_message(page: HistoryPage, *, viewer_id: int) -> Rendered:
+def history_message(page: HistoryPage, *, viewer_id: int, locale: object = "en") -> Rendered:
     """The message: for a moderator looking at a member's jobs, the content names the member."""
     own = viewer_id == page.subject_id
     return Rendered(
-        content="" if own else f"Jobs of <@{page.subject_id}>:",
-        embeds=(history_embed(page, own=own),),
-        rows=history_buttons(page, viewer_id),
+        content="" if own else tr(locale, "Jobs of {member}:", member=f"<@{page.subject_id}>"),
+        embeds=(history_embed(page, own=own, locale=locale),),
+        rows=history_buttons(page, viewer_id, locale),
         final=True,
     )

@@ -16,6 +16,7 @@ from typing import Literal
 
 import discord
 
+from bot.i18n import N_, Msg, msg, plural, render, tr
 from bot.storage.jobs import JobRecord, OutputRecord
 
 ButtonStyle = Literal["primary", "secondary", "success", "danger"]
@@ -26,7 +27,7 @@ ACTIONS = ("reroll", "edit", "animate", "extend", "details", "delete", "cancel",
 PROMPT_PREVIEW_CHARS = 900
 EMBED_COLOUR = discord.Colour(0x7C5CFF)
 FAIL_COLOUR = discord.Colour(0xE5484D)
-KIND_NOUNS = {"image": "image", "image_edit": "edit", "video": "video"}
+KIND_NOUNS = {"image": N_("image"), "image_edit": N_("edit"), "video": N_("video")}
 
 
 def custom_id(action: str, job_id: int) -> str:
@@ -77,6 +78,15 @@ class RenderContext:
     retention_days: float | None = None  # how long results are kept, to say so when they are gone
     takes_seed: bool = True  # the model takes a seed: show it (or "random"); else no Seed line at all
     waiting_reason: str | None = None  # why a queued job cannot start now (its service is paused)
+    locale: str = "en"  # the language of whoever reads the message: see bot.i18n and job_locale
+
+
+def job_locale(job: JobRecord, *, in_dm: bool = False) -> str:
+    """The locale a job's message is rendered in: the server's for a public message in a server, the requester's
+    for a private job or in DMs (jobs from before languages were stored: English)."""
+    if job.guild_id and not job.ephemeral and not in_dm:
+        return job.guild_locale or "en-US"
+    return job.user_locale or "en-US"
 
 
 def prompt_preview(prompt: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
@@ -109,17 +119,17 @@ def duration_text(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def credits_text(n: int) -> str:
-    return f"{n} credit{'' if n == 1 else 's'}"
+def credits_text(n: int) -> Msg:
+    return plural(n, "{count} credit", "{count} credits")
 
 
-def credits_were(n: int, what: str) -> str:
+def credits_refunded(n: int) -> Msg:
     """ "1 credit was refunded", "3 credits were refunded"."""
-    return f"{credits_text(n)} {'was' if n == 1 else 'were'} {what}"
+    return plural(n, "{count} credit was refunded", "{count} credits were refunded")
 
 
-def credits_stay_spent(n: int) -> str:
-    return f"{credits_text(n)} {'stays' if n == 1 else 'stay'} spent"
+def credits_stay_spent(n: int) -> Msg:
+    return plural(n, "{count} credit stays spent", "{count} credits stay spent")
 
 
 def queue_place(position: int) -> int:
@@ -137,44 +147,72 @@ def _headline(job: JobRecord) -> str:
 
 
 def _progress_line(job: JobRecord, ctx: RenderContext) -> str:
-    noun = KIND_NOUNS.get(job.kind, "job")
+    lang = ctx.locale
+    noun = Msg(KIND_NOUNS.get(job.kind, N_("job")))
     if job.status == "queued":
         shown = queue_place(ctx.position) if ctx.position else None
-        place = "" if shown is None else f" (position {shown})" if shown <= 10 else f" (about {shown} in line)"
-        line = f"⏳ Waiting to start{place}. Job #{job.id}."
-        return f"{line}\n⏸️ {ctx.waiting_reason}" if ctx.waiting_reason else line
+        if shown is None:
+            line = tr(lang, "⏳ Waiting to start. Job #{job_id}.", job_id=job.id)
+        elif shown <= 10:
+            line = tr(lang, "⏳ Waiting to start (position {place}). Job #{job_id}.", place=shown, job_id=job.id)
+        else:
+            line = tr(lang, "⏳ Waiting to start (about {place} in line). Job #{job_id}.", place=shown, job_id=job.id)
+        return f"{line}\n⏸️ {render(ctx.waiting_reason, lang)}" if ctx.waiting_reason else line
     if job.status == "submitting":
-        return f"📨 Sending to the {noun} service. Job #{job.id}."
+        return tr(lang, "📨 Sending to the {kind} service. Job #{job_id}.", kind=noun, job_id=job.id)
     started = job.submitted_at or job.created_at
-    line = f"🎨 Making your {noun}, started {timestamp(started)}"
-    if ctx.typical_duration_s:
-        eta = started + ctx.typical_duration_s
-        line += f", usually ready {timestamp(eta)}" if eta > ctx.now else ", should be ready any moment"
-    return f"{line}. Job #{job.id}."
+    if not ctx.typical_duration_s:
+        return tr(
+            lang,
+            "🎨 Making your {kind}, started {started}. Job #{job_id}.",
+            kind=noun,
+            started=timestamp(started),
+            job_id=job.id,
+        )
+    eta = started + ctx.typical_duration_s
+    if eta > ctx.now:
+        return tr(
+            lang,
+            "🎨 Making your {kind}, started {started}, usually ready {eta}. Job #{job_id}.",
+            kind=noun,
+            started=timestamp(started),
+            eta=timestamp(eta),
+            job_id=job.id,
+        )
+    return tr(
+        lang,
+        "🎨 Making your {kind}, started {started}, should be ready any moment. Job #{job_id}.",
+        kind=noun,
+        started=timestamp(started),
+        job_id=job.id,
+    )
 
 
-def _running_rows(job: JobRecord) -> tuple[tuple[ButtonSpec, ...], ...]:
+def _running_rows(job: JobRecord, ctx: RenderContext) -> tuple[tuple[ButtonSpec, ...], ...]:
     return (
         (
-            ButtonSpec(custom_id("cancel", job.id), "Cancel", "danger", "✖️"),
-            ButtonSpec(custom_id("refresh", job.id), "Refresh", "secondary", "🔄"),
+            ButtonSpec(custom_id("cancel", job.id), tr(ctx.locale, "Cancel"), "danger", "✖️"),
+            ButtonSpec(custom_id("refresh", job.id), tr(ctx.locale, "Refresh"), "secondary", "🔄"),
         ),
     )
 
 
 def _result_rows(job: JobRecord, ctx: RenderContext, *, succeeded: bool) -> tuple[tuple[ButtonSpec, ...], ...]:
+    lang = ctx.locale
     row: list[ButtonSpec] = [
-        ButtonSpec(custom_id("reroll", job.id), "Reroll" if succeeded else "Try again", "primary", "🎲")
+        ButtonSpec(
+            custom_id("reroll", job.id), tr(lang, "Reroll") if succeeded else tr(lang, "Try again"), "primary", "🎲"
+        )
     ]
     has_image = succeeded and any(not o.is_video and _stored(job, o, ctx) for o in job.outputs)
     if has_image and "edit" in ctx.actions:
-        row.append(ButtonSpec(custom_id("edit", job.id), "Edit", "secondary", "✏️"))
+        row.append(ButtonSpec(custom_id("edit", job.id), tr(lang, "Edit"), "secondary", "✏️"))
     if has_image and "animate" in ctx.actions:
-        row.append(ButtonSpec(custom_id("animate", job.id), "Animate", "secondary", "🎬"))
+        row.append(ButtonSpec(custom_id("animate", job.id), tr(lang, "Animate"), "secondary", "🎬"))
     if succeeded and job.remote_id and any(o.is_video for o in job.outputs):  # ctx.actions: the model extends
-        row.append(ButtonSpec(custom_id("extend", job.id), "Extend", "secondary", "⏩"))
-    row.append(ButtonSpec(custom_id("details", job.id), "Details", "secondary", "ℹ️"))
-    row.append(ButtonSpec(custom_id("delete", job.id), "Delete", "danger", "🗑️"))
+        row.append(ButtonSpec(custom_id("extend", job.id), tr(lang, "Extend"), "secondary", "⏩"))
+    row.append(ButtonSpec(custom_id("details", job.id), tr(lang, "Details"), "secondary", "ℹ️"))
+    row.append(ButtonSpec(custom_id("delete", job.id), tr(lang, "Delete"), "danger", "🗑️"))
     return (tuple(b for b in row if b.custom_id.split(":")[1] in ctx.actions),)
 
 
@@ -184,44 +222,70 @@ def _stored(job: JobRecord, output: OutputRecord, ctx: RenderContext) -> bool:
 
 
 def _gone_line(ctx: RenderContext, *, some: bool) -> str:
-    kept = f"results are kept for {ctx.retention_days:g} days" if ctx.retention_days else "results are kept for a while"
-    what = "Some files of the result are" if some else "The result is"
-    return f"🗑️ {what} no longer stored ({kept})."
+    lang = ctx.locale
+    if ctx.retention_days:
+        kept = tr(lang, "results are kept for {days} days", days=f"{ctx.retention_days:g}")
+    else:
+        kept = tr(lang, "results are kept for a while")
+    if some:
+        return tr(lang, "🗑️ Some files of the result are no longer stored ({kept}).", kept=kept)
+    return tr(lang, "🗑️ The result is no longer stored ({kept}).", kept=kept)
 
 
 def _filename(job: JobRecord, output: OutputRecord) -> str:
     return f"job{job.id}_{output.idx}{Path(output.path).suffix}"
 
 
-def _params_fields(job: JobRecord, output: OutputRecord | None, *, takes_seed: bool = True) -> list[tuple[str, str]]:
+def _params_fields(
+    job: JobRecord, output: OutputRecord | None, *, takes_seed: bool = True, lang: str = "en"
+) -> list[tuple[str, str]]:
     params = job.params
-    fields = [("Model", f"`{job.model_key}`")]
+    fields = [(tr(lang, "Model"), f"`{job.model_key}`")]
     seed = params.get("seed")
     if takes_seed or seed is not None:
-        fields.append(("Seed", f"`{seed}`" if seed is not None and seed != -1 else "random"))
+        fields.append((tr(lang, "Seed"), f"`{seed}`" if seed is not None and seed != -1 else tr(lang, "random")))
     if output is not None and output.width and output.height:
-        fields.append(("Size", f"{output.width}×{output.height}"))
+        fields.append((tr(lang, "Size"), f"{output.width}×{output.height}"))
     elif params.get("aspect_ratio"):
-        fields.append(("Aspect ratio", str(params["aspect_ratio"])))
-    for key, label in (("style", "Style"), ("duration_s", "Duration"), ("resolution", "Resolution")):
+        fields.append((tr(lang, "Aspect ratio"), str(params["aspect_ratio"])))
+    for key, label in (("style", N_("Style")), ("duration_s", N_("Duration")), ("resolution", N_("Resolution"))):
         if params.get(key) is not None:
             value = f"{params[key]}s" if key == "duration_s" else str(params[key])
-            fields.append((label, value))
+            fields.append((render(label, lang), value))
     if job.finished_at:
-        fields.append(("Time taken", duration_text(job.finished_at - job.created_at)))
+        fields.append((tr(lang, "Time taken"), duration_text(job.finished_at - job.created_at)))
     return fields
 
 
 def _link_line(output: OutputRecord, ctx: RenderContext, why: str) -> str:
-    noun = "video" if output.is_video else "image"
+    lang = ctx.locale
+    noun = msg("video") if output.is_video else msg("image")
     if not output.source_url:
-        return f"The {noun} is too large to attach here ({why}) and the service gave no link to it."
-    expiry = (
-        f"; the link expires {timestamp(output.url_expires_at)}" if output.url_expires_at else "; the link may expire"
-    )
+        return tr(
+            lang,
+            "The {kind} is too large to attach here ({why}) and the service gave no link to it.",
+            kind=noun,
+            why=why,
+        )
     if output.url_expires_at and output.url_expires_at <= ctx.now:
-        return f"The {noun} is too large to attach here ({why}) and its download link has expired."
-    return f"[Download the {noun}]({output.source_url}) ({why}{expiry})."
+        return tr(
+            lang,
+            "The {kind} is too large to attach here ({why}) and its download link has expired.",
+            kind=noun,
+            why=why,
+        )
+    if output.url_expires_at:
+        return tr(
+            lang,
+            "[Download the {kind}]({url}) ({why}; the link expires {expires}).",
+            kind=noun,
+            url=output.source_url,
+            why=why,
+            expires=timestamp(output.url_expires_at),
+        )
+    return tr(
+        lang, "[Download the {kind}]({url}) ({why}; the link may expire).", kind=noun, url=output.source_url, why=why
+    )
 
 
 def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
@@ -229,8 +293,11 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
     files: list[FileSpec] = []
     if ctx.nsfw_mode == "withhold" and any(o.nsfw for o in job.outputs):
         lines.append(
-            "🔞 The result was flagged as NSFW, which is not shown in this channel. "
-            "Use `/job show` in an age-restricted channel to see it."
+            tr(
+                ctx.locale,
+                "🔞 The result was flagged as NSFW, which is not shown in this channel. "
+                "Use `/job show` in an age-restricted channel to see it.",
+            )
         )
     gone = 0
     for output in job.outputs:
@@ -244,19 +311,25 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
                     path=ctx.media_root / output.path,
                     filename=_filename(job, output),
                     spoiler=output.nsfw and ctx.nsfw_mode == "spoiler",
-                    description=f"Generated from job #{job.id}",
+                    description=tr(ctx.locale, "Generated from job #{job_id}", job_id=job.id),
                 )
             )
         else:
             limit_mb = ctx.upload_limit / 1024 / 1024
-            lines.append(_link_line(output, ctx, f"{output.size_bytes / 1024 / 1024:.1f} MB, over {limit_mb:.0f} MB"))
+            why = tr(
+                ctx.locale,
+                "{size} MB, over {limit} MB",
+                size=f"{output.size_bytes / 1024 / 1024:.1f}",
+                limit=f"{limit_mb:.0f}",
+            )
+            lines.append(_link_line(output, ctx, why))
     if gone:
         lines.append(_gone_line(ctx, some=gone < len(job.outputs)))
     first = job.outputs[0] if job.outputs else None
     embed = discord.Embed(colour=EMBED_COLOUR)
-    for name, value in _params_fields(job, first, takes_seed=ctx.takes_seed):
+    for name, value in _params_fields(job, first, takes_seed=ctx.takes_seed, lang=ctx.locale):
         embed.add_field(name=name, value=value, inline=True)
-    embed.set_footer(text=f"Job #{job.id} · {credits_text(job.cost)}")
+    embed.set_footer(text=tr(ctx.locale, "Job #{job_id} · {credits}", job_id=job.id, credits=credits_text(job.cost)))
     image_file = next((f for f in files if not f.spoiler and not f.filename.endswith((".mp4", ".mov", ".webm"))), None)
     if image_file is not None:
         embed.set_image(url=f"attachment://{image_file.filename}")
@@ -270,22 +343,26 @@ def _succeeded(job: JobRecord, ctx: RenderContext) -> Rendered:
 
 
 def _failed(job: JobRecord, ctx: RenderContext) -> Rendered:
-    message = job.error_message or "The job failed."
-    refund = f" Your {credits_were(job.cost, 'refunded')}." if job.cost else ""
+    lang = ctx.locale
+    message = render(job.error_message, lang) or tr(lang, "The job failed.")
+    refund = tr(lang, " Your {credits}.", credits=credits_refunded(job.cost)) if job.cost else ""
     content = f"{_headline(job)}\n❌ {message}{refund}"
     return Rendered(content=content, rows=_result_rows(job, ctx, succeeded=False), final=True)
 
 
 def _cancelled(job: JobRecord, ctx: RenderContext) -> Rendered:
-    if job.submitted_at is None:
-        detail = f"It never started, so your {credits_were(job.cost, 'refunded')}." if job.cost else ""
+    lang = ctx.locale
+    if not job.cost:
+        detail = ""
+    elif job.submitted_at is None:
+        detail = tr(lang, " It never started, so your {credits}.", credits=credits_refunded(job.cost))
     else:
-        detail = (
-            f"It had already started at the service, which cannot stop it, so its {credits_stay_spent(job.cost)}."
-            if job.cost
-            else ""
+        detail = tr(
+            lang,
+            " It had already started at the service, which cannot stop it, so its {credits}.",
+            credits=credits_stay_spent(job.cost),
         )
-    return Rendered(content=f"{_headline(job)}\n🚫 Cancelled. {detail}".rstrip(), final=True)
+    return Rendered(content=f"{_headline(job)}\n{tr(lang, '🚫 Cancelled.')}{detail}", final=True)
 
 
 def render_job(job: JobRecord, ctx: RenderContext) -> Rendered:
@@ -296,7 +373,7 @@ def render_job(job: JobRecord, ctx: RenderContext) -> Rendered:
     elif job.status == "cancelled":
         rendered = _cancelled(job, ctx)
     else:
-        rendered = Rendered(content=f"{_headline(job)}\n{_progress_line(job, ctx)}", rows=_running_rows(job))
+        rendered = Rendered(content=f"{_headline(job)}\n{_progress_line(job, ctx)}", rows=_running_rows(job, ctx))
     return Rendered(
         content=rendered.content[:2000],
         embeds=rendered.embeds,
@@ -315,52 +392,3 @@ def _key(rendered: Rendered) -> str:
         "rows": [[(b.custom_id, b.label, b.style) for b in row] for row in rendered.rows],
     }
     return hashlib.sha256(json.dumps(visible, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def details_embed(
-    job: JobRecord, *, model_title: str | None = None, extended_by: tuple[int, ...] = ()
-) -> discord.Embed:
-    """Every parameter of a job, for the Details button and ``/job show`` (with the jobs that extend it)."""
-    embed = discord.Embed(
-        title=f"Job #{job.id}",
-        description=prompt_preview(job.prompt, 3500),
-        colour=FAIL_COLOUR if job.status == "failed" else EMBED_COLOUR,
-    )
-    embed.add_field(name="Status", value=job.status, inline=True)
-    embed.add_field(
-        name="Model", value=f"`{job.model_key}`" + (f" ({model_title})" if model_title else ""), inline=True
-    )
-    embed.add_field(name="Cost", value=credits_text(job.cost), inline=True)
-    shown = {
-        k: v
-        for k, v in sorted(job.params.items())
-        if v not in (None, [], "") and not k.startswith("_") and k not in HIDDEN_PARAMS
-    }
-    inputs = {k: v for k, v in shown.items() if k in INPUT_PARAMS}
-    for key, value in shown.items():
-        if key in INPUT_PARAMS:
-            continue
-        name = "Upstream model" if key == "model" else key.replace("_", " ").capitalize()  # not a second "Model"
-        embed.add_field(name=name, value=f"`{value}`"[:1024], inline=True)
-    for key, value in inputs.items():
-        count = len(value) if isinstance(value, list) else 1
-        embed.add_field(name=key.replace("_", " ").capitalize(), value=f"{count} image(s)", inline=True)
-    embed.add_field(name="Created", value=timestamp(job.created_at, "f"), inline=True)
-    if job.finished_at:
-        embed.add_field(name="Time taken", value=duration_text(job.finished_at - job.created_at), inline=True)
-    if job.error_message:
-        embed.add_field(name="Why it failed", value=job.error_message[:1024], inline=False)
-    if job.parent_job_id and job.origin == "extend":
-        embed.add_field(name="Extends", value=f"job #{job.parent_job_id}", inline=True)
-    elif job.parent_job_id:
-        embed.add_field(name="From", value=f"{job.origin} of job #{job.parent_job_id}", inline=True)
-    if extended_by:
-        embed.add_field(name="Extended by", value=", ".join(f"job #{n}" for n in extended_by)[:1024], inline=True)
-    if job.delivery_error:
-        embed.add_field(name="Could not be delivered", value=job.delivery_error[:1024], inline=False)
-    embed.set_footer(text=f"Requested by user {job.user_id}")
-    return embed
-
-
-INPUT_PARAMS = frozenset({"reference_images", "source_image", "start_frame", "end_frame"})
-HIDDEN_PARAMS = frozenset({"extend_of"})  # the upstream id; "Extends job #N" says it for people

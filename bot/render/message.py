@@ -6,19 +6,20 @@ from typing import Any
 
 import discord
 
+from bot.i18n import tr
 from bot.render.job import Rendered
 from bot.storage.jobs import JobRecord
 
 
-def dm_intro(job: JobRecord) -> str:
+def dm_intro(job: JobRecord, locale: object = "en") -> str:
     """The first line of a result sent to the requester's DMs: which job, and where it was asked for (a channel
     mention shows as a link to it and pings nobody)."""
-    where = f" (from <#{job.channel_id}>)" if job.guild_id and job.channel_id else ""
+    where = tr(locale, " (from {channel})", channel=f"<#{job.channel_id}>") if job.guild_id and job.channel_id else ""
     if job.status == "succeeded":
-        return f"Here is the result of your job #{job.id}{where}:"
+        return tr(locale, "Here is the result of your job #{job_id}{where}:", job_id=job.id, where=where)
     if job.status == "cancelled":
-        return f"Your job #{job.id}{where} was cancelled:"
-    return f"Your job #{job.id}{where} did not work out:"
+        return tr(locale, "Your job #{job_id}{where} was cancelled:", job_id=job.id, where=where)
+    return tr(locale, "Your job #{job_id}{where} did not work out:", job_id=job.id, where=where)
 
 
 def message_kwargs(rendered: Rendered) -> dict[str, Any]:

@@ -9,37 +9,41 @@ import discord
 from discord import app_commands
 
 from bot.errors import BotError
+from bot.i18n import msg, render
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
 
 def error_text(error: BaseException, *, where: str) -> str:
-    """User-facing text for ``error``. Unexpected errors are logged with a reference id the text mentions."""
+    """User-facing text for ``error`` (a ``Msg``: ``send_ephemeral`` renders it in the user's language). Unexpected
+    errors are logged with a reference id the text mentions."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError) and error.__cause__:
         error = error.__cause__
     if isinstance(error, BotError | ProviderError):
         return error.user_message
     if isinstance(error, app_commands.MissingPermissions):
         needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"You need the {needed} permission to use this."
+        return msg("You need the {permissions} permission to use this.", permissions=needed)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server."
+        return msg("This command only works in a server.")
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} seconds."
+        return msg("Slow down: try again in {seconds} seconds.", seconds=f"{error.retry_after:.0f}")
     if isinstance(error, app_commands.CheckFailure):
-        return "You are not allowed to use this command here."
+        return msg("You are not allowed to use this command here.")
     if isinstance(error, app_commands.TransformerError):
-        return f"“{error.value}” is not a valid value for that option."
+        return msg("“{value}” is not a valid value for that option.", value=error.value)
     ref = secrets.token_hex(3)
     log.error("unexpected error in %s (ref %s)", where, ref, exc_info=error)
-    return f"Something went wrong on our side (ref `{ref}`). It has been logged; please try again."
+    return msg("Something went wrong on our side (ref `{ref}`). It has been logged; please try again.", ref=ref)
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Tell only the user who acted, whatever state the interaction is in. Never raises. After a public defer
+    """Tell only the user who acted, in their language (``text`` may be a ``Msg``), whatever state the interaction
+    is in. Never raises. After a public defer
     (the "thinking" message meant to become a job's message), that message is deleted first: a refusal is for the
     user alone, and a followup while it is still loading would turn into an edit of it."""
+    text = render(text, interaction.locale)
     try:
         if interaction.extras.pop("public_ack", False):
             try:

@@ -79,6 +79,8 @@ class JobRecord:
     delivery_error: str | None = None
     shown_key: str | None = None
     shown_place: int | None = None
+    user_locale: str | None = None  # Discord locales (bot.i18n): the requester's and the server's
+    guild_locale: str | None = None
     outputs: tuple[OutputRecord, ...] = ()
 
     @property
@@ -119,6 +121,8 @@ class NewJob:
     channel_nsfw: bool = False
     attachment_size_limit: int = 10 * 1024 * 1024
     message_id: int | None = None  # the job's message: the interaction's original response
+    user_locale: str | None = None
+    guild_locale: str | None = None
 
 
 _BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channel_nsfw")

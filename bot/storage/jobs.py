@@ -94,8 +94,9 @@ class JobRepository:
             """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
                    cost, origin, parent_job_id, created_at, deadline_at, application_id, interaction_token,
                    token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
-                   channel_nsfw, attachment_size_limit, message_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                   channel_nsfw, attachment_size_limit, message_id, user_locale, guild_locale)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               RETURNING id""",
             (
                 job.user_id,
                 job.guild_id,
@@ -120,6 +121,8 @@ class JobRepository:
                 int(job.channel_nsfw),
                 job.attachment_size_limit,
                 job.message_id,
+                job.user_locale,
+                job.guild_locale,
             ),
         )
         assert row is not None

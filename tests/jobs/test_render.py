@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.requests import SCALAR_PARAMS
+from bot.render.details import details_embed
 from bot.render.job import (
     ACTIONS,
     PROMPT_PREVIEW_CHARS,
     RenderContext,
     custom_id,
-    details_embed,
     prompt_preview,
     queue_place,
     render_job,

@@ -217,6 +217,21 @@ def _check_choices(choices: Sequence[Any], where: str) -> list[Problem]:
             continue
         problems += _too_long(choice.get("name"), 100, _join(_join(where, index), "name"), minimum=1)
         problems += _too_long(choice.get("value"), 100, _join(_join(where, index), "value"))
+        for locale, text in (choice.get("name_localizations") or {}).items():
+            problems += _too_long(text, 100, _join(_join(where, index), f"name_localizations.{locale}"), minimum=1)
+    return problems
+
+
+def check_localizations(item: Mapping[str, Any], where: str, *, chat_input: bool = True) -> list[Problem]:
+    """``name_localizations`` follow the rules of names; ``description_localizations`` are 1–100 characters."""
+    problems: list[Problem] = []
+    for locale, name in (item.get("name_localizations") or {}).items():
+        if chat_input:
+            problems += check_command_name(name, _join(where, f"name_localizations.{locale}"))
+        else:
+            problems += _too_long(name, 32, _join(where, f"name_localizations.{locale}"), minimum=1)
+    for locale, text in (item.get("description_localizations") or {}).items():
+        problems += _too_long(text, 100, _join(where, f"description_localizations.{locale}"), minimum=1)
     return problems
 
 
@@ -288,6 +303,7 @@ def check_options(options: Sequence[Any], where: str) -> list[Problem]:
         o_where = _join(where, index)
         problems += check_command_name(option.get("name"), _join(o_where, "name"))
         problems += _too_long(option.get("description"), 100, _join(o_where, "description"), minimum=1)
+        problems += check_localizations(option, o_where)
         choices = option.get("choices")
         if choices:
             problems += _check_choices(choices, _join(o_where, "choices"))
@@ -321,6 +337,7 @@ def check_commands(commands: Sequence[Any], *, global_scope: bool) -> list[Probl
             problems += check_command_name(name, _join(where, "name"))
             problems += _too_long(command.get("description"), 100, _join(where, "description"), minimum=1)
             problems += check_options(command.get("options") or [], _join(where, "options"))
+            problems += check_localizations(command, where)
         else:
             problems += _too_long(name, 32, _join(where, "name"), minimum=1)
             if command.get("description"):
