@@ -13,6 +13,7 @@ import aiohttp
 import discord
 
 from bot.catalogue import Catalogue
+from bot.credits.purchases import Purchases
 from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
 from bot.jobs.delivery import DISCORD_LANE, Outbox
@@ -79,9 +80,11 @@ class Services:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
     specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
+    purchases: Purchases = field(init=False, repr=False)  # credit packs bought through Discord
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
+        self.purchases = Purchases(self.quota.packs)
         self.specs = SpecBuilder(
             settings=self.settings,
             catalogue=self.catalogue,

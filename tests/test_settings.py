@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -18,6 +19,12 @@ from tests.toy.provider import SPEC as TOY
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
+NUMBERED_KEY = re.compile(r"__\d+$")
+
+
+def listed_name(match: re.Match[str]) -> str:
+    """A listed setting's name, the key of a dict setting (a number) generalised to ``<ID>``."""
+    return NUMBERED_KEY.sub("__<ID>", match.group(1))
 
 
 def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> set[str]:
@@ -26,6 +33,8 @@ def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> set[st
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             names |= setting_names(annotation, f"{prefix}{name.upper()}__")
+        elif get_origin(annotation) is dict:  # one line per key, e.g. CREDIT_PACKS__<sku id>
+            names.add(f"{prefix}{name.upper()}__<ID>")
         else:
             names.add(f"{prefix}{name.upper()}")
     return names
@@ -36,7 +45,7 @@ def example_lines() -> list[str]:
 
 
 def test_env_example_lists_every_setting_and_nothing_else():
-    listed = {m.group(1) for line in example_lines() if (m := ASSIGNMENT.match(line))}
+    listed = {listed_name(m) for line in example_lines() if (m := ASSIGNMENT.match(line))}
     assert listed == setting_names()
 
 
@@ -49,7 +58,7 @@ def test_a_registered_provider_gets_its_env_example_section_with_every_setting()
     with registry.registered(TOY):
         text = env_example.render("\n".join(example_lines()))
         names = setting_names(settings_model())
-    listed = {m.group(1) for line in text.splitlines() if (m := ASSIGNMENT.match(line))}
+    listed = {listed_name(m) for line in text.splitlines() if (m := ASSIGNMENT.match(line))}
     assert listed == names
     assert {"TOY__API_KEY", "TOY__CRAYON", "TOY__BASE_URL", "COSTS__TOY_SKETCH"} <= listed
     assert "# TOY__CRAYON=red" in text

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from bot.credits.periods import Periods
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH, LimitSource, QuotaStatus
-from bot.errors import InvalidInput, NotAllowed, QuotaExceeded
+from bot.credits.wallets import is_personal
+from bot.errors import InvalidInput, NotAllowed, OutOfCredits, QuotaExceeded
 from bot.settings import Settings
 from bot.storage.credits import CreditRepository
 from bot.storage.database import Connection, Database
@@ -61,7 +62,7 @@ def plural(n: int, word: str) -> str:
 
 
 def ban_message(guild_id: int, reason: str | None) -> str:
-    where = "in this server" if guild_id else "in direct messages"
+    where = "in this server" if guild_id else "with your personal wallet"
     message = f"You can't generate here: a moderator has banned you from using the bot {where}."
     return f"{message} Reason: {reason}" if reason else message
 
@@ -85,6 +86,8 @@ class CreditRules:
         banned, ban_reason = member.banned, member.ban_reason
         if member.credit_limit is not None:
             return MemberRules(member.credit_limit, "member", banned, ban_reason)
+        if is_personal(guild_id):  # no server, no roles: the personal wallet's own limit
+            return MemberRules(self._settings.personal_daily_limit, "personal", banned, ban_reason)
         role_limit = await self._limits.highest_role_limit(guild_id, role_ids, conn=conn)
         if role_limit is not None:
             return MemberRules(role_limit, "role", banned, ban_reason)
@@ -120,17 +123,23 @@ class CreditRules:
         left = max(0, rules.limit - used)
         from_period = min(cost, left)
         from_bonus = cost - from_period
-        refusal = QuotaExceeded(self._credits_message(cost=cost, left=left, bonus=bonus, now=now))
+        refusal = self._out_of_credits(guild_id, cost=cost, left=left, bonus=bonus, now=now)
         if from_bonus > bonus:
             raise refusal
         return Plan(period, used, bonus, from_period, from_bonus, refusal)
 
-    def _credits_message(self, *, cost: int, left: int, bonus: int, now: float) -> str:
+    def _out_of_credits(self, guild_id: int, *, cost: int, left: int, bonus: int, now: float) -> OutOfCredits:
         resets = int(self._periods.next_reset(now))
+        personal = is_personal(guild_id)
         have = f"You have {plural(left, 'credit')} left today"
         if bonus:
             have += f" and {plural(bonus, 'bonus credit')}"
-        return f"Not enough credits: this costs {plural(cost, 'credit')}. {have}. Your credits reset <t:{resets}:R>."
+        if personal:
+            have += " in your personal wallet"
+        message = f"Not enough credits: this costs {plural(cost, 'credit')}. {have}. Your credits reset <t:{resets}:R>."
+        if personal and self._settings.credit_packs:
+            message += " A credit pack adds bonus credits at once."
+        return OutOfCredits(message, personal=personal)
 
     async def check(self, guild_id: int, user_id: int, role_ids: Collection[int], cost: int) -> None:
         """Refuse now what a reservation would refuse (ban, running-jobs cap, not enough credits), writing nothing.

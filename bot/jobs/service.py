@@ -14,6 +14,7 @@ import discord
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.credits.service import QuotaService
+from bot.credits.wallets import is_personal
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
 from bot.jobs import access
@@ -99,7 +100,7 @@ class JobService:
         if self._admission is not None:  # before any credit is reserved: a refusal charges nothing
             await self._admission(entry.provider)
         # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
-        await self._quota.check(requester.guild_id, requester.user_id, requester.role_ids, entry.cost)
+        await self._quota.check(requester.wallet_id, requester.user_id, requester.role_ids, entry.cost)
         params = job_params(
             upstream_model=entry.upstream_model,
             options=spec.options,
@@ -181,7 +182,7 @@ class JobService:
             await self._quota.reserve(
                 conn,
                 job_id=job_id,
-                guild_id=requester.guild_id,
+                guild_id=requester.wallet_id,
                 user_id=requester.user_id,
                 role_ids=requester.role_ids,
                 cost=entry.cost,
@@ -199,10 +200,11 @@ class JobService:
         return job, first
 
     async def _receipt(self, requester: Requester, job: JobRecord, spec: JobSpec) -> str:
-        status = await self._quota.status(requester.guild_id, requester.user_id, requester.role_ids)
+        status = await self._quota.status(requester.wallet_id, requester.user_id, requester.role_ids)
         bonus = f" + {credits_text(status.bonus)} bonus" if status.bonus else ""
+        wallet = " in your personal wallet" if is_personal(requester.wallet_id) else ""
         lines = [
-            f"✅ Job #{job.id} started: {credits_text(job.cost)}. You have {credits_text(status.left)} left "
+            f"✅ Job #{job.id} started: {credits_text(job.cost)}. You have {credits_text(status.left)} left{wallet} "
             f"for today{bonus} (more {timestamp(status.resets_at)})."
         ]
         lines += [f"ℹ️ {note}" for note in spec.notes]

@@ -8,10 +8,17 @@ from collections.abc import Sequence
 import discord
 
 from bot.credits.report import ActiveJob, QuotaReport
-from bot.credits.types import LedgerEntry, LimitSource
+from bot.credits.types import LedgerEntry, LimitSource, QuotaStatus
 from bot.render.job import EMBED_COLOUR, credits_text, queue_place, timestamp
 
 MAX_JOB_LINES = 10
+WALLET_HERE = {
+    "server": "Jobs you start here use this server's credits.",
+    "personal": (
+        "Jobs you start here use your personal wallet: your own credits in DMs and in servers where the bot "
+        "itself is not installed. Credit packs add to it."
+    ),
+}
 BANNED_COLOUR = discord.Colour(0xE5484D)
 
 
@@ -22,6 +29,7 @@ def limit_source_text(source: LimitSource, *, own: bool) -> str:
         "role": f"from {whose} roles (the highest role limit applies)",
         "server": "this server's default",
         "default": "the bot's default",
+        "personal": "the personal wallet's daily limit",
     }[source]
 
 
@@ -45,9 +53,16 @@ def _job_line(active: ActiveJob, here_guild_id: int) -> str:
 def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None) -> discord.Embed:
     """``own``: the member is looking at their own credits; else a moderator looks at ``subject``'s."""
     status = report.status
-    scope = "in this server" if status.guild_id else "in DMs with the bot"
-    title = f"Your credits {scope}" if own else f"Credits of {subject or f'user {status.user_id}'} {scope}"
+    whom = subject or f"user {status.user_id}"
+    if status.guild_id:
+        scope = "in this server"
+        title = f"Your credits {scope}" if own else f"Credits of {whom} {scope}"
+    else:
+        scope = "with the personal wallet"
+        title = "Your personal wallet" if own else f"Personal wallet of {whom}"
     embed = discord.Embed(title=title[:256], colour=BANNED_COLOUR if status.banned else EMBED_COLOUR)
+    if own:
+        embed.description = WALLET_HERE["server" if status.guild_id else "personal"]
     if status.banned:
         why = f" Reason: {discord.utils.escape_markdown(status.ban_reason)}" if status.ban_reason else ""
         who = "You are" if own else "This member is"
@@ -72,7 +87,11 @@ def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None) -
         value=f"{credits_text(status.limit)}: {limit_source_text(status.limit_source, own=own)}",
         inline=False,
     )
-    lines = [_job_line(active, status.guild_id) for active in report.active[:MAX_JOB_LINES]]
+    if report.personal is not None:
+        embed.add_field(name="Personal wallet", value=personal_wallet_text(report.personal), inline=False)
+    if report.purchases:
+        embed.add_field(name="Credit packs", value=ledger_text(report.purchases), inline=False)
+    lines = [_job_line(active, report.here_guild_id) for active in report.active[:MAX_JOB_LINES]]
     if len(report.active) > MAX_JOB_LINES:
         lines.append(f"… and {len(report.active) - MAX_JOB_LINES} more")
     if not lines:
@@ -85,6 +104,15 @@ def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None) -
     )
     embed.set_footer(text="Each job costs its model's credits; a job that fails is refunded.")
     return embed
+
+
+def personal_wallet_text(status: QuotaStatus) -> str:
+    """The personal wallet in one line, under a server's credits."""
+    bonus = f" + {credits_text(status.bonus)} bonus" if status.bonus else ""
+    return (
+        f"{credits_text(status.left)} left today ({status.used} of {status.limit} used){bonus}: "
+        "used in DMs and in servers where the bot itself is not installed"
+    )
 
 
 def _signed(n: int) -> str:
