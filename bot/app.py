@@ -93,6 +93,7 @@ class Bot(commands.AutoShardedBot):
             await _handlers_settle(HANDLERS_GRACE_S)
             if self._sweeps:
                 await asyncio.wait(self._sweeps, timeout=HANDLERS_GRACE_S)
+        await self.services.purchases.close()
         await self.services.stop()
         await super().close()
 

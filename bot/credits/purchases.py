@@ -16,12 +16,16 @@ from bot.credits.packs import CreditPacks
 log = logging.getLogger(__name__)
 
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# After a failed consume, while the process runs: Discord lets a user buy a consumable SKU again only once their
+# last entitlement to it is consumed. After the last try, the next READY's sweep takes it over.
+CONSUME_RETRY_S = (5.0, 30.0, 120.0, 600.0)
 
 
 class Purchases:
     def __init__(self, packs: CreditPacks) -> None:
         self._packs = packs
         self._lock = asyncio.Lock()  # one settlement at a time in this process (the database guards the others)
+        self._retrying: dict[int, asyncio.Task[None]] = {}
 
     async def on_entitlement(self, entitlement: discord.Entitlement) -> bool:
         """Settle and consume one entitlement; True when it is consumed now. Never raises for Discord's errors."""
@@ -47,21 +51,43 @@ class Purchases:
                     settled.credits,
                     settled.user_id,
                 )
-            return await self._consume(entitlement)
+            outcome = await self._consume(entitlement)
+        if outcome == "failed":
+            self._retry_later(entitlement)
+        return outcome == "consumed"
 
-    async def _consume(self, entitlement: discord.Entitlement) -> bool:
+    async def _consume(self, entitlement: discord.Entitlement) -> str:
         try:
             await entitlement.consume()
         except discord.NotFound:
             log.warning("entitlement %s: Discord no longer knows it (already consumed or deleted)", entitlement.id)
-            return False
+            return "gone"
         except (discord.HTTPException, *_NETWORK_ERRORS) as exc:
-            log.warning(
-                "entitlement %s: settled, but consuming it failed (%s); retried at the next start", entitlement.id, exc
-            )
-            return False
+            log.warning("entitlement %s: settled, but consuming it failed (%s); retried later", entitlement.id, exc)
+            return "failed"
         log.info("entitlement %s consumed", entitlement.id)
-        return True
+        return "consumed"
+
+    def _retry_later(self, entitlement: discord.Entitlement) -> None:
+        if entitlement.id in self._retrying:
+            return
+        task = asyncio.create_task(self._retry(entitlement), name=f"consume-entitlement-{entitlement.id}")
+        self._retrying[entitlement.id] = task
+        task.add_done_callback(lambda _: self._retrying.pop(entitlement.id, None))
+
+    async def _retry(self, entitlement: discord.Entitlement) -> None:
+        for delay in CONSUME_RETRY_S:
+            await asyncio.sleep(delay)
+            if await self._consume(entitlement) != "failed":
+                return
+        log.warning("entitlement %s: still not consumed; the next READY's sweep tries again", entitlement.id)
+
+    async def close(self) -> None:
+        """Stop the pending consume retries (the next start's sweep finds those entitlements unconsumed)."""
+        tasks = list(self._retrying.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def sweep(self, client: discord.Client) -> int:
         """Settle and consume every unconsumed entitlement to a configured pack; how many were consumed now."""
