@@ -52,6 +52,7 @@ class Bot(commands.AutoShardedBot):
         self.settings = services.settings
         self.run_engine = run_engine
         self._sweeps: set[asyncio.Task[int]] = set()
+        self._ready_once = False
 
     async def setup_hook(self) -> None:
         for extension in cog_extensions():
@@ -75,7 +76,18 @@ class Bot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
-        # Purchases made while no process was connected, or settled but not consumed before a crash.
+        self._ready_once = True
+        self._sweep_purchases()
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        # Entitlement events come on shard 0: after it identified again (its missed events are not replayed), look.
+        if shard_id == 0 and self._ready_once:
+            self._sweep_purchases()
+
+    def _sweep_purchases(self) -> None:
+        """Settle purchases made while no process was connected, or settled but not consumed before a crash."""
+        if self._sweeps:
+            return
         task = asyncio.create_task(self.services.purchases.sweep(self), name="credit-pack-sweep")
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)

@@ -77,6 +77,18 @@ async def test_a_purchase_made_while_the_bot_was_down_is_settled_at_start(fake_d
     assert listed[0].query.get("sku_ids") == str(sku)
 
 
+async def test_a_new_session_looks_for_purchases_missed_while_disconnected(fake_discord, pack_settings, sku):
+    async with bot_running(pack_settings, fake_discord) as bot:
+        listed = r"/applications/\d+/entitlements"
+        await eventually(lambda: fake_discord.requests_to("GET", listed) and not bot._sweeps)  # the start's sweep ended
+        entitlement_id = int(fake_discord.entitle(USER, sku)["id"])  # its event was lost with the old session
+        await fake_discord.invalidate_session(resumable=False)  # discord.py identifies again: a new READY
+        await eventually(lambda: fake_discord.monetization.consumed(entitlement_id))
+        assert await purchases(bot) == [(entitlement_id, USER, 500)]
+        assert await personal_bonus(bot) == 500
+    assert len(fake_discord.requests_to("GET", listed)) == 2
+
+
 async def test_a_crash_before_the_ledger_row_settles_it_once_on_the_next_start(
     fake_discord, pack_settings, sku, monkeypatch
 ):
