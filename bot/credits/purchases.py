@@ -94,20 +94,26 @@ class Purchases:
         sku_ids = self._packs.sku_ids
         if not sku_ids:
             return 0
+        await self._check_skus(client)
         consumed = 0
         try:
-            await self._check_skus(client)
             skus = [discord.Object(id=sku_id) for sku_id in sku_ids]
             async for entitlement in client.entitlements(limit=None, skus=skus, exclude_ended=True):
                 if not entitlement.consumed and not entitlement.deleted:
                     consumed += await self.on_entitlement(entitlement)
         except (discord.HTTPException, *_NETWORK_ERRORS) as exc:
             log.warning("could not list the unconsumed credit-pack entitlements (%s); retried at the next READY", exc)
+        except Exception:  # the database: whatever is left unconsumed is found again at the next READY
+            log.exception("the sweep of credit-pack entitlements failed; retried at the next READY")
         return consumed
 
     async def _check_skus(self, client: discord.Client) -> None:
         """Warn about configured packs that are not consumable SKUs of this application."""
-        known = {sku.id: sku for sku in await client.fetch_skus()}
+        try:
+            known = {sku.id: sku for sku in await client.fetch_skus()}
+        except (discord.HTTPException, *_NETWORK_ERRORS) as exc:
+            log.warning("could not fetch the application's SKUs to check CREDIT_PACKS (%s)", exc)
+            return
         for sku_id in self._packs.sku_ids:
             sku = known.get(sku_id)
             if sku is None:

@@ -186,3 +186,18 @@ async def test_no_purchase_button_without_packs_or_for_a_server_wallet(tmp_path,
         text, buttons = await refusal(fake_discord, bot)  # the server's wallet: a pack would not help here
     assert buttons == []
     assert "credit pack" not in text
+
+
+async def test_configured_packs_that_are_not_consumable_skus_are_logged_at_start(
+    tmp_path, fake_discord, fakes, sku, caplog
+):
+    subscription = fake_discord.add_sku("monthly", sku_type=5)
+    missing = 4242
+    packs = {sku: 500, subscription: 100, missing: 10}
+    settings = e2e_settings(tmp_path, fake_discord, fakes, credit_packs=packs)
+    caplog.set_level(logging.WARNING, "bot.credits.purchases")
+    async with bot_running(settings, fake_discord):
+        await eventually(lambda: fake_discord.requests_to("GET", r"/applications/\d+/entitlements"))
+    assert f"SKU {missing} is not a SKU of this application" in caplog.text
+    assert f"SKU {subscription} (monthly) is not a consumable SKU" in caplog.text
+    assert f"SKU {sku} " not in caplog.text
