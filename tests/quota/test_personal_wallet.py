@@ -4,6 +4,7 @@ wallet that paid, and a pack settled exactly once, also by two processes at once
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 
 import pytest
 
@@ -12,6 +13,7 @@ from bot.credits.wallets import PERSONAL_WALLET, wallet_for
 from bot.errors import OutOfCredits
 from bot.storage.database import Database
 from tests.quota.helpers import bonus, used
+from tests.quota.workers import PACK_CREDITS, settle_main
 
 U = 100
 SERVER = 1
@@ -94,3 +96,28 @@ async def test_an_unknown_sku_is_not_settled(make_service):
     with pytest.raises(ValueError, match="not a credit pack"):
         await service.packs.settle(entitlement_id=ENTITLEMENT, user_id=U, sku_id=OTHER_SKU)
     assert not await service.packs.settled(ENTITLEMENT)
+
+
+async def test_two_processes_settling_the_same_entitlements_credit_each_once(database_url):
+    async with Database(database_url):  # create and migrate once, before the race
+        pass
+    entitlements = list(range(ENTITLEMENT, ENTITLEMENT + 20))
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    processes = [
+        context.Process(target=settle_main, args=(database_url, entitlements, barrier, results)) for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        credited = [results.get(timeout=60) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert sum(credited) == 20, credited  # each entitlement credited by exactly one of the two
+    async with Database(database_url) as database:
+        assert await bonus(database, PERSONAL_WALLET, U) == 20 * PACK_CREDITS
+        rows = await database.fetch_value("SELECT COUNT(DISTINCT entitlement_id) FROM credit_ledger")
+        assert rows == await database.fetch_value("SELECT COUNT(*) FROM credit_ledger") == 20
