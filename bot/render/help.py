@@ -46,13 +46,21 @@ def help_embed(
             value="None yet. " + ("A moderator can enable models with `/server-settings`." if in_server else ""),
             inline=False,
         )
-    scope = "in each server (and separately in DMs)" if in_server else "here in DMs (servers count separately)"
+    scope = (
+        "in each server that installed the bot (in DMs and in servers where only you installed the app, your "
+        "personal wallet pays)"
+        if in_server
+        else "in your personal wallet, here and in every DM or server where only you installed the app (servers "
+        "that installed the bot count separately)"
+    )
+    source = "from moderators" if in_server else "from credit packs" if settings.credit_packs else ""
+    bonus = f"Bonus credits ({source})" if source else "Bonus credits"
     embed.add_field(
         name="Credits",
         value=(
             f"Each job costs its model's credits, counted {scope} and reset every day at "
-            f"{settings.quota_reset_hour_utc:02d}:00 UTC. Bonus credits from moderators are used after your daily "
-            "credits and never expire. A job that fails is refunded. `/quota` shows what you have left."
+            f"{settings.quota_reset_hour_utc:02d}:00 UTC. {bonus} are used after "
+            "your daily credits and never expire. A job that fails is refunded. `/quota` shows what you have left."
         ),
         inline=False,
     )

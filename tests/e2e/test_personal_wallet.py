@@ -85,3 +85,17 @@ async def test_the_engine_refunds_a_failed_job_to_the_personal_wallet_that_paid(
     assert job.status == "failed"
     assert [tuple(row) for row in rows] == [("reserve", 0, 1), ("refund", 0, -1)]
     assert personal.used == 0
+
+
+async def test_help_says_which_wallet_pays(tmp_path, fake_discord, fakes):
+    settings = e2e_settings(tmp_path, fake_discord, fakes, credit_packs={4242: 100})
+    _, channel_id = _user_installed_channel(fake_discord)
+    async with bot_running(settings, fake_discord):
+        _, in_dm = await command(fake_discord, "help", guild_id=None)
+        _, elsewhere = await command(fake_discord, "help", channel_id=channel_id)
+        _, in_server = await command(fake_discord, "help")
+    for personal in (in_dm, elsewhere):
+        assert "counted in your personal wallet" in personal
+        assert "Bonus credits (from credit packs)" in personal
+    assert "counted in each server that installed the bot" in in_server
+    assert "Bonus credits (from moderators)" in in_server
