@@ -153,6 +153,9 @@ def test_no_token_is_one_clear_line_and_exit_2(tmp_path):
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SHARD_IDS": "0,1"}, "SHARD_IDS"),
         ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),
+        ({"CREDIT_PACKS__1234567890123456789": "-5"}, "CREDIT_PACKS__1234567890123456789"),
+        ({"CREDIT_PACKS__1234567890123456789": "many"}, "CREDIT_PACKS__1234567890123456789"),
+        ({"PERSONAL_DAILY_LIMIT": "-1"}, "PERSONAL_DAILY_LIMIT"),
     ],
 )
 def test_bad_setting_names_the_setting_without_values_or_traceback(tmp_path, env, setting):

@@ -10,7 +10,7 @@ import pytest
 
 from bot.credits import purchases as purchases_module
 from bot.credits.packs import CreditPacks
-from tests.e2e.commands_support import ack_text, charges
+from tests.e2e.commands_support import ack_text, charges, run
 from tests.e2e.harness import bot_running, e2e_settings, eventually
 from tests.e2e.moderation_support import command
 
@@ -201,3 +201,17 @@ async def test_configured_packs_that_are_not_consumable_skus_are_logged_at_start
     assert f"SKU {missing} is not a SKU of this application" in caplog.text
     assert f"SKU {subscription} (monthly) is not a consumable SKU" in caplog.text
     assert f"SKU {sku} " not in caplog.text
+
+
+async def test_a_reroll_refused_for_credits_offers_the_packs_too(tmp_path, fake_discord, fakes, sku):
+    settings = e2e_settings(tmp_path, fake_discord, fakes, credit_packs={sku: 500}, personal_daily_limit=1)
+    async with bot_running(settings, fake_discord) as bot:
+        _, job = await run(fake_discord, bot, "imagine", {"prompt": "a cat"}, guild_id=None)
+        before = await charges(bot)
+        click = fake_discord.button_click(f"gen:reroll:{job.id}", job.message_id, guild_id=None)
+        record = await fake_discord.dispatch(click)
+        refusal = await fake_discord.wait_for(
+            lambda r: r.interaction_token == record.token and "Not enough credits" in str(r.json)
+        )
+        assert await charges(bot) == before
+    assert [b["sku_id"] for b in premium_buttons(refusal)] == [str(sku)]
