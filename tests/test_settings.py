@@ -173,6 +173,7 @@ def test_check_lists_models_without_secrets(tmp_path):
     result = run_cli(tmp_path, "check", DISCORD_TOKEN="super-secret-token", LUMA_AGENTS__API_KEY="luma-api-hidden")
     assert result.returncode == 0, result.stderr
     assert "Models:        uni-1, uni-1-max" in result.stdout
+    assert "Credit packs:  none" in result.stdout
     assert "super-secret-token" not in result.stdout + result.stderr
     assert "luma-api-hidden" not in result.stdout + result.stderr
 
@@ -181,3 +182,17 @@ def test_check_without_any_model_fails(tmp_path):
     result = run_cli(tmp_path, "check", DISCORD_TOKEN="t")
     assert result.returncode == 2
     assert "none: set at least one provider API key" in result.stdout
+
+
+def test_check_lists_the_credit_packs(tmp_path):
+    result = run_cli(
+        tmp_path,
+        "check",
+        DISCORD_TOKEN="super-secret-token",
+        LUMA_AGENTS__API_KEY="luma-api-hidden",
+        CREDIT_PACKS__1234567890123456789="500",
+        PERSONAL_DAILY_LIMIT="7",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Personal:      7 credits a day" in result.stdout
+    assert "Credit packs:  SKU 1234567890123456789 = 500" in result.stdout
