@@ -121,6 +121,9 @@ def check(settings: Settings) -> int:
         print(f"  {name + ':':<15}{state}, {block.base_url}")
     keys = configured_model_keys(settings)
     print(f"  Models:        {', '.join(keys) if keys else 'none: set at least one provider API key'}")
+    packs = ", ".join(f"SKU {sku} = {credits}" for sku, credits in sorted(settings.credit_packs.items()))
+    print(f"  Personal:      {settings.personal_daily_limit} credits a day")
+    print(f"  Credit packs:  {packs or 'none'}")
     return 0 if settings.discord_token and keys else EXIT_CONFIG
 
 

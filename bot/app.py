@@ -15,6 +15,7 @@ from discord.gateway import DiscordWebSocket
 
 import cogs
 from bot.i18n.commands import CommandTranslator
+from bot.render.purchase import refusal_view
 from bot.render.replies import error_text, send_ephemeral
 from bot.runtime import Services
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 class BotTree(app_commands.CommandTree["Bot"]):
     async def on_error(self, interaction: discord.Interaction[Bot], error: app_commands.AppCommandError) -> None:
         name = interaction.command.qualified_name if interaction.command else "command tree"
-        await send_ephemeral(interaction, error_text(error, where=f"/{name} (interaction {interaction.id})"))
+        text = error_text(error, where=f"/{name} (interaction {interaction.id})")
+        await send_ephemeral(interaction, text, view=refusal_view(error, interaction.client.settings.credit_packs))
 
 
 def cog_extensions() -> list[str]:
@@ -50,6 +52,8 @@ class Bot(commands.AutoShardedBot):
         self.services = services
         self.settings = services.settings
         self.run_engine = run_engine
+        self._sweeps: set[asyncio.Task[int]] = set()
+        self._ready_once = False
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())
@@ -74,6 +78,24 @@ class Bot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
+        self._ready_once = True
+        self._sweep_purchases()
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        # Entitlement events come on shard 0: after it identified again (its missed events are not replayed), look.
+        if shard_id == 0 and self._ready_once:
+            self._sweep_purchases()
+
+    def _sweep_purchases(self) -> None:
+        """Settle purchases made while no process was connected, or settled but not consumed before a crash."""
+        if self._sweeps:
+            return
+        task = asyncio.create_task(self.services.purchases.sweep(self), name="credit-pack-sweep")
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
+
+    async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
+        await self.services.purchases.on_entitlement(entitlement)
 
     async def close(self) -> None:
         """Stop receiving (disconnect the shards), let the commands and clicks already received finish (they
@@ -83,6 +105,9 @@ class Bot(commands.AutoShardedBot):
             for shard in self.shards.values():
                 await shard.disconnect()
             await _handlers_settle(HANDLERS_GRACE_S)
+            if self._sweeps:
+                await asyncio.wait(self._sweeps, timeout=HANDLERS_GRACE_S)
+        await self.services.purchases.close()
         await self.services.stop()
         await super().close()
 

@@ -24,6 +24,15 @@ class QuotaExceeded(BotError):
     """Not enough credits, or too many jobs running."""
 
 
+class OutOfCredits(QuotaExceeded):
+    """Not enough credits in the wallet the job draws on; ``personal``: the user's personal wallet (where credit
+    packs go, so the refusal offers them)."""
+
+    def __init__(self, user_message: str, *, personal: bool) -> None:
+        super().__init__(user_message)
+        self.personal = personal
+
+
 class NotFound(BotError):
     """The job or record asked for does not exist or is not visible to this user."""
 

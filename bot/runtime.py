@@ -13,6 +13,7 @@ import aiohttp
 import discord
 
 from bot.catalogue import Catalogue
+from bot.credits.purchases import Purchases
 from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
 from bot.jobs.delivery import DISCORD_LANE, Outbox
@@ -84,11 +85,13 @@ class Services:
     specs: SpecBuilder = field(init=False, repr=False)  # job specs from commands and buttons, and model choice
     chains: JobChains = field(init=False, repr=False)  # which jobs extend a job (video chains)
     preferences: PreferenceService = field(init=False, repr=False)  # each member's own defaults (/prefer)
+    purchases: Purchases = field(init=False, repr=False)  # credit packs bought through Discord
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.database)
         self.chains = JobChains(self.database)
         self.preferences = PreferenceService(PreferenceRepository(self.database), self.catalogue)
+        self.purchases = Purchases(self.quota.packs)
         self.specs = SpecBuilder(
             settings=self.settings,
             catalogue=self.catalogue,

@@ -113,6 +113,10 @@ class CoreSettings(BaseSettings):
 
     # Credits
     daily_credits: int = Field(25, ge=0)
+    # The personal wallet (DMs, and servers where the bot itself is not installed): its daily credits.
+    personal_daily_limit: int = Field(25, ge=0)
+    # Credit packs sold through Discord: consumable SKU id → bonus credits for the buyer's personal wallet.
+    credit_packs: dict[int, Annotated[int, Field(gt=0, le=1_000_000_000)]] = Field(default_factory=dict)
     quota_reset_hour_utc: int = Field(0, ge=0, le=23)
     max_running_jobs_per_user: int = Field(3, ge=1)
     costs: CostSettings = CostSettings()

@@ -23,6 +23,7 @@ from bot.prompting.flags import parse_prompt
 from bot.render.details import details_embed
 from bot.render.job import CUSTOM_ID_PREFIX
 from bot.render.message import message_kwargs
+from bot.render.purchase import refusal_view
 from bot.render.replies import defer_ephemeral, defer_job_reply, error_text, send_ephemeral
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class JobButton(
                 return
             await handler(interaction, self.job_id)
         except Exception as exc:
-            await send_ephemeral(interaction, error_text(exc, where=f"button {self.action} of job {self.job_id}"))
+            text = error_text(exc, where=f"button {self.action} of job {self.job_id}")
+            await send_ephemeral(interaction, text, view=refusal_view(exc, interaction.client.settings.credit_packs))
 
 
 EDIT_MODAL_ID = re.compile(rf"{CUSTOM_ID_PREFIX}-edit:(?P<job_id>[0-9]+)")
@@ -138,7 +140,8 @@ async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
             return
         await _start_follow_up(interaction, job_id, "edit", prompt=parsed.prompt, flags=parsed.flags)
     except Exception as exc:
-        await send_ephemeral(interaction, error_text(exc, where=f"edit modal of job {job_id}"))
+        text = error_text(exc, where=f"edit modal of job {job_id}")
+        await send_ephemeral(interaction, text, view=refusal_view(exc, interaction.client.settings.credit_packs))
 
 
 async def on_extend_modal_submit(interaction: discord.Interaction[Bot]) -> None:

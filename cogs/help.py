@@ -7,6 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bot
+from bot.credits.wallets import PERSONAL_WALLET
+from bot.jobs.requester import wallet_of
 from bot.render.help import help_embed
 from bot.render.replies import defer_ephemeral
 
@@ -26,7 +28,7 @@ class Help(commands.Cog):
             commands=_user_commands(self.bot.tree),
             models=[entry for entry in services.catalogue if config.allows_model(entry.key)],
             settings=services.settings,
-            in_server=interaction.guild_id is not None,
+            in_server=wallet_of(interaction) != PERSONAL_WALLET,
             locale=interaction.locale,
         )
         await interaction.edit_original_response(embed=embed)

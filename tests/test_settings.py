@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -18,6 +19,12 @@ from tests.toy.provider import SPEC as TOY
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
+NUMBERED_KEY = re.compile(r"__\d+$")
+
+
+def listed_name(match: re.Match[str]) -> str:
+    """A listed setting's name, the key of a dict setting (a number) generalised to ``<ID>``."""
+    return NUMBERED_KEY.sub("__<ID>", match.group(1))
 
 
 def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> set[str]:
@@ -26,6 +33,8 @@ def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> set[st
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             names |= setting_names(annotation, f"{prefix}{name.upper()}__")
+        elif get_origin(annotation) is dict:  # one line per key, e.g. CREDIT_PACKS__<sku id>
+            names.add(f"{prefix}{name.upper()}__<ID>")
         else:
             names.add(f"{prefix}{name.upper()}")
     return names
@@ -36,7 +45,7 @@ def example_lines() -> list[str]:
 
 
 def test_env_example_lists_every_setting_and_nothing_else():
-    listed = {m.group(1) for line in example_lines() if (m := ASSIGNMENT.match(line))}
+    listed = {listed_name(m) for line in example_lines() if (m := ASSIGNMENT.match(line))}
     assert listed == setting_names()
 
 
@@ -49,7 +58,7 @@ def test_a_registered_provider_gets_its_env_example_section_with_every_setting()
     with registry.registered(TOY):
         text = env_example.render("\n".join(example_lines()))
         names = setting_names(settings_model())
-    listed = {m.group(1) for line in text.splitlines() if (m := ASSIGNMENT.match(line))}
+    listed = {listed_name(m) for line in text.splitlines() if (m := ASSIGNMENT.match(line))}
     assert listed == names
     assert {"TOY__API_KEY", "TOY__CRAYON", "TOY__BASE_URL", "COSTS__TOY_SKETCH"} <= listed
     assert "# TOY__CRAYON=red" in text
@@ -144,6 +153,9 @@ def test_no_token_is_one_clear_line_and_exit_2(tmp_path):
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"SHARD_IDS": "0,1"}, "SHARD_IDS"),
         ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),
+        ({"CREDIT_PACKS__1234567890123456789": "-5"}, "CREDIT_PACKS__1234567890123456789"),
+        ({"CREDIT_PACKS__1234567890123456789": "many"}, "CREDIT_PACKS__1234567890123456789"),
+        ({"PERSONAL_DAILY_LIMIT": "-1"}, "PERSONAL_DAILY_LIMIT"),
     ],
 )
 def test_bad_setting_names_the_setting_without_values_or_traceback(tmp_path, env, setting):
@@ -161,6 +173,7 @@ def test_check_lists_models_without_secrets(tmp_path):
     result = run_cli(tmp_path, "check", DISCORD_TOKEN="super-secret-token", LUMA_AGENTS__API_KEY="luma-api-hidden")
     assert result.returncode == 0, result.stderr
     assert "Models:        uni-1, uni-1-max" in result.stdout
+    assert "Credit packs:  none" in result.stdout
     assert "super-secret-token" not in result.stdout + result.stderr
     assert "luma-api-hidden" not in result.stdout + result.stderr
 
@@ -169,3 +182,17 @@ def test_check_without_any_model_fails(tmp_path):
     result = run_cli(tmp_path, "check", DISCORD_TOKEN="t")
     assert result.returncode == 2
     assert "none: set at least one provider API key" in result.stdout
+
+
+def test_check_lists_the_credit_packs(tmp_path):
+    result = run_cli(
+        tmp_path,
+        "check",
+        DISCORD_TOKEN="super-secret-token",
+        LUMA_AGENTS__API_KEY="luma-api-hidden",
+        CREDIT_PACKS__1234567890123456789="500",
+        PERSONAL_DAILY_LIMIT="7",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Personal:      7 credits a day" in result.stdout
+    assert "Credit packs:  SKU 1234567890123456789 = 500" in result.stdout

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from bot import i18n
 from bot.credits.periods import Periods
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH, LimitSource, QuotaStatus
-from bot.errors import InvalidInput, NotAllowed, QuotaExceeded
+from bot.credits.wallets import is_personal
+from bot.errors import InvalidInput, NotAllowed, OutOfCredits, QuotaExceeded
 from bot.i18n import Msg, msg
 from bot.settings import Settings
 from bot.storage.credits import CreditRepository
@@ -62,7 +63,9 @@ def ban_message(guild_id: int, reason: str | None) -> Msg:
     if guild_id:
         message = msg("You can't generate here: a moderator has banned you from using the bot in this server.")
     else:
-        message = msg("You can't generate here: a moderator has banned you from using the bot in direct messages.")
+        message = msg(
+            "You can't generate here: a moderator has banned you from using the bot with your personal wallet."
+        )
     return msg("{message} Reason: {reason}", message=message, reason=reason) if reason else message
 
 
@@ -85,6 +88,8 @@ class CreditRules:
         banned, ban_reason = member.banned, member.ban_reason
         if member.credit_limit is not None:
             return MemberRules(member.credit_limit, "member", banned, ban_reason)
+        if is_personal(guild_id):  # no server, no roles: the personal wallet's own limit
+            return MemberRules(self._settings.personal_daily_limit, "personal", banned, ban_reason)
         role_limit = await self._limits.highest_role_limit(guild_id, role_ids, conn=conn)
         if role_limit is not None:
             return MemberRules(role_limit, "role", banned, ban_reason)
@@ -124,25 +129,38 @@ class CreditRules:
         left = max(0, rules.limit - used)
         from_period = min(cost, left)
         from_bonus = cost - from_period
-        refusal = QuotaExceeded(self._credits_message(cost=cost, left=left, bonus=bonus, now=now))
+        refusal = self._out_of_credits(guild_id, cost=cost, left=left, bonus=bonus, now=now)
         if from_bonus > bonus:
             raise refusal
         return Plan(period, used, bonus, from_period, from_bonus, refusal)
 
-    def _credits_message(self, *, cost: int, left: int, bonus: int, now: float) -> Msg:
+    def _out_of_credits(self, guild_id: int, *, cost: int, left: int, bonus: int, now: float) -> OutOfCredits:
         resets = int(self._periods.next_reset(now))
+        personal = is_personal(guild_id)
         credits = i18n.plural(left, "{count} credit", "{count} credits")
         if bonus:
             bonus_credits = i18n.plural(bonus, "{count} bonus credit", "{count} bonus credits")
-            have = msg("You have {credits} left today and {bonus}", credits=credits, bonus=bonus_credits)
+            if personal:
+                have = msg(
+                    "You have {credits} left today and {bonus} in your personal wallet",
+                    credits=credits,
+                    bonus=bonus_credits,
+                )
+            else:
+                have = msg("You have {credits} left today and {bonus}", credits=credits, bonus=bonus_credits)
+        elif personal:
+            have = msg("You have {credits} left today in your personal wallet", credits=credits)
         else:
             have = msg("You have {credits} left today", credits=credits)
-        return msg(
+        message = msg(
             "Not enough credits: this costs {cost}. {have}. Your credits reset {resets}.",
             cost=i18n.plural(cost, "{count} credit", "{count} credits"),
             have=have,
             resets=f"<t:{resets}:R>",
         )
+        if personal and self._settings.credit_packs:
+            message = msg("{message} A credit pack adds bonus credits at once.", message=message)
+        return OutOfCredits(message, personal=personal)
 
     async def check(self, guild_id: int, user_id: int, role_ids: Collection[int], cost: int) -> None:
         """Refuse now what a reservation would refuse (ban, running-jobs cap, not enough credits), writing nothing.

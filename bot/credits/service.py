@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from bot.credits.moderation import CreditModeration
+from bot.credits.packs import CreditPacks
 from bot.credits.periods import Periods
 from bot.credits.rules import CreditRules
 from bot.credits.settlement import Settlement
@@ -29,6 +30,7 @@ class QuotaService:
         self.rules = CreditRules(database, settings, self.periods, clock=clock)
         self.settlement = Settlement(database, self.rules)
         self.moderation = CreditModeration(database, self.periods, server_settings, clock=clock)
+        self.packs = CreditPacks(database, settings.credit_packs, clock=clock)
 
         self.period_at = self.periods.period_at
         self.next_reset = self.periods.next_reset
@@ -36,6 +38,7 @@ class QuotaService:
         self.check = self.rules.check
         self.status = self.rules.status
         self.ledger = CreditRepository(database).ledger
+        self.purchases = CreditRepository(database).purchases
         # the job engine's side, inside its transactions
         self.reserve = self.settlement.reserve
         self.commit = self.settlement.commit

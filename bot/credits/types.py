@@ -12,7 +12,7 @@ __all__ = ["MAX_CREDITS", "MAX_REASON_LENGTH", "LedgerEntry", "LedgerKind", "Lim
 MAX_CREDITS = 1_000_000_000
 MAX_REASON_LENGTH = 500
 
-LimitSource = Literal["member", "role", "server", "default"]
+LimitSource = Literal["member", "role", "server", "default", "personal"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot.credits.wallets import wallet_for
 from bot.server_settings.config import ServerConfig
 from bot.settings import Settings
 
@@ -50,12 +51,17 @@ class Requester:
             token=interaction.token,
             token_expires_at=created + INTERACTION_TOKEN_LIFETIME_S,
             context=_context_type(interaction),
-            guild_installed=interaction.guild_id is None or interaction.is_guild_integration(),
+            guild_installed=guild_installed(interaction),
             attachment_size_limit=interaction.filesize_limit,
             manage_guild=interaction.permissions.manage_guild or interaction.permissions.administrator,
             locale=str(getattr(interaction.locale, "value", interaction.locale)),
             guild_locale=str(getattr(interaction.guild_locale, "value", "")) or None,
         )
+
+    @property
+    def wallet_id(self) -> int:
+        """The credit scope this request draws on: the server's, or the personal wallet (``bot/credits/wallets``)."""
+        return wallet_for(self.guild_id, guild_installed=self.guild_installed)
 
     def is_moderator(self, config: ServerConfig, settings: Settings) -> bool:
         """Manage Server, a moderator role of this server, or an operator from the settings."""
@@ -64,6 +70,16 @@ class Requester:
         if not self.guild_id:
             return False
         return self.manage_guild or bool(self.role_ids & config.moderator_roles)
+
+
+def guild_installed(interaction: discord.Interaction) -> bool:
+    """Outside servers, or in a server that installed the bot itself (not only the user's own install)."""
+    return interaction.guild_id is None or interaction.is_guild_integration()
+
+
+def wallet_of(interaction: discord.Interaction) -> int:
+    """The credit scope an interaction's jobs draw on."""
+    return wallet_for(interaction.guild_id or 0, guild_installed=guild_installed(interaction))
 
 
 def channel_ancestors(channel: object) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ import discord
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.credits.service import QuotaService
+from bot.credits.wallets import is_personal
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
 from bot.i18n import msg, render, tr
@@ -105,7 +106,7 @@ class JobService:
         if self._admission is not None:  # before any credit is reserved: a refusal charges nothing
             await self._admission(entry.provider)
         # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
-        await self._quota.check(requester.guild_id, requester.user_id, requester.role_ids, entry.cost)
+        await self._quota.check(requester.wallet_id, requester.user_id, requester.role_ids, entry.cost)
         params = job_params(
             upstream_model=entry.upstream_model,
             options=spec.options,
@@ -191,7 +192,7 @@ class JobService:
             await self._quota.reserve(
                 conn,
                 job_id=job_id,
-                guild_id=requester.guild_id,
+                guild_id=requester.wallet_id,
                 user_id=requester.user_id,
                 role_ids=requester.role_ids,
                 cost=entry.cost,
@@ -209,20 +210,30 @@ class JobService:
         return job, first
 
     async def _receipt(self, requester: Requester, job: JobRecord, spec: JobSpec) -> str:
-        status = await self._quota.status(requester.guild_id, requester.user_id, requester.role_ids)
+        status = await self._quota.status(requester.wallet_id, requester.user_id, requester.role_ids)
         lang = requester.locale
         bonus = tr(lang, " + {credits} bonus", credits=credits_text(status.bonus)) if status.bonus else ""
-        lines = [
-            tr(
+        facts = {
+            "job_id": job.id,
+            "cost": credits_text(job.cost),
+            "left": credits_text(status.left),
+            "bonus": bonus,
+            "resets": timestamp(status.resets_at),
+        }
+        if is_personal(requester.wallet_id):
+            started = tr(
+                lang,
+                "✅ Job #{job_id} started: {cost}. You have {left} left in your personal wallet for today{bonus} "
+                "(more {resets}).",
+                **facts,
+            )
+        else:
+            started = tr(
                 lang,
                 "✅ Job #{job_id} started: {cost}. You have {left} left for today{bonus} (more {resets}).",
-                job_id=job.id,
-                cost=credits_text(job.cost),
-                left=credits_text(status.left),
-                bonus=bonus,
-                resets=timestamp(status.resets_at),
+                **facts,
             )
-        ]
+        lines = [started]
         lines += [f"ℹ️ {render(note, lang)}" for note in spec.notes]
         return "\n".join(lines)
 

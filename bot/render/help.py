@@ -50,18 +50,33 @@ def help_embed(
             none_yet += " " + tr(locale, "A moderator can enable models with `/server-settings`.")
         embed.add_field(name=tr(locale, "Models enabled here"), value=none_yet, inline=False)
     if in_server:
-        scope = tr(locale, "in each server (and separately in DMs)")
+        scope = tr(
+            locale,
+            "in each server that installed the bot (in DMs and in servers where only you installed the app, your "
+            "personal wallet pays)",
+        )
     else:
-        scope = tr(locale, "here in DMs (servers count separately)")
+        scope = tr(
+            locale,
+            "in your personal wallet, here and in every DM or server where only you installed the app (servers "
+            "that installed the bot count separately)",
+        )
+    if in_server:
+        bonus = tr(locale, "Bonus credits (from moderators)")
+    elif settings.credit_packs:
+        bonus = tr(locale, "Bonus credits (from credit packs)")
+    else:
+        bonus = tr(locale, "Bonus credits")
     embed.add_field(
         name=tr(locale, "Credits"),
         value=tr(
             locale,
             "Each job costs its model's credits, counted {scope} and reset every day at "
-            "{hour}:00 UTC. Bonus credits from moderators are used after your daily "
+            "{hour}:00 UTC. {bonus} are used after your daily "
             "credits and never expire. A job that fails is refunded. `/quota` shows what you have left.",
             scope=scope,
             hour=f"{settings.quota_reset_hour_utc:02d}",
+            bonus=bonus,
         ),
         inline=False,
     )

@@ -8,13 +8,22 @@ from collections.abc import Sequence
 import discord
 
 from bot.credits.report import ActiveJob, QuotaReport
-from bot.credits.types import LedgerEntry, LimitSource
+from bot.credits.types import LedgerEntry, LimitSource, QuotaStatus
 from bot.i18n import N_, render, tr
 from bot.render.job import EMBED_COLOUR, credits_text, queue_place, timestamp
 
 MAX_JOB_LINES = 10
+WALLET_HERE = {
+    "server": N_("Jobs you start here use this server's credits."),
+    "personal": N_(
+        "Jobs you start here use your personal wallet: your own credits in DMs and in servers where the bot "
+        "itself is not installed. Credit packs add to it."
+    ),
+}
 BANNED_COLOUR = discord.Colour(0xE5484D)
-LEDGER_KINDS = (N_("reserve"), N_("commit"), N_("refund"), N_("grant"), N_("revoke"), N_("reset"))  # rendered as stored
+LEDGER_KINDS = (
+    *(N_("reserve"), N_("commit"), N_("refund"), N_("grant"), N_("revoke"), N_("reset"), N_("purchase"))
+)  # rendered as stored
 
 
 _LIMIT_SOURCES = {
@@ -26,6 +35,8 @@ _LIMIT_SOURCES = {
     ("server", False): N_("this server's default"),
     ("default", True): N_("the bot's default"),
     ("default", False): N_("the bot's default"),
+    ("personal", True): N_("the personal wallet's daily limit"),
+    ("personal", False): N_("the personal wallet's daily limit"),
 }
 
 
@@ -56,13 +67,19 @@ def _job_line(active: ActiveJob, here_guild_id: int, locale: object = "en") -> s
 def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None, locale: object = "en") -> discord.Embed:
     """``own``: the member is looking at their own credits; else a moderator looks at ``subject``'s."""
     status = report.status
-    scope = tr(locale, "in this server") if status.guild_id else tr(locale, "in DMs with the bot")
-    if own:
-        title = tr(locale, "Your credits {scope}", scope=scope)
+    who = subject or tr(locale, "user {user_id}", user_id=status.user_id)
+    if status.guild_id:
+        scope = tr(locale, "in this server")
+        if own:
+            title = tr(locale, "Your credits {scope}", scope=scope)
+        else:
+            title = tr(locale, "Credits of {member} {scope}", member=who, scope=scope)
     else:
-        who = subject or tr(locale, "user {user_id}", user_id=status.user_id)
-        title = tr(locale, "Credits of {member} {scope}", member=who, scope=scope)
+        scope = tr(locale, "with the personal wallet")
+        title = tr(locale, "Your personal wallet") if own else tr(locale, "Personal wallet of {member}", member=who)
     embed = discord.Embed(title=title[:256], colour=BANNED_COLOUR if status.banned else EMBED_COLOUR)
+    if own:
+        embed.description = render(WALLET_HERE["server" if status.guild_id else "personal"], locale)
     if status.banned:
         reason = discord.utils.escape_markdown(status.ban_reason) if status.ban_reason else ""
         why = " " + tr(locale, "Reason: {reason}", reason=reason) if reason else ""
@@ -99,7 +116,13 @@ def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None, l
         f"{limit_source_text(status.limit_source, own=own, locale=locale)}",
         inline=False,
     )
-    lines = [_job_line(active, status.guild_id, locale) for active in report.active[:MAX_JOB_LINES]]
+    if report.personal is not None:
+        embed.add_field(
+            name=tr(locale, "Personal wallet"), value=personal_wallet_text(report.personal, locale), inline=False
+        )
+    if report.purchases:
+        embed.add_field(name=tr(locale, "Credit packs"), value=ledger_text(report.purchases, locale=locale), inline=False)
+    lines = [_job_line(active, report.here_guild_id, locale) for active in report.active[:MAX_JOB_LINES]]
     if len(report.active) > MAX_JOB_LINES:
         lines.append(tr(locale, "… and {count} more", count=len(report.active) - MAX_JOB_LINES))
     if not lines:
@@ -114,6 +137,20 @@ def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None, l
     )
     embed.set_footer(text=tr(locale, "Each job costs its model's credits; a job that fails is refunded."))
     return embed
+
+
+def personal_wallet_text(status: QuotaStatus, locale: object = "en") -> str:
+    """The personal wallet in one line, under a server's credits."""
+    bonus = tr(locale, " + {credits} bonus", credits=credits_text(status.bonus)) if status.bonus else ""
+    return tr(
+        locale,
+        "{credits} left today ({used} of {limit} used){bonus}: used in DMs and in servers where the bot itself is "
+        "not installed",
+        credits=credits_text(status.left),
+        used=status.used,
+        limit=status.limit,
+        bonus=bonus,
+    )
 
 
 def _signed(n: int) -> str:

@@ -38,25 +38,26 @@ def error_text(error: BaseException, *, where: str) -> str:
     return msg("Something went wrong on our side (ref `{ref}`). It has been logged; please try again.", ref=ref)
 
 
-async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+async def send_ephemeral(interaction: discord.Interaction, text: str, *, view: discord.ui.View | None = None) -> None:
     """Tell only the user who acted, in their language (``text`` may be a ``Msg``), whatever state the interaction
-    is in. Never raises. After a public defer
-    (the "thinking" message meant to become a job's message), that message is deleted first: a refusal is for the
-    user alone, and a followup while it is still loading would turn into an edit of it."""
+    is in. Never raises. After a public defer (the "thinking" message meant to become a job's message), that message
+    is deleted first: a refusal is for the user alone, and a followup while it is still loading would turn into an
+    edit of it. ``view``: buttons under the text (the premium purchase buttons of an out-of-credits refusal)."""
     text = render(text, interaction.locale)
+    buttons: discord.ui.View = view if view is not None else discord.utils.MISSING
     try:
         if interaction.extras.pop("public_ack", False):
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException as exc:
                 log.info("could not delete the public acknowledgement (interaction %s): %s", interaction.id, exc)
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, view=buttons)
         elif not interaction.response.is_done():
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, view=buttons)
         elif _deferred_ephemeral_original(interaction):
-            await interaction.edit_original_response(content=text, embed=None, view=None)
+            await interaction.edit_original_response(content=text, embed=None, view=view)
         else:
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, view=buttons)
     except discord.HTTPException as exc:
         log.warning("could not send an ephemeral reply (interaction %s): %s", interaction.id, exc)
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from bot.storage.database import Connection, Database
 
-LedgerKind = Literal["reserve", "commit", "refund", "grant", "revoke", "reset"]
+LedgerKind = Literal["reserve", "commit", "refund", "grant", "revoke", "reset", "purchase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,7 @@ class LedgerEntry:
     actor_id: int | None
     reason: str | None
     created_at: float
+    entitlement_id: int | None = None  # the Discord entitlement a purchase settles
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class NewLedgerEntry:
     bonus_delta: int = 0
     actor_id: int | None = None
     reason: str | None = None
+    entitlement_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +132,12 @@ class CreditRepository:
     # --- the ledger ----------------------------------------------------------------------------------------
 
     async def append(self, conn: Connection, entry: NewLedgerEntry) -> bool:
-        """Append a ledger row; False when the job already has this kind of row (or is already settled)."""
+        """Append a ledger row; False when the job already has this kind of row (or is already settled), or the
+        entitlement already has its purchase row."""
         cursor = await conn.execute(
             """INSERT INTO credit_ledger (guild_id, user_id, job_id, kind, period, period_delta, bonus_delta,
-                                          actor_id, reason, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          actor_id, reason, created_at, entitlement_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT DO NOTHING""",
             (
                 entry.guild_id,
@@ -147,6 +150,7 @@ class CreditRepository:
                 entry.actor_id,
                 entry.reason,
                 entry.created_at,
+                entry.entitlement_id,
             ),
         )
         return cursor.rowcount == 1
@@ -190,8 +194,28 @@ class CreditRepository:
         """The member's credit changes in this scope, newest first."""
         rows = await self._db.fetch_all(
             """SELECT id, guild_id, user_id, job_id, kind, period, period_delta, bonus_delta, actor_id, reason,
-                      created_at
+                      created_at, entitlement_id
                FROM credit_ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?""",
             (guild_id, user_id, limit),
         )
         return [LedgerEntry(**dict(row)) for row in rows]
+
+    async def purchases(self, user_id: int, *, limit: int = 20) -> list[LedgerEntry]:
+        """The user's settled credit packs, newest first."""
+        rows = await self._db.fetch_all(
+            """SELECT id, guild_id, user_id, job_id, kind, period, period_delta, bonus_delta, actor_id, reason,
+                      created_at, entitlement_id
+               FROM credit_ledger WHERE user_id = ? AND kind = 'purchase' ORDER BY id DESC LIMIT ?""",
+            (user_id, limit),
+        )
+        return [LedgerEntry(**dict(row)) for row in rows]
+
+    async def purchase(self, entitlement_id: int) -> LedgerEntry | None:
+        """The purchase row that settled an entitlement, if any."""
+        row = await self._db.fetch_one(
+            """SELECT id, guild_id, user_id, job_id, kind, period, period_delta, bonus_delta, actor_id, reason,
+                      created_at, entitlement_id
+               FROM credit_ledger WHERE entitlement_id = ?""",
+            (entitlement_id,),
+        )
+        return LedgerEntry(**dict(row)) if row is not None else None

@@ -147,9 +147,12 @@ async def test_global_sync_offers_the_commands_in_servers_dms_and_user_installs(
     code, _, err = await run_cli(tmp_path, fake_discord, "sync")
     assert code == 0, err
     commands = {command["name"]: command for command in fake_discord.commands[None]}
-    for name in ("help", "imagine", "edit", "video"):
+    for name in ("help", "imagine", "edit", "video", "quota", "history", "job"):
         assert commands[name]["contexts"] == [0, 1, 2]
         assert commands[name]["integration_types"] == [0, 1]
+    for name in ("quota-admin", "server-settings"):  # the moderators' commands: servers that installed the bot
+        assert commands[name]["contexts"] == [0]
+        assert commands[name]["integration_types"] == [0]
 
 
 async def test_an_unexpected_error_is_an_ephemeral_reference_logged_with_its_traceback(

@@ -60,7 +60,7 @@ async def test_quota_in_dms_is_its_own_scope(fake_discord, settings):
     async with bot_running(settings, fake_discord) as bot:
         await imagine(fake_discord, bot, "a cat")  # spends in the server
         _, text = await command(fake_discord, "quota", guild_id=None)
-    assert "Your credits in DMs with the bot" in text
+    assert "Your personal wallet" in text
     assert "25 credits left" in text
 
 

@@ -615,3 +615,55 @@ async def test_plain_client_via_gateway_url() -> None:
             async with running_bot(client, fake):
                 assert fake.requests_to("GET", "/gateway/bot") == []
                 assert fake.gateway.sessions
+
+
+# --------------------------------------------------------------------------------------------- premium apps
+async def test_skus_entitlements_consume_and_entitlement_create(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
+    pack = fake_discord.add_sku("100 credits")
+    other = fake_discord.add_sku("a subscription", sku_type=5)
+    skus = {sku.id: sku for sku in await bot.fetch_skus()}
+    assert skus[pack].type is discord.SKUType.consumable
+    assert skus[other].type is discord.SKUType.subscription
+
+    user = discord.Object(id=fake_discord.default_user_id)
+    await bot.create_entitlement(discord.Object(id=pack), user, discord.EntitlementOwnerType.user)
+    (test_entitlement,) = [e async for e in bot.entitlements(user=user)]
+    assert test_entitlement.type is discord.EntitlementType.test_mode_purchase
+    bought = [fake_discord.entitle(fake_discord.default_user_id, pack) for _ in range(3)]
+    fake_discord.entitle(fake_discord.default_user_id, other)
+
+    listed = [e async for e in bot.entitlements(limit=None, skus=[discord.Object(id=pack)], exclude_ended=True)]
+    assert [e.id for e in listed] == sorted([test_entitlement.id, *(int(b["id"]) for b in bought)])
+    assert all(e.sku_id == pack and not e.consumed for e in listed)
+    first_two = [e.id async for e in bot.entitlements(limit=2)]
+    assert first_two == [e.id for e in listed[:2]]
+
+    await listed[0].consume()
+    assert fake_discord.monetization.consumed(listed[0].id)
+    refreshed = await bot.fetch_entitlement(listed[0].id)
+    assert refreshed.consumed
+    await listed[1].delete()
+    with pytest.raises(discord.NotFound):
+        await listed[1].consume()
+    remaining = [e.id async for e in bot.entitlements(limit=None, skus=[discord.Object(id=pack)])]
+    assert listed[1].id not in remaining
+
+    received: list[discord.Entitlement] = []
+
+    async def on_entitlement_create(entitlement: discord.Entitlement) -> None:
+        received.append(entitlement)
+
+    bot.add_listener(on_entitlement_create)
+    sent = await fake_discord.purchase(fake_discord.default_user_id, pack)
+    await eventually(lambda: bool(received))
+    assert (received[0].id, received[0].sku_id, received[0].user_id) == (
+        int(sent["id"]),
+        pack,
+        fake_discord.default_user_id,
+    )
+    assert not fake_discord.violations
+    if fake_discord.spec is not None:  # the spec's EntitlementTypes lists only 8 and 10; purchases are 1, tests 4
+        for request in fake_discord.requests:
+            if request.status == 200 and "/entitlements" in request.path:
+                problems = fake_discord.spec.validate_response(request.method, request.path, 200, request.response)
+                assert [p.describe() for p in problems if p.where != "type" and not p.where.endswith(".type")] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import NotAllowed, QuotaExceeded
+from bot.errors import NotAllowed, OutOfCredits, QuotaExceeded
 from bot.storage.jobs import ACTIVE_JOBS_SQL
 from tests.quota.helpers import Jobs, insert_job
 
@@ -54,7 +54,7 @@ async def test_check_refuses_not_enough_credits_like_reserve(make_service, db, c
         await service.check(G, U, (), cost)
     assert await snapshot(db) == before
     reserve_refusal = await refusal_of_reserve(jobs, cost)
-    assert type(reserve_refusal) is QuotaExceeded
+    assert type(reserve_refusal) is OutOfCredits
     assert refused.value.user_message == reserve_refusal.user_message
 
 

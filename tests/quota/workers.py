@@ -54,3 +54,26 @@ def process_main(path: str, count: int, limit: int, barrier: Any, results: Any) 
         results.put(dict(asyncio.run(run())))
     except BaseException as exc:
         results.put({f"crash: {type(exc).__name__}: {exc}": 1})
+
+
+PACK_SKU, PACK_CREDITS = 9001, 50
+
+
+def settle_main(path: str, entitlement_ids: list[int], barrier: Any, results: Any) -> None:
+    """Entry point of a spawned process: settle every entitlement of ``entitlement_ids`` (all processes get the
+    same list) and report how many this process credited."""
+    from bot.credits.packs import CreditPacks
+
+    async def run() -> int:
+        async with Database(path if is_postgres(path) else Path(path), pool_size=20) as database:
+            packs = CreditPacks(database, {PACK_SKU: PACK_CREDITS})
+            await asyncio.to_thread(barrier.wait, 30)
+            settled = await asyncio.gather(
+                *(packs.settle(entitlement_id=e, user_id=USER, sku_id=PACK_SKU) for e in entitlement_ids)
+            )
+            return sum(s.credited for s in settled)
+
+    try:
+        results.put(asyncio.run(run()))
+    except BaseException as exc:
+        results.put(f"crash: {type(exc).__name__}: {exc}")

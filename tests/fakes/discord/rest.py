@@ -17,6 +17,7 @@ from tests.fakes.discord.errors import ApiError
 from tests.fakes.discord.interactions import APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT, MODAL_SUBMIT
 from tests.fakes.discord.limits import EPHEMERAL, Problem
 from tests.fakes.discord.messages import LOADING, AttachmentError, edit_message, new_message
+from tests.fakes.discord.monetization import Monetization
 from tests.fakes.discord.openapi import SpecIndex
 from tests.fakes.discord.recording import RecordedRequest
 from tests.fakes.discord.state import FakeState, InteractionRecord
@@ -112,6 +113,8 @@ class RestApi:
         webhook_message = webhook + r"/messages/(?P<message>@original|\d+)"
         channel = r"/channels/(?P<channel>\d+)"
         channel_message = channel + r"/messages/(?P<message>\d+)"
+        entitlements = r"/applications/(?P<app>\d+)/entitlements"
+        entitlement = entitlements + r"/(?P<entitlement>\d+)"
         table: list[tuple[str, str, Handler, Auth, Checker | None]] = [
             ("GET", "/users/@me", self.get_me, "bot", None),
             ("POST", "/users/@me/channels", self.create_dm, "bot", None),
@@ -133,6 +136,12 @@ class RestApi:
             ("GET", channel_message, self.get_channel_message, "bot", None),
             ("PATCH", channel_message, self.edit_channel_message, "bot", self.check_channel_message),
             ("DELETE", channel_message, self.delete_channel_message, "bot", None),
+            ("GET", r"/applications/(?P<app>\d+)/skus", self.get_skus, "bot", None),
+            ("GET", entitlements, self.get_entitlements, "bot", None),
+            ("POST", entitlements, self.create_entitlement, "bot", None),
+            ("GET", entitlement, self.get_entitlement, "bot", None),
+            ("DELETE", entitlement, self.delete_entitlement, "bot", None),
+            ("POST", entitlement + "/consume", self.consume_entitlement, "bot", None),
         ]
         return [Route(m, re.compile(p), h, a, c) for m, p, h, a, c in table]
 
@@ -280,6 +289,32 @@ class RestApi:
         if not isinstance(body, list):
             return [Problem("", "bulk overwrite takes a JSON array of commands")]
         return limits.check_commands(body, global_scope="guild" not in call.params)
+
+    # ------------------------------------------------------------------------------------------- premium apps
+    def _monetization(self, call: Call) -> Monetization:
+        if call.int_param("app") != self.state.application_id:
+            raise ApiError(403, errors.MISSING_ACCESS)
+        return self.state.monetization
+
+    async def get_skus(self, call: Call) -> Reply:
+        return Reply(body=list(self._monetization(call).skus.values()))
+
+    async def get_entitlements(self, call: Call) -> Reply:
+        return Reply(body=self._monetization(call).list_entitlements(call.request.query))
+
+    async def create_entitlement(self, call: Call) -> Reply:
+        return Reply(body=self._monetization(call).create_test_entitlement(call.body))
+
+    async def get_entitlement(self, call: Call) -> Reply:
+        return Reply(body=self._monetization(call).entitlement(call.int_param("entitlement")))
+
+    async def delete_entitlement(self, call: Call) -> Reply:
+        self._monetization(call).delete(call.int_param("entitlement"))
+        return Reply(204)
+
+    async def consume_entitlement(self, call: Call) -> Reply:
+        self._monetization(call).consume(call.int_param("entitlement"))
+        return Reply(204)
 
     # ------------------------------------------------------------------------------------------- users, app
     async def get_me(self, call: Call) -> Reply:

@@ -33,6 +33,7 @@ from tests.fakes.discord.interactions import (
     InvocationKwargs,
 )
 from tests.fakes.discord.limits import Problem
+from tests.fakes.discord.monetization import CONSUMABLE, Monetization
 from tests.fakes.discord.openapi import SpecIndex, load_spec
 from tests.fakes.discord.recording import RecordedRequest, RequestLog, read_body
 from tests.fakes.discord.rest import Reply, RestApi, RestSettings
@@ -353,6 +354,26 @@ class FakeDiscord:
         if message is not None:
             payload["message"] = message
         return payload
+
+    # -------------------------------------------------------------------------------------------- premium apps
+    @property
+    def monetization(self) -> Monetization:
+        """The application's SKUs and entitlements (``consume_calls``: every consume request, in order)."""
+        return self.state.monetization
+
+    def add_sku(self, name: str, *, sku_id: int | None = None, sku_type: int = CONSUMABLE) -> int:
+        """A SKU of the application (a consumable by default); its id."""
+        return int(self.state.monetization.add_sku(name, sku_id=sku_id, sku_type=sku_type)["id"])
+
+    def entitle(self, user_id: int, sku_id: int) -> dict[str, Any]:
+        """A purchase Discord recorded but the bot was not told of (it was down): no event is sent."""
+        return self.state.monetization.new_entitlement(user_id, sku_id)
+
+    async def purchase(self, user_id: int, sku_id: int, *, timeout: float = 5.0) -> dict[str, Any]:
+        """A user buys ``sku_id``: the entitlement, then ``ENTITLEMENT_CREATE`` to shard 0."""
+        entitlement = self.entitle(user_id, sku_id)
+        await self.dispatch_event("ENTITLEMENT_CREATE", dict(entitlement), timeout=timeout)
+        return entitlement
 
     # -------------------------------------------------------------------------------------------- gateway
     async def dispatch(self, payload: dict[str, Any], *, timeout: float = 5.0) -> InteractionRecord:

@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.discord.monetization import Monetization
 from tests.fakes.discord.snowflakes import SnowflakeFactory, iso, snowflake_time
 
 DEFAULT_FILE_SIZE_LIMIT = 10 * 1024 * 1024
@@ -167,6 +168,7 @@ class FakeState:
         self.cdn: dict[int, CdnFile] = {}
         self.bot_user = user_object(bot_user_id, "GenBot", bot=True)
         self.users[bot_user_id] = self.bot_user
+        self.monetization = Monetization(application_id, self.new_id)
 
     def new_id(self, at: datetime | None = None) -> int:
         return self.snowflakes.new(at or self.clock())
