@@ -21,9 +21,8 @@ WALLET_HERE = {
     ),
 }
 BANNED_COLOUR = discord.Colour(0xE5484D)
-LEDGER_KINDS = (
-    *(N_("reserve"), N_("commit"), N_("refund"), N_("grant"), N_("revoke"), N_("reset"), N_("purchase"))
-)  # rendered as stored
+# Rendered as stored:
+LEDGER_KINDS = (N_("reserve"), N_("commit"), N_("refund"), N_("grant"), N_("revoke"), N_("reset"), N_("purchase"))
 
 
 _LIMIT_SOURCES = {
@@ -121,7 +120,9 @@ def quota_embed(report: QuotaReport, *, own: bool, subject: str | None = None, l
             name=tr(locale, "Personal wallet"), value=personal_wallet_text(report.personal, locale), inline=False
         )
     if report.purchases:
-        embed.add_field(name=tr(locale, "Credit packs"), value=ledger_text(report.purchases, locale=locale), inline=False)
+        embed.add_field(
+            name=tr(locale, "Credit packs"), value=ledger_text(report.purchases, locale=locale), inline=False
+        )
     lines = [_job_line(active, report.here_guild_id, locale) for active in report.active[:MAX_JOB_LINES]]
     if len(report.active) > MAX_JOB_LINES:
         lines.append(tr(locale, "… and {count} more", count=len(report.active) - MAX_JOB_LINES))
