@@ -15,6 +15,8 @@ import discord
 from bot.catalogue import Catalogue
 from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
+from bot.jobs.callback_inbox import CallbackInbox
+from bot.jobs.callback_links import CallbackLinks
 from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
@@ -23,7 +25,7 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
-from bot.ops.http_server import build_app, serving
+from bot.ops.http_server import add_callback_route, build_app, serving
 from bot.ops.metrics import instrument
 from bot.ops.service import Operations
 from bot.prompting.specs import SpecBuilder
@@ -75,6 +77,7 @@ class Services:
     media: MediaStore
     fetcher: Fetcher
     ops: Operations
+    callbacks: CallbackInbox
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
@@ -134,6 +137,9 @@ class Services:
             sleep=engine.sleep,
         )
         runner.held, runner.refused = self.ops.is_paused, self.ops.provider_refused
+        if self.settings.webhook_public_url is not None:
+            runner.callback_links = CallbackLinks(self.settings.webhook_public_url, self.providers)
+        self.callbacks.transitions, self.callbacks.wake = transitions, engine.wake
         outbox = Outbox(
             client=client,
             database=self.database,
@@ -216,12 +222,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             media=MediaStore(settings.output_dir),
             fetcher=fetcher,
             ops=ops,
+            callbacks=CallbackInbox(database, jobs, providers),
         )
+        app = build_app(ops.health, ops.metrics, ops.refresh)
+        if settings.webhook_public_url is not None:
+            add_callback_route(app, services.callbacks)
         lag = asyncio.create_task(ops.metrics.measure_loop_lag(), name="event-loop-lag")
         try:
-            async with serving(
-                build_app(ops.health, ops.metrics, ops.refresh), settings.http_host, settings.http_port
-            ) as port:
+            async with serving(app, settings.http_host, settings.http_port) as port:
                 ops.http_port = port
                 yield services
         finally:

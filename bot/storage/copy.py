@@ -28,6 +28,8 @@ TABLES = (
     "audit_log",
     "job_spending",
     "provider_pauses",
+    "job_callbacks",
+    "callback_deliveries",
 )
 IDENTITY_TABLES = ("jobs", "job_steps", "credit_ledger", "audit_log")  # an ``id`` the database hands out
 BATCH = 500

@@ -11,6 +11,7 @@ from bot.__main__ import main
 from bot.credits.service import QuotaService
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
+from bot.storage.callbacks import CallbackRepository
 from bot.storage.copy import TABLES, TargetNotEmpty, copy_database
 from bot.storage.database import Database, migrations
 from bot.storage.job_records import OutputRecord
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.postgres
 
 async def fill(db: Database) -> None:
     """A little of everything copy-db moves: jobs, outputs, steps, credits, ledger, limits, settings, audit,
-    spending and pauses."""
+    spending, pauses and callbacks."""
     clock = ManualClock(T0)
     service = QuotaService(db, make_settings(), ServerSettingsService(db, clock=clock), clock=clock)
     jobs = Jobs(db, service, clock)
@@ -41,6 +42,8 @@ async def fill(db: Database) -> None:
         await JobRepository(db).add_outputs(conn, [OutputRecord(first.job_id, 0, "outputs/1/0.png", "image/png", 9)])
         job = await insert_job(conn, user_id=103, guild_id=1, status="running")
         await StepRepository(db).put(conn, job, "poll", "poll", due_at=T0 + 5, now=T0)
+        await CallbackRepository(db).register(conn, job, "wavespeed", "ab" * 32, T0)
+        await CallbackRepository(db).first_delivery(conn, "wavespeed", "msg_1", job, T0)
         await OperationsRepository(db).record_spending(
             conn, job_id=first.job_id, provider="wavespeed", model_key="neta-lumina", guild_id=1, day="2026-11-21",
             usd=0.01, now=T0,
