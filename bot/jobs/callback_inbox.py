@@ -60,7 +60,9 @@ class CallbackInbox:
         answer = await self._receive(provider, job_ref, secret, headers, body)
         if answer.status >= 400:
             self.refused += 1
-            log.warning("callback refused (%s job %s): %d %s", provider, job_ref, answer.status, answer.text)
+            # Forged or misdirected ones are worth an operator's look; late duplicates are routine.
+            level = logging.INFO if answer.status in (409, 503) else logging.WARNING
+            log.log(level, "callback refused (%s job %s): %d %s", provider, job_ref[:20], answer.status, answer.text)
         else:
             self.taken += 1
         return answer

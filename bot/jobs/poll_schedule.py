@@ -5,7 +5,8 @@ model's typical duration while there are few) give a distribution ``RunTimes``. 
 is likely: the first one a target latency after a low quantile, then one every target latency until a high
 quantile, then further and further apart (up to the cap) in the tail. A job finishing inside the likely window is
 seen within one target latency; nothing is spent before it. A provider's own hint (an estimated wait) wins where
-given. With callbacks on, polls are only a safety net: the first after twice the 99th percentile, then at the cap.
+given. With callbacks on, polls are only a safety net: the first after twice the 99th percentile (at most the
+cap), then one every cap.
 Errors keep capped exponential backoff with jitter (``Retry-After`` honoured past the cap).
 """
 
@@ -112,11 +113,11 @@ def next_poll_at(runs: RunTimes, plan: PollPlan, elapsed: float) -> float:
 
 
 def next_safety_poll_at(runs: RunTimes, plan: PollPlan, elapsed: float) -> float:
-    """Callbacks on: twice the 99th percentile after acceptance, then every ``cap_s``."""
-    first = max(runs.quantile(0.99) * SAFETY_FACTOR, plan.target_s)
+    """Callbacks on: twice the 99th percentile after acceptance (never later than the cap), then every cap."""
+    cap = max(plan.cap_s, plan.target_s)
+    first = min(max(runs.quantile(0.99) * SAFETY_FACTOR, plan.target_s), cap)
     if elapsed < first:
         return first
-    cap = max(plan.cap_s, plan.target_s)
     return first + cap * (math.floor((elapsed - first) / cap) + 1)
 
 

@@ -101,6 +101,7 @@ def test_with_callbacks_polls_are_a_slow_safety_net():
     runs = RunTimes.prior(10.0)
     first = first_poll_delay(block(first_poll_s=1.0), PLAN, RUNNING, runs, callbacks=True)
     assert first == pytest.approx(2 * runs.quantile(0.99))
+    assert next_safety_poll_at(RunTimes.prior(100.0), PLAN, 0.0) == PLAN.cap_s  # never later than the cap
     assert next_safety_poll_at(runs, PLAN, first) == pytest.approx(first + PLAN.cap_s)
     assert later_poll_delay(block(), PLAN, RUNNING, runs, first + 1, callbacks=True) == pytest.approx(PLAN.cap_s - 1)
 
