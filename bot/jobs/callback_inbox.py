@@ -26,6 +26,9 @@ from providers.base import Callback, CallbackRefused, JobStatus, Provider
 
 log = logging.getLogger(__name__)
 
+FORGET_EVERY_S = 3600.0
+KEEP_DELIVERIES_S = 86400.0
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -53,6 +56,7 @@ class CallbackInbox:
         self.wake: Callable[[str], None] = lambda lane: None
         self.taken = 0
         self.refused = 0
+        self._forgotten_at = 0.0
 
     async def receive(
         self, provider: str, job_ref: str, secret: str, headers: Mapping[str, str], body: bytes
@@ -65,7 +69,19 @@ class CallbackInbox:
             log.log(level, "callback refused (%s job %s): %d %s", provider, job_ref[:20], answer.status, answer.text)
         else:
             self.taken += 1
+            await self._forget_old_deliveries()
         return answer
+
+    async def _forget_old_deliveries(self) -> None:
+        """Once an hour: delivery ids of a day ago are past any signature's age and any job's run."""
+        now = self._clock()
+        if now - self._forgotten_at < FORGET_EVERY_S:
+            return
+        self._forgotten_at = now
+        try:
+            await self._repo.forget_deliveries(before=now - KEEP_DELIVERIES_S)
+        except Exception:
+            log.warning("could not forget old callback deliveries", exc_info=True)
 
     async def _receive(
         self, provider: str, job_ref: str, secret: str, headers: Mapping[str, str], body: bytes

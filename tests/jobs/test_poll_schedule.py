@@ -156,3 +156,23 @@ def test_a_wide_distribution_still_sees_completion_as_soon_with_fewer_polls():
     loop_polls, loop_latency = fixed_loop(durations)
     assert polls < loop_polls
     assert latency <= loop_latency
+
+
+def figures(sigmas: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.5), median_s: float = 8.0) -> list[str]:
+    """The README's table: ``python -m tests.jobs.test_poll_schedule``."""
+    lines = []
+    for sigma in sigmas:
+        rng = random.Random(12)
+        history = [median_s * math.exp(rng.gauss(0, sigma)) for _ in range(300)]
+        durations = [median_s * math.exp(rng.gauss(0, sigma)) for _ in range(5000)]
+        polls, latency = simulate(RunTimes.learned(history, 20.0), PLAN, durations)
+        loop_polls, loop_latency = fixed_loop(durations)
+        lines.append(
+            f"sigma {sigma:.2f}: polls per job {polls:.2f} / {loop_polls:.2f} ({polls / loop_polls:.2f}x), "
+            f"detection p95 {latency:.2f} s / {loop_latency:.2f} s"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(figures()))
