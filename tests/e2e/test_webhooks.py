@@ -82,10 +82,12 @@ async def test_a_valid_callback_delivers_the_result_with_no_poll(
         stored = await bot.services.database.fetch_value(
             "SELECT secret_hash FROM job_callbacks WHERE job_id = ?", (job.id,)
         )
+        exposition = bot.services.ops.metrics.exposition().decode()
 
     assert job.status == "succeeded", job.error_message
     assert charges == ["reserve", "commit"]
     assert fake.requests_to("GET", polls) + fake.requests_to("POST", polls) == []  # not one poll
+    assert f'genbot_detection_latency_seconds_count{{provider="{fake_name}"}} 1.0' in exposition  # seen by callback
     [delivery] = fake.callbacks.deliveries
     assert delivery.status == 200
     path = urlsplit(delivery.url).path

@@ -132,3 +132,23 @@ async def test_misdirected_callbacks_change_nothing(db, provider, job_ref, secre
     job = await JobRepository(db).get(job_id)
     assert job is not None
     assert (job.status, job.upstream_result) == ("running", None)
+
+
+async def test_a_callback_before_the_acceptance_is_recorded_is_answered_send_again(db):
+    clock = ManualClock(T0 + 6)
+    job_id, _, transitions = await running_job(db, clock)
+    await db.execute("UPDATE jobs SET status = 'submitting', remote_id = NULL WHERE id = ?", (job_id,))
+    inbox = inbox_for(db, transitions, clock, [])
+    body = json.dumps({"id": "r1", "status": "succeeded"}).encode()
+    assert (await inbox.receive("pusher", str(job_id), SECRET, {}, body)).status == 503
+    await db.execute("UPDATE jobs SET status = 'running', remote_id = 'r1' WHERE id = ?", (job_id,))
+    assert (await inbox.receive("pusher", str(job_id), SECRET, {}, body)).status == 200  # the provider's retry
+
+
+async def test_before_the_engine_starts_callbacks_are_answered_send_again(db):
+    clock = ManualClock(T0 + 6)
+    job_id, _, _ = await running_job(db, clock)
+    inbox = CallbackInbox(db, JobRepository(db), {"pusher": Pusher()}, clock=clock)  # type: ignore[dict-item]
+    body = json.dumps({"id": "r1", "status": "succeeded"}).encode()
+    assert (await inbox.receive("pusher", str(job_id), SECRET, {}, body)).status == 503
+    assert [kind for kind, _ in await StepRepository(db).pending(job_id)] == ["poll"]

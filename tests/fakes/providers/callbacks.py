@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tests.fakes.providers._server import FakeJob
 
 WAVESPEED_SECRET = "whsec_fake0123456789abcdef"
+RETRIES = 3
+RETRY_BASE_S = 0.2
 
 
 @dataclass
@@ -77,8 +79,15 @@ class CallbackSender:
         await asyncio.sleep(max(0.0, job.created_at + job.timing.queued_s + job.timing.processing_s - self.clock()))
         while job.phase(self.clock()) not in ("completed", "failed"):
             await asyncio.sleep(0.01)
-        if not self.lost:
-            await self.deliver(job, url)
+        if self.lost:
+            return
+        # Like WaveSpeed's (providers.md §1.6): a delivery the receiver did not take (5xx, unreachable) is retried
+        # up to 3 times with exponential backoff.
+        for attempt in range(RETRIES + 1):
+            delivery = await self.deliver(job, url)
+            if delivery.status is not None and delivery.status < 500:
+                return
+            await asyncio.sleep(RETRY_BASE_S * 2**attempt)
 
     def body(self, job: FakeJob) -> bytes:
         return json.dumps(self.payload(job)).encode()
