@@ -65,6 +65,7 @@ class CallbackSender:
     urls: dict[str, str] = field(default_factory=dict)  # job id → its callback URL
     deliveries: list[Delivery] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _session: aiohttp.ClientSession | None = None
 
     def watch(self, job: FakeJob, url: str | None) -> None:
         """Called by the fake when it creates a job: with a URL, the outcome is sent when the job finishes."""
@@ -109,8 +110,10 @@ class CallbackSender:
             )
         delivery = Delivery(url=url, body=raw, headers=headers)
         self.deliveries.append(delivery)
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()  # one for all deliveries: a thousand may finish at once
         try:
-            async with aiohttp.ClientSession() as session, session.post(url, data=raw, headers=headers) as response:
+            async with self._session.post(url, data=raw, headers=headers) as response:
                 delivery.status, delivery.text = response.status, await response.text()
         except aiohttp.ClientError:
             delivery.status = None
@@ -120,3 +123,5 @@ class CallbackSender:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
