@@ -43,14 +43,18 @@ def add_callback_route(app: web.Application, inbox: CallbackInbox) -> None:
     """``POST /callbacks/{provider}/{job_id}/{secret}``: the answer says only what was wrong, never the secret."""
 
     async def callback(request: web.Request) -> web.Response:
-        body = await request.read()
-        answer = await inbox.receive(
-            request.match_info["provider"],
-            request.match_info["job_id"],
-            request.match_info["secret"],
-            {key.lower(): value for key, value in request.headers.items()},
-            body,
-        )
+        provider, job_ref = request.match_info["provider"], request.match_info["job_id"]
+        try:
+            answer = await inbox.receive(
+                provider,
+                job_ref,
+                request.match_info["secret"],
+                {key.lower(): value for key, value in request.headers.items()},
+                await request.read(),
+            )
+        except Exception as exc:  # logged here, without the URL (it holds the job's secret): the provider retries
+            log.error("callback (%s job %s) could not be recorded: %s", provider, job_ref[:20], type(exc).__name__)
+            return web.Response(status=503, text="could not be recorded; send again")
         return web.Response(status=answer.status, text=answer.text)
 
     app.router.add_post(ROUTE, callback)
