@@ -21,6 +21,7 @@ from bot.jobs.transitions import JobTransitions
 from bot.storage.callbacks import CallbackRepository
 from bot.storage.database import Connection, Database
 from bot.storage.jobs import JobRepository
+from bot.storage.run_times import RunTimeRepository
 from bot.storage.steps import StepRepository
 from providers.base import Callback, CallbackRefused, JobStatus, Provider
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 FORGET_EVERY_S = 3600.0
 KEEP_DELIVERIES_S = 86400.0
+EXACT_S = 0.05  # the width given to a run time a callback reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class CallbackInbox:
         self._providers = providers
         self._repo = CallbackRepository(database)
         self._steps = StepRepository(database)
+        self._run_times = RunTimeRepository(database)
         self._clock = clock
         # Set when the job engine starts (``Services.start``): until then callbacks are answered 503.
         self.transitions: JobTransitions | None = None
@@ -134,9 +137,11 @@ class CallbackInbox:
         if job.upstream_result is not None:
             return Answer(409, "result already known")
         if state.status is JobStatus.SUCCEEDED:
-            await self._jobs.note_poll(
-                conn, job_id, upstream_status=state.upstream_status, next_poll_at=now, poll_errors=0
-            )
+            if job.submitted_at is not None:  # told at once: the run time is known to the moment
+                done_s = max(0.0, now - job.submitted_at)
+                await self._run_times.record(
+                    conn, job_id, job.model_key, seen_running_s=done_s - EXACT_S, done_s=done_s, now=now
+                )
             await self._jobs.keep_result(conn, job_id, dump_state(state), state.upstream_status)
             await self._steps.drop(conn, job_id, "poll")
             await self._steps.put(conn, job_id, "download", DOWNLOAD_LANE, due_at=now, now=now)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -26,6 +27,8 @@ PRIOR_SIGMA = 0.35  # spread (of the log) assumed for a model before its own job
 PRIOR_POINTS = 64
 MIN_SAMPLES = 20  # below this, the prior is used (centred on the samples' median once there are a few)
 MIN_CENTRE_SAMPLES = 5
+MIN_SIGMA = 0.03
+SIGMA_MARGIN = 1.07  # a fitted spread is widened a little: too narrow costs latency, too wide only polls
 LOW_Q = 0.02  # before this quantile (plus one target) nobody polls
 HIGH_Q = 0.975  # after this one, polls back off
 TAIL_GROWTH = 1.5
@@ -39,7 +42,7 @@ class RunTimes:
     points: tuple[float, ...]
 
     @classmethod
-    def prior(cls, typical_s: float, sigma: float = PRIOR_SIGMA) -> RunTimes:
+    def prior(cls, typical_s: float, sigma: float = PRIOR_SIGMA) -> RunTimes:  # also any fitted log-normal
         """A log-normal with median ``typical_s``, as evenly spaced quantiles."""
         normal = NormalDist()
         return cls(
@@ -47,14 +50,19 @@ class RunTimes:
         )
 
     @classmethod
-    def learned(cls, samples: list[float], typical_s: float) -> RunTimes:
-        """The samples themselves once there are enough; before that the prior, centred on their median when
-        there are a few."""
-        clean = sorted(s for s in samples if s > 0 and math.isfinite(s))
+    def learned(cls, seen: list[tuple[float, float]], typical_s: float) -> RunTimes:
+        """From what finished jobs showed: each ran between ``low`` (last seen running; 0 when found done at the
+        first look) and ``high`` seconds (found done). A log-normal fitted to them once there are enough; before
+        that the prior, centred on their middle when there are a few."""
+        clean = [(max(0.0, low), high) for low, high in seen if 0 < high < math.inf and low < high]
         if len(clean) >= MIN_SAMPLES:
-            return cls(tuple(clean))
+            fitted = fit_lognormal(clean)
+            if fitted is not None:
+                median, sigma = fitted
+                return cls.prior(median, sigma * SIGMA_MARGIN)
         if len(clean) >= MIN_CENTRE_SAMPLES:
-            return cls.prior(clean[len(clean) // 2])
+            middles = sorted((low + high) / 2 for low, high in clean)
+            return cls.prior(middles[len(middles) // 2])
         return cls.prior(typical_s)
 
     def quantile(self, q: float) -> float:
@@ -68,6 +76,44 @@ class RunTimes:
     def done_by(self, t: float) -> float:
         """The share of jobs done within ``t`` seconds."""
         return bisect.bisect_right(self.points, t) / len(self.points)
+
+
+def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(median, sigma) of the log-normal most likely to have produced these intervals (interval-censored maximum
+    likelihood): a job found done at its first look only says it took less than that, and taking the look's time
+    as its run time would push the first poll later at every refresh. Pure CPU: run it off the event loop."""
+    groups = Counter((round(low, 2), round(high, 2)) for low, high in seen)
+    normal = NormalDist()
+    logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in seen]
+    mu = sum(logs) / len(logs)
+    log_sigma = math.log(max(MIN_SIGMA, math.sqrt(sum((x - mu) ** 2 for x in logs) / len(logs))))
+
+    def cost(mu: float, log_sigma: float) -> float:
+        sigma = math.exp(log_sigma)
+        total = 0.0
+        for (low, high), count in groups.items():
+            p = normal.cdf((math.log(high) - mu) / sigma)
+            if low > 0:
+                p -= normal.cdf((math.log(low) - mu) / sigma)
+            total -= count * math.log(max(p, 1e-300))
+        return total
+
+    best = cost(mu, log_sigma)
+    step = 0.5
+    for _ in range(200):  # pattern search: a few dozen evaluations of a smooth two-parameter function
+        moved = False
+        for d_mu, d_log_sigma in ((step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step)):
+            candidate = (mu + d_mu, max(math.log(MIN_SIGMA), log_sigma + d_log_sigma))
+            value = cost(*candidate)
+            if value < best - 1e-9:
+                best, (mu, log_sigma), moved = value, candidate, True
+        if not moved:
+            step /= 2
+            if step < 1e-3:
+                break
+    if not math.isfinite(best):
+        return None
+    return math.exp(mu), math.exp(log_sigma)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +155,16 @@ def next_poll_at(runs: RunTimes, plan: PollPlan, elapsed: float) -> float:
     for t in _planned(runs, plan):
         if t >= earliest:
             return t
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def previous_poll_at(runs: RunTimes, plan: PollPlan, elapsed: float) -> float:
+    """The planned poll before the one ``elapsed`` seconds after acceptance (0 when that was the first)."""
+    previous = 0.0
+    for t in _planned(runs, plan):
+        if t > elapsed - plan.target_s / 2:
+            return previous
+        previous = t
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -156,6 +212,18 @@ def later_poll_delay(
     if state.poll_after_s is not None:
         return hinted_delay(plan, state.poll_after_s)
     return next_poll_at(runs, plan, elapsed) - elapsed
+
+
+def seen_running_until(
+    block: ProviderSettings, plan: PollPlan, runs: RunTimes, elapsed: float, *, callbacks: bool
+) -> float:
+    """When a job found done ``elapsed`` seconds after acceptance was last seen running, as far as its schedule
+    says (0: at its first look, which says only that it took less than ``elapsed``)."""
+    if callbacks:
+        return 0.0  # found by a safety poll: the callback never came
+    if block.first_poll_s is not None:
+        return 0.0 if elapsed < block.first_poll_s + block.poll_interval_s / 2 else elapsed - block.poll_interval_s
+    return previous_poll_at(runs, plan, elapsed)
 
 
 def error_delay(block: ProviderSettings, errors: int, retry_after_s: float | None, rng: random.Random) -> float:

@@ -30,7 +30,7 @@ class RunTimeStats:
         self._typical_s = typical_s
         self._clock = clock
         self._refresh_s = refresh_s
-        self._samples: dict[str, list[float]] = {}
+        self._seen: dict[str, list[tuple[float, float]]] = {}
         self._runs: dict[str, RunTimes] = {}
         self._loaded_at: float | None = None
         self._refreshing: asyncio.Task[None] | None = None
@@ -39,8 +39,8 @@ class RunTimeStats:
         """The model's distribution now (the prior until the first read finished); starts a refresh when due."""
         self._maybe_refresh()
         runs = self._runs.get(model_key)
-        if runs is None:
-            runs = RunTimes.learned(self._samples.get(model_key, []), self._typical_s(model_key))
+        if runs is None:  # before the first read, or a model with no jobs yet: the prior
+            runs = RunTimes.learned(self._seen.get(model_key, []), self._typical_s(model_key))
             self._runs[model_key] = runs
         return runs
 
@@ -48,12 +48,16 @@ class RunTimeStats:
         now = self._clock()
         self._loaded_at = now
         try:
-            samples = await self._repo.recent(since=now - WINDOW_S, per_model=PER_MODEL)
+            seen = await self._repo.recent(since=now - WINDOW_S, per_model=PER_MODEL)
+            typical = {model: self._typical_s(model) for model in seen}
+            # The fit is pure CPU (tens of milliseconds per model): off the event loop.
+            runs = await asyncio.to_thread(
+                lambda: {model: RunTimes.learned(times, typical[model]) for model, times in seen.items()}
+            )
         except Exception:
             log.warning("could not read the models' run times; keeping the ones known", exc_info=True)
             return
-        self._samples = samples
-        self._runs = {}
+        self._seen, self._runs = seen, runs
 
     def _maybe_refresh(self) -> None:
         if self._refreshing is not None and not self._refreshing.done():

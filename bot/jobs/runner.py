@@ -292,6 +292,7 @@ class Runner(RunnerBase):
                 await self._steps.complete(conn, lease)
                 if state is not None:
                     await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
+                    await self._record_run_time(conn, job, now)
                 await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
         except LeaseLost:
             return

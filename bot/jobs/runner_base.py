@@ -13,12 +13,19 @@ from bot.jobs.callback_links import CallbackLinks
 from bot.jobs.gates import RateLimiter
 from bot.jobs.media_store import MediaStore
 from bot.jobs.outcomes import submit_lane
-from bot.jobs.poll_schedule import PollPlan, error_delay, first_poll_delay, later_poll_delay, plan_for
+from bot.jobs.poll_schedule import (
+    PollPlan,
+    error_delay,
+    first_poll_delay,
+    later_poll_delay,
+    plan_for,
+    seen_running_until,
+)
 from bot.jobs.run_time_stats import RunTimeStats
 from bot.jobs.transitions import JobTransitions
 from bot.settings import ProviderSettings, Settings
 from bot.storage.callbacks import CallbackRepository
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.run_times import RunTimeRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
@@ -79,8 +86,9 @@ class RunnerBase:
         self.refused: Callable[[str, ProviderError], Awaitable[None]] | None = None
         self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
         self.plans: dict[str, PollPlan] = {name: plan_for(settings, block) for name, block in self.blocks.items()}
+        self._run_time_records = RunTimeRepository(database)
         self.run_times = RunTimeStats(
-            RunTimeRepository(database),
+            self._run_time_records,
             typical_s=self._typical_s,
             clock=clock,
             refresh_s=settings.poll_stats_refresh_s,
@@ -134,6 +142,20 @@ class RunnerBase:
             elapsed,
             callbacks=self._callbacks_on(job.provider),
         )
+
+    async def _record_run_time(self, conn: Connection, job: JobRecord, now: float) -> None:
+        """A poll found the job done: what it showed of its run time, for the learned schedule."""
+        if job.submitted_at is None:
+            return
+        elapsed = max(0.0, now - job.submitted_at)
+        seen = seen_running_until(
+            self.blocks[job.provider],
+            self.plans[job.provider],
+            self.run_times.runs(job.model_key),
+            elapsed,
+            callbacks=self._callbacks_on(job.provider),
+        )
+        await self._run_time_records.record(conn, job.id, job.model_key, seen_running_s=seen, done_s=elapsed, now=now)
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)

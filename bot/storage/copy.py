@@ -30,6 +30,7 @@ TABLES = (
     "provider_pauses",
     "job_callbacks",
     "callback_deliveries",
+    "job_run_times",
 )
 IDENTITY_TABLES = ("jobs", "job_steps", "credit_ledger", "audit_log")  # an ``id`` the database hands out
 BATCH = 500

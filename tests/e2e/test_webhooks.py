@@ -83,10 +83,14 @@ async def test_a_valid_callback_delivers_the_result_with_no_poll(
             "SELECT secret_hash FROM job_callbacks WHERE job_id = ?", (job.id,)
         )
         exposition = bot.services.ops.metrics.exposition().decode()
+        run_time = await bot.services.database.fetch_one(
+            "SELECT seen_running_s, done_s FROM job_run_times WHERE job_id = ?", (job.id,)
+        )
 
     assert job.status == "succeeded", job.error_message
     assert charges == ["reserve", "commit"]
     assert fake.requests_to("GET", polls) + fake.requests_to("POST", polls) == []  # not one poll
+    assert run_time["done_s"] - run_time["seen_running_s"] < 0.1  # a callback tells the run time to the moment
     assert f'genbot_detection_latency_seconds_count{{provider="{fake_name}"}} 1.0' in exposition  # seen by callback
     [delivery] = fake.callbacks.deliveries
     assert delivery.status == 200

@@ -49,6 +49,7 @@ async def test_first_poll_one_target_after_the_priors_low_quantile_then_every_ta
         await r.run_until_finished(job.id)
         done = await r.job(job.id)
         ledger = await r.ledger(job.id)
+        seen = [tuple(row) for row in await r.db.fetch_all("SELECT seen_running_s, done_s FROM job_run_times")]
     polls = r.provider.poll_times("r1")
     first = RunTimes.prior(40.0).quantile(LOW_Q) + 2.0
 
@@ -57,6 +58,8 @@ async def test_first_poll_one_target_after_the_priors_low_quantile_then_every_ta
     assert 19 < first < 24  # nothing is asked while completion is unlikely
     assert gaps(polls) == pytest.approx([2.0] * (len(polls) - 1))  # ... until done at 40 s
     assert polls[-1] - T0 >= 40 > polls[-2] - T0
+    # What the job showed of its run time, for the next fits: running at the poll before, done at the last one.
+    assert seen == [(pytest.approx(polls[-2] - T0), pytest.approx(polls[-1] - T0))]
     assert done.status == "succeeded"
     assert done.submitted_at == T0
     assert done.finished_at == polls[-1]

@@ -17,6 +17,7 @@ from bot.storage.database import Database, migrations
 from bot.storage.job_records import OutputRecord
 from bot.storage.jobs import JobRepository
 from bot.storage.operations import OperationsRepository
+from bot.storage.run_times import RunTimeRepository
 from bot.storage.server_settings import ServerSettingsRepository
 from bot.storage.steps import StepRepository
 from tests.fakes.clock import ManualClock
@@ -44,6 +45,7 @@ async def fill(db: Database) -> None:
         await StepRepository(db).put(conn, job, "poll", "poll", due_at=T0 + 5, now=T0)
         await CallbackRepository(db).register(conn, job, "wavespeed", "ab" * 32, T0)
         await CallbackRepository(db).first_delivery(conn, "wavespeed", "msg_1", job, T0)
+        await RunTimeRepository(db).record(conn, first.job_id, "neta-lumina", seen_running_s=4, done_s=6, now=T0)
         await OperationsRepository(db).record_spending(
             conn, job_id=first.job_id, provider="wavespeed", model_key="neta-lumina", guild_id=1, day="2026-11-21",
             usd=0.01, now=T0,

@@ -1,5 +1,5 @@
 """On both stores: the run times the learned poll schedule reads (what was seen, per model, newest first, only
-successes), and the callback repository (secret hashes, each delivery taken once)."""
+once per job), and the callback repository (secret hashes, each delivery taken once)."""
 
 from __future__ import annotations
 
@@ -17,27 +17,27 @@ async def db(database_url):
         yield database
 
 
-async def finished(db: Database, *, status: str, run_s: float, at: float, seen_s: float | None = None) -> int:
+async def test_run_times_are_read_per_model_newest_first_within_the_window(db):
+    repo = RunTimeRepository(db)
     async with db.transaction() as conn:
-        job_id = await insert_job(conn, user_id=100, guild_id=1, status=status)
-        await conn.execute(
-            "UPDATE jobs SET submitted_at = ?, finished_at = ?, next_poll_at = ? WHERE id = ?",
-            (at, at + run_s, None if seen_s is None else at + seen_s, job_id),
-        )
-    return job_id
+        for n, (model, seen, done, at) in enumerate(
+            [
+                ("neta-lumina", 6.0, 7.8, T0),
+                ("neta-lumina", 0.0, 5.9, T0 + 100),  # found done at the first look
+                ("neta-lumina", 8.0, 9.8, T0 + 200),
+                ("uni-1", 20.0, 22.0, T0 + 300),
+                ("neta-lumina", 1.0, 2.0, T0 - 10_000),  # before the window
+            ]
+        ):
+            job_id = await insert_job(conn, user_id=100 + n, guild_id=1, status="succeeded")
+            await repo.record(conn, job_id, model, seen_running_s=seen, done_s=done, now=at)
+        await repo.record(conn, job_id, "neta-lumina", seen_running_s=0.0, done_s=1.0, now=T0)  # once per job
 
-
-async def test_run_times_are_what_was_seen_for_successes_newest_first_within_the_window(db):
-    await finished(db, status="succeeded", run_s=10.0, at=T0)
-    await finished(db, status="succeeded", run_s=12.0, at=T0 + 100, seen_s=9.0)  # seen at 9 s, downloaded by 12
-    await finished(db, status="succeeded", run_s=7.0, at=T0 + 200, seen_s=60.0)  # a safety poll planned later
-    await finished(db, status="failed", run_s=3.0, at=T0 + 300)
-    await finished(db, status="succeeded", run_s=5.0, at=T0 - 10_000)  # before the window
-
-    times = await RunTimeRepository(db).recent(since=T0 - 1, per_model=10)
-    assert sorted(times["neta-lumina"]) == [7.0, 9.0, 10.0]
-    newest = await RunTimeRepository(db).recent(since=T0 - 1, per_model=2)
-    assert sorted(newest["neta-lumina"]) == [7.0, 9.0]
+    times = await repo.recent(since=T0 - 1, per_model=10)
+    assert sorted(times["neta-lumina"]) == [(0.0, 5.9), (6.0, 7.8), (8.0, 9.8)]
+    assert times["uni-1"] == [(20.0, 22.0)]
+    newest = await repo.recent(since=T0 - 1, per_model=2)
+    assert sorted(newest["neta-lumina"]) == [(0.0, 5.9), (8.0, 9.8)]
 
 
 async def test_a_delivery_is_taken_once_and_secrets_are_stored_as_given_hashes(db):
