@@ -224,6 +224,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ops=ops,
             callbacks=CallbackInbox(database, jobs, providers),
         )
+        services.callbacks.answered = lambda provider, status: ops.metrics.callbacks.labels(provider, status).inc()
         app = build_app(ops.health, ops.metrics, ops.refresh)
         if settings.webhook_public_url is not None:
             add_callback_route(app, services.callbacks)

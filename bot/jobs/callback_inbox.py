@@ -57,6 +57,8 @@ class CallbackInbox:
         # Set when the job engine starts (``Services.start``): until then callbacks are answered 503.
         self.transitions: JobTransitions | None = None
         self.wake: Callable[[str], None] = lambda lane: None
+        # Told of every answer (metrics): provider (only a known one, else "unknown"), status.
+        self.answered: Callable[[str, int], None] = lambda provider, status: None
         self.taken = 0
         self.refused = 0
         self._forgotten_at = 0.0
@@ -65,6 +67,7 @@ class CallbackInbox:
         self, provider: str, job_ref: str, secret: str, headers: Mapping[str, str], body: bytes
     ) -> Answer:
         answer = await self._receive(provider, job_ref, secret, headers, body)
+        self.answered(provider if provider in self._providers else "unknown", answer.status)
         if answer.status >= 400:
             self.refused += 1
             # Forged or misdirected ones are worth an operator's look; late duplicates are routine.

@@ -71,6 +71,12 @@ class Metrics:
             ["route", "status"],
             registry=r,
         )
+        self.callbacks = Counter(
+            "genbot_callbacks",
+            "Provider callbacks received, by provider and the HTTP status answered (200 taken, 4xx refused)",
+            ["provider", "status"],
+            registry=r,
+        )
         self.credits = Counter("genbot_credits_spent", "Credits charged for jobs, by model", ["model"], registry=r)
         self.spending = Counter("genbot_spending_usd", "Upstream spending (USD) by provider", ["provider"], registry=r)
         self.loop_lag = Gauge("genbot_event_loop_lag_seconds", "How late the event loop ran a timer", registry=r)

@@ -144,6 +144,7 @@ async def test_forged_replayed_stale_and_unknown_callbacks_are_refused_logged_an
         replayed = await fake.callbacks.deliver(upstream, body=valid.body, headers=valid.headers)
         late = await fake.callbacks.deliver(upstream)  # a fresh delivery for a job that has finished
         charges = await ledger(bot, job.id)
+        exposition = bot.services.ops.metrics.exposition().decode()
 
     assert {name: d.status for name, d in refused.items()} == {
         "forged signature": 401,
@@ -163,6 +164,9 @@ async def test_forged_replayed_stale_and_unknown_callbacks_are_refused_logged_an
     assert done.status == "succeeded"
     assert charges == ["reserve", "commit"]
     assert fake.requests_to("GET", WAVESPEED_RESULT) == []
+    assert 'genbot_callbacks_total{provider="wavespeed",status="401"} 4.0' in exposition
+    assert 'genbot_callbacks_total{provider="wavespeed",status="200"} 1.0' in exposition
+    assert 'genbot_callbacks_total{provider="unknown",status="404"} 1.0' in exposition
     refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("callback refused")]
     assert len(refusals) == len(refused) + 2
     logged = caplog.text
