@@ -262,7 +262,7 @@ class Runner(RunnerBase):
             await self._fail(job, "timeout", RUN_TIMEOUT, lease, upstream_status=state.upstream_status)
         else:
             now = self._clock()
-            due = now + self._next_poll_delay(job, state, now)
+            due = now + await self._next_poll_delay(job, state, now)
             if job.deadline_at is not None:  # the last poll at the deadline, not a tail gap past it
                 due = min(due, max(job.deadline_at, now))
             visible = state.upstream_status != job.upstream_status
@@ -287,12 +287,16 @@ class Runner(RunnerBase):
 
     async def _to_download(self, job: JobRecord, lease: Lease, state: JobState | None) -> None:
         now = self._clock()
+        seen = await self._seen_running(job, now) if state is not None else None
         try:
             async with self._db.transaction() as conn:
                 await self._steps.complete(conn, lease)
                 if state is not None:
                     await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
-                    await self._record_run_time(conn, job, now)
+                if seen is not None:
+                    await self._run_times_seen.record(
+                        conn, job.id, job.model_key, seen_running_s=seen[0], done_s=seen[1], now=now
+                    )
                 await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
         except LeaseLost:
             return

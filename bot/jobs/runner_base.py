@@ -25,7 +25,7 @@ from bot.jobs.run_time_stats import RunTimeStats
 from bot.jobs.transitions import JobTransitions
 from bot.settings import ProviderSettings, Settings
 from bot.storage.callbacks import CallbackRepository
-from bot.storage.database import Connection, Database
+from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.run_times import RunTimeRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
@@ -86,9 +86,9 @@ class RunnerBase:
         self.refused: Callable[[str, ProviderError], Awaitable[None]] | None = None
         self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
         self.plans: dict[str, PollPlan] = {name: plan_for(settings, block) for name, block in self.blocks.items()}
-        self._run_time_records = RunTimeRepository(database)
+        self._run_times_seen = RunTimeRepository(database)
         self.run_times = RunTimeStats(
-            self._run_time_records,
+            self._run_times_seen,
             typical_s=self._typical_s,
             clock=clock,
             refresh_s=settings.poll_stats_refresh_s,
@@ -132,7 +132,14 @@ class RunnerBase:
             callbacks=self._callbacks_on(job.provider),
         )
 
-    def _next_poll_delay(self, job: JobRecord, state: JobState, now: float) -> float:
+    async def _sent_with_callback(self, job: JobRecord) -> bool:
+        """Whether this job was submitted with a callback (not just whether callbacks are on now: a job submitted
+        before they were turned on is polled by the plan, not only by the safety net)."""
+        if not self._callbacks_on(job.provider):
+            return False
+        return await self._callbacks.secret_hash(job.id, job.provider) is not None
+
+    async def _next_poll_delay(self, job: JobRecord, state: JobState, now: float) -> float:
         elapsed = max(0.0, now - job.submitted_at) if job.submitted_at is not None else 0.0
         return later_poll_delay(
             self.blocks[job.provider],
@@ -140,22 +147,23 @@ class RunnerBase:
             state,
             self.run_times.runs(job.model_key),
             elapsed,
-            callbacks=self._callbacks_on(job.provider),
+            callbacks=await self._sent_with_callback(job),
         )
 
-    async def _record_run_time(self, conn: Connection, job: JobRecord, now: float) -> None:
-        """A poll found the job done: what it showed of its run time, for the learned schedule."""
+    async def _seen_running(self, job: JobRecord, now: float) -> tuple[float, float] | None:
+        """A poll found the job done: (last seen running, found done) in seconds after acceptance, as its schedule
+        says, for the learned plan. Read before the transaction that records it."""
         if job.submitted_at is None:
-            return
+            return None
         elapsed = max(0.0, now - job.submitted_at)
         seen = seen_running_until(
             self.blocks[job.provider],
             self.plans[job.provider],
             self.run_times.runs(job.model_key),
             elapsed,
-            callbacks=self._callbacks_on(job.provider),
+            callbacks=await self._sent_with_callback(job),
         )
-        await self._run_time_records.record(conn, job.id, job.model_key, seen_running_s=seen, done_s=elapsed, now=now)
+        return seen, elapsed
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)
