@@ -119,12 +119,25 @@ def check(settings: Settings) -> int:
     for name, block in settings.providers().items():
         state = "enabled" if block.enabled else "disabled (no API key)"
         print(f"  {name + ':':<15}{state}, {block.base_url}")
+    print(f"  Callbacks:     {callbacks_line(settings)}")
     keys = configured_model_keys(settings)
     print(f"  Models:        {', '.join(keys) if keys else 'none: set at least one provider API key'}")
     packs = ", ".join(f"SKU {sku} = {credits}" for sku, credits in sorted(settings.credit_packs.items()))
     print(f"  Personal:      {settings.personal_daily_limit} credits a day")
     print(f"  Credit packs:  {packs or 'none'}")
     return 0 if settings.discord_token and keys else EXIT_CONFIG
+
+
+def callbacks_line(settings: Settings) -> str:
+    if settings.webhook_public_url is None:
+        return "off: every job is polled (set WEBHOOK_PUBLIC_URL to receive providers' callbacks)"
+    unsigned = [
+        name.upper()
+        for name, block in settings.providers().items()
+        if block.enabled and "webhook_secret" in type(block).model_fields and not getattr(block, "webhook_secret", None)
+    ]
+    note = "".join(f"; {name} polled until {name}__WEBHOOK_SECRET is set" for name in unsigned)
+    return f"{settings.webhook_public_url}/callbacks/... (HTTP_PORT {settings.http_port}){note}"
 
 
 async def migrate(settings: Settings) -> int:

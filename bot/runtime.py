@@ -16,6 +16,8 @@ from bot.catalogue import Catalogue
 from bot.credits.purchases import Purchases
 from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
+from bot.jobs.callback_inbox import CallbackInbox
+from bot.jobs.callback_links import CallbackLinks
 from bot.jobs.delivery import DISCORD_LANE, Outbox
 from bot.jobs.engine import StepEngine
 from bot.jobs.media_store import MediaStore
@@ -24,7 +26,7 @@ from bot.jobs.retention import purge_forever
 from bot.jobs.runner import Runner
 from bot.jobs.service import JobService
 from bot.jobs.transitions import JobTransitions
-from bot.ops.http_server import build_app, serving
+from bot.ops.http_server import add_callback_route, build_app, serving
 from bot.ops.metrics import instrument
 from bot.ops.service import Operations
 from bot.preferences import PreferenceService
@@ -79,6 +81,7 @@ class Services:
     media: MediaStore
     fetcher: Fetcher
     ops: Operations
+    callbacks: CallbackInbox
     _engine: Engine | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     audit: AuditLog = field(init=False, repr=False)  # the moderators' audit trail, read from the database
@@ -144,6 +147,9 @@ class Services:
             sleep=engine.sleep,
         )
         runner.held, runner.refused = self.ops.is_paused, self.ops.provider_refused
+        if self.settings.webhook_public_url is not None:
+            runner.callback_links = CallbackLinks(self.settings.webhook_public_url, self.providers)
+        self.callbacks.transitions, self.callbacks.wake = transitions, engine.wake
         outbox = Outbox(
             client=client,
             database=self.database,
@@ -226,12 +232,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             media=MediaStore(settings.output_dir),
             fetcher=fetcher,
             ops=ops,
+            callbacks=CallbackInbox(database, jobs, providers),
         )
+        services.callbacks.answered = lambda provider, status: ops.metrics.callbacks.labels(provider, status).inc()
+        app = build_app(ops.health, ops.metrics, ops.refresh)
+        if settings.webhook_public_url is not None:
+            add_callback_route(app, services.callbacks)
         lag = asyncio.create_task(ops.metrics.measure_loop_lag(), name="event-loop-lag")
         try:
-            async with serving(
-                build_app(ops.health, ops.metrics, ops.refresh), settings.http_host, settings.http_port
-            ) as port:
+            async with serving(app, settings.http_host, settings.http_port) as port:
                 ops.http_port = port
                 yield services
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -84,6 +85,9 @@ class CoreSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)  # 0: any free port (tests)
     health_stall_s: float = Field(120.0, gt=0)
+    # Provider callbacks: the public HTTPS address of this HTTP server (e.g. behind a reverse proxy); when set,
+    # jobs are submitted with a callback to <WEBHOOK_PUBLIC_URL>/callbacks/... and polled only as a safety net.
+    webhook_public_url: str | None = None
     # Alerts to operators: a channel the bot posts in, and/or a webhook URL (secret: it holds the webhook's token)
     operator_alert_channel_id: int | None = None
     operator_alert_webhook_url: SecretStr | None = None
@@ -95,6 +99,9 @@ class CoreSettings(BaseSettings):
     engine_discord_concurrency: int = Field(8, ge=1, le=256)
     engine_lease_s: float = Field(30.0, ge=1, le=3600)
     engine_idle_s: float = Field(2.0, gt=0, le=3600)
+    # Learned polling: the gap between polls while a job is likely to finish (the detection latency aimed for)
+    poll_target_latency_s: float = Field(1.8, gt=0, le=600)
+    poll_stats_refresh_s: float = Field(60.0, gt=0)  # how often each model's run times are read again
     engine_sweep_interval_s: float = Field(30.0, gt=0, le=86400)
     image_deadline_s: float = Field(600.0, gt=0)
     video_deadline_s: float = Field(2700.0, gt=0)
@@ -196,6 +203,29 @@ class CoreSettings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("webhook_public_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_public_url")
+    @classmethod
+    def _public_https(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value.strip())
+        loopback = url.hostname in ("127.0.0.1", "::1", "localhost")
+        if not url.hostname or url.scheme not in ("https", "http") or (url.scheme == "http" and not loopback):
+            raise ValueError(
+                "must be the https:// address at which providers reach this bot's HTTP server "
+                "(http:// only for 127.0.0.1 or localhost), e.g. https://bot.example.com"
+            )
+        if url.query or url.fragment:
+            raise ValueError("must be a plain address, without ?query or #fragment")
+        if info.data.get("http_port") is None:
+            raise ValueError("needs HTTP_PORT: callbacks are received by the bot's HTTP server")
+        return value.strip().rstrip("/")
 
     @field_validator("discord_api_base_url")
     @classmethod

@@ -80,6 +80,8 @@ class GenerationRequest:
     prompt_strength: float | None = None
     web_search: bool | None = None
     extend_of: str | None = None
+    # Where the provider may POST the job's outcome (adapters whose API takes a callback send it).
+    callback_url: str | None = field(default=None, repr=False)
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -114,6 +116,24 @@ class JobState:
     request_id: str | None = None
     upstream_status: str | None = None
     progress: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A provider's callback, checked (where the API signs them) and read: the job's state, and the delivery's
+    own id when the provider gives one."""
+
+    state: JobState
+    delivery_id: str | None = None
+
+
+class CallbackRefused(Exception):
+    """A callback that is not taken: forged, stale or unreadable. ``reason`` is safe to log."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,17 @@
 ``GET /luma/generations/{id}``; ``POST /luma/generations/{id}/extend`` continues a finished video.
 
 Facts: providers.md §2. The relay re-exposes Luma's web-app object (``state`` pending → processing → completed/failed).
-Some relays wrap answers in ``{"code","message","data"}``; both shapes are accepted. ``notify_hook`` is never sent:
-the bot has no public endpoint, it polls.
+Some relays wrap answers in ``{"code","message","data"}``; both shapes are accepted. With a callback URL (the bot's
+``WEBHOOK_PUBLIC_URL``) the job is submitted with ``notify_hook``; the relay does not sign its callbacks (the URL's
+per-job secret is what proves them), and their body is read as the generation object a poll returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar, Unpack
 from urllib.parse import quote
 
@@ -25,7 +28,16 @@ from providers._http import (
     error_message_from_body,
     parse_retry_after,
 )
-from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
+from providers.base import (
+    Callback,
+    CallbackRefused,
+    Capabilities,
+    GenerationRequest,
+    JobState,
+    JobStatus,
+    Kind,
+    Output,
+)
 from providers.errors import (
     AmbiguousSubmitError,
     InsufficientFundsError,
@@ -169,6 +181,8 @@ def _to_body(request: GenerationRequest, *, model_name: str | None = None) -> di
         body["image_end_url"] = request.end_frame.data_uri()
     if model_name is not None:
         body["model_name"] = model_name
+    if request.callback_url is not None:
+        body["notify_hook"] = request.callback_url
     return body
 
 
@@ -393,6 +407,15 @@ class LumaResellerProvider(HttpAdapter):
         if state.failure_code == "no_output":
             state = await self._no_mark_fallback(state)
         return state
+
+    callbacks_supported: ClassVar[bool] = True
+
+    def read_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Callback:
+        """A ``notify_hook`` delivery: the generation object (raw or in an envelope), as a poll would read it."""
+        try:
+            return Callback(state=_parse(json.loads(body)))
+        except (ValueError, ProviderError):
+            raise CallbackRefused("unreadable generation object", 400) from None
 
     async def fresh_download_url(self, remote_id: str) -> str | None:
         """A new presigned no-watermark URL of a finished job (``GET …/download_video_url``; about an hour's life),

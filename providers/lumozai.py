@@ -2,13 +2,16 @@
 
 The run call blocks until the image exists and answers ``{"success": true, "data": {"output": "<url>"}}``; a slow run
 answers with only a ``request_id``, to be polled on the check endpoint (its path is not documented; see ``check_path``).
-The ``webhook`` field is not used: the bot has no public endpoint to receive callbacks.
+With a callback URL (the bot's ``WEBHOOK_PUBLIC_URL``) the run carries ``webhook``; its body is not documented and
+is read as a check answer. Lumozai does not sign callbacks: the URL's per-job secret is what proves them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import urlsplit
@@ -17,7 +20,16 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from providers._http import AdapterOptions, HttpAdapter, Phase, Timeouts
-from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
+from providers.base import (
+    Callback,
+    CallbackRefused,
+    Capabilities,
+    GenerationRequest,
+    JobState,
+    JobStatus,
+    Kind,
+    Output,
+)
 from providers.errors import (
     AmbiguousSubmitError,
     AuthError,
@@ -209,6 +221,8 @@ def _to_body(request: GenerationRequest) -> dict[str, str]:
     if request.megapixels is not None:
         _check_choice("megapixels", request.megapixels.strip(), caps.megapixels)
         body["megapixels"] = request.megapixels.strip()
+    if request.callback_url is not None:
+        body["webhook"] = request.callback_url
     return body
 
 
@@ -386,6 +400,18 @@ class LumozaiProvider(HttpAdapter):
             raise _refine(exc, "fetch") from None
         return _parse(response.body, remote_id=remote_id, request_id=response.request_id, phase="fetch")
 
+    callbacks_supported: ClassVar[bool] = True
+
+    def read_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Callback:
+        """A ``webhook`` delivery, read as a check answer (``{"success", "data": {"request_id", "output"}}``)."""
+        try:
+            state = _parse(json.loads(body), phase="fetch")
+        except (ValueError, ProviderError):
+            raise CallbackRefused("unreadable answer", 400) from None
+        if state.remote_id.startswith(SYNC_ID_PREFIX):
+            raise CallbackRefused("no request_id", 400)
+        return Callback(state=state)
+
 
 class LumozaiSettings(ProviderSettings):
     api_key: SecretStr | None = Field(None, description="API key from lumozai.com. Leave empty to disable the model.")
@@ -395,7 +421,7 @@ class LumozaiSettings(ProviderSettings):
         None,
         gt=0,
         description="Seconds before the first status check when a run did not answer at once "
-        "(default: 3/4 of its typical time).",
+        "(default: learned from its past run times).",
     )
     poll_interval_s: float = Field(5.0, gt=0)
     submit_timeout_s: float = Field(

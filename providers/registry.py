@@ -35,11 +35,14 @@ class ProviderSettings(BaseModel):
     first_poll_s: float | None = Field(
         None,
         gt=0,
-        description="Seconds after submission before the first poll (default: 3/4 of the model's typical time).",
+        description="Seconds after submission before the first poll, then one every poll_interval_s: a fixed "
+        "schedule instead of the learned one (default: learned from the model's past run times).",
     )
-    poll_interval_s: float = Field(3.0, gt=0, description="Seconds between polls after that.")
+    poll_interval_s: float = Field(
+        3.0, gt=0, description="Seconds between polls on a fixed schedule, and the first wait after a poll error."
+    )
     max_poll_interval_s: float = Field(
-        60.0, gt=0, description="Longest wait between polls when backing off after errors."
+        60.0, gt=0, description="Longest wait between polls (backing off after errors, or late in a long job)."
     )
     submit_timeout_s: float = Field(
         60.0, gt=0, description="Seconds to wait for a submission's answer (a timeout is never resubmitted)."

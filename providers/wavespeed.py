@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import math
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
+from providers import signed_callbacks
 from providers._http import (
     AdapterOptions,
     HttpAdapter,
@@ -25,7 +28,16 @@ from providers._http import (
     Response,
     error_for_status,
 )
-from providers.base import Capabilities, GenerationRequest, JobState, JobStatus, Kind, Output
+from providers.base import (
+    Callback,
+    CallbackRefused,
+    Capabilities,
+    GenerationRequest,
+    JobState,
+    JobStatus,
+    Kind,
+    Output,
+)
 from providers.errors import (
     AmbiguousSubmitError,
     InvalidRequestError,
@@ -412,9 +424,11 @@ class WaveSpeedProvider(HttpAdapter):
         base64_output: bool = False,
         sync_mode: bool = False,
         sync_timeout_s: float = SYNC_SUBMIT_TIMEOUT_S,
+        webhook_secret: SecretStr | None = None,
         **options: Unpack[AdapterOptions],
     ) -> None:
         super().__init__(session, **options)
+        self._webhook_secret = webhook_secret
         self.base64_output = base64_output
         self.sync_mode = sync_mode
         self.sync_timeout_s = sync_timeout_s
@@ -437,7 +451,10 @@ class WaveSpeedProvider(HttpAdapter):
     async def submit(self, request: GenerationRequest) -> JobState:
         body = _to_body(request, base64_output=self.base64_output, sync_mode=self.sync_mode)
         timeout_s = max(self.sync_timeout_s, self._http.timeouts.submit_s) if self.sync_mode else None
-        response = await self._http.submit(f"/api/v3/{request.model}", json_body=body, timeout_s=timeout_s)
+        params = {"webhook": request.callback_url} if request.callback_url and self.callbacks_supported else None
+        response = await self._http.submit(
+            f"/api/v3/{request.model}", json_body=body, timeout_s=timeout_s, params=params
+        )
         try:
             return _parse(
                 _unwrap(response, phase="submit"),
@@ -455,6 +472,23 @@ class WaveSpeedProvider(HttpAdapter):
     async def poll(self, remote_id: str) -> JobState:
         response = await self._http.fetch(f"/api/v3/predictions/{quote(remote_id, safe='')}/result")
         return _parse(_unwrap(response, phase="fetch"), request_id=response.request_id)
+
+    @property
+    def callbacks_supported(self) -> bool:
+        """Webhooks are used only with the account's signing secret: an unsigned callback proves nothing."""
+        return self._webhook_secret is not None and bool(self._webhook_secret.get_secret_value().strip())
+
+    def read_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Callback:
+        """A webhook delivery (the prediction itself, not in an envelope), once its signature and age check."""
+        if self._webhook_secret is None:
+            raise CallbackRefused("no WAVESPEED__WEBHOOK_SECRET to check the signature with", 401)
+        delivery_id = signed_callbacks.verify(self._webhook_secret.get_secret_value().strip(), headers, body, now=now)
+        try:
+            data = json.loads(body)
+            state = _parse(data.get("data", data) if isinstance(data, dict) and "code" in data else data)
+        except (ValueError, ProtocolError):
+            raise CallbackRefused("unreadable prediction", 400) from None
+        return Callback(state=state, delivery_id=delivery_id)
 
     async def balance(self) -> float:
         """The account's balance in USD (``GET /api/v3/balance``)."""
@@ -476,13 +510,20 @@ class WaveSpeedSettings(ProviderSettings):
     max_concurrency: int = Field(3, ge=1)
     requests_per_minute: int = Field(120, ge=1)
     poll_interval_s: float = Field(2.0, gt=0)
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Webhook signing secret (whsec_..., from GET /api/v3/webhook/secret). With WEBHOOK_PUBLIC_URL "
+        "set, jobs are submitted with a webhook whose signature is checked with it; without it WaveSpeed is polled.",
+    )
 
 
 SPEC = ProviderSpec(
     name=WaveSpeedProvider.name,
     title="WaveSpeed",
     settings=WaveSpeedSettings,
-    factory=lambda session, block: WaveSpeedProvider(session, **block.adapter_options()),
+    factory=lambda session, block: WaveSpeedProvider(
+        session, webhook_secret=block.webhook_secret, **block.adapter_options()
+    ),
     models=(
         ModelSpec(
             key="neta-lumina",

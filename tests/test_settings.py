@@ -156,6 +156,9 @@ def test_no_token_is_one_clear_line_and_exit_2(tmp_path):
         ({"CREDIT_PACKS__1234567890123456789": "-5"}, "CREDIT_PACKS__1234567890123456789"),
         ({"CREDIT_PACKS__1234567890123456789": "many"}, "CREDIT_PACKS__1234567890123456789"),
         ({"PERSONAL_DAILY_LIMIT": "-1"}, "PERSONAL_DAILY_LIMIT"),
+        ({"WEBHOOK_PUBLIC_URL": "http://bot.example.com", "HTTP_PORT": "8080"}, "WEBHOOK_PUBLIC_URL"),
+        ({"WEBHOOK_PUBLIC_URL": "https://bot.example.com"}, "WEBHOOK_PUBLIC_URL"),
+        ({"WEBHOOK_PUBLIC_URL": "https://bot.example.com/?k=v", "HTTP_PORT": "8080"}, "WEBHOOK_PUBLIC_URL"),
     ],
 )
 def test_bad_setting_names_the_setting_without_values_or_traceback(tmp_path, env, setting):
@@ -176,6 +179,23 @@ def test_check_lists_models_without_secrets(tmp_path):
     assert "Credit packs:  none" in result.stdout
     assert "super-secret-token" not in result.stdout + result.stderr
     assert "luma-api-hidden" not in result.stdout + result.stderr
+
+
+def test_check_says_where_callbacks_go_and_which_provider_is_still_polled(tmp_path):
+    env = {"DISCORD_TOKEN": "t", "WAVESPEED__API_KEY": "k", "HTTP_PORT": "8080"}
+    off = run_cli(tmp_path, "check", **env)
+    assert "Callbacks:     off: every job is polled" in off.stdout
+    on = run_cli(tmp_path, "check", WEBHOOK_PUBLIC_URL="https://bot.example.com/", **env)
+    assert on.returncode == 0, on.stderr
+    assert "Callbacks:     https://bot.example.com/callbacks/... (HTTP_PORT 8080)" in on.stdout
+    assert "WAVESPEED polled until WAVESPEED__WEBHOOK_SECRET is set" in on.stdout
+    signed = run_cli(
+        tmp_path, "check", WEBHOOK_PUBLIC_URL="https://bot.example.com", WAVESPEED__WEBHOOK_SECRET="whsec_hidden", **env
+    )
+    assert "polled until" not in signed.stdout
+    assert "whsec_hidden" not in signed.stdout + signed.stderr
+    local = run_cli(tmp_path, "check", WEBHOOK_PUBLIC_URL="http://127.0.0.1:8080", **env)
+    assert local.returncode == 0, local.stderr
 
 
 def test_check_without_any_model_fails(tmp_path):

@@ -147,6 +147,8 @@ class StepEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(lane.stop(self.grace_s) for lane in self.lanes.values()), return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.run_times.close()
         try:
             released = await self.steps.release_all(self.owner)
             log.info("job engine stopped; %d lease(s) handed back", released)
@@ -160,6 +162,8 @@ class StepEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(lane.stop(0) for lane in self.lanes.values()), return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.run_times.close()
 
     def quiet(self, parked: set[object]) -> bool:
         """For tests on virtual time: nothing can progress until a timer in ``parked`` fires."""

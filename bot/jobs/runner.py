@@ -26,7 +26,7 @@ from bot.jobs.outcomes import (
     load_state,
     submit_lane,
 )
-from bot.jobs.poll_schedule import next_poll_delay, past_deadline, run_deadline_s
+from bot.jobs.poll_schedule import past_deadline, run_deadline_s
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.runner_base import RunnerBase
@@ -86,6 +86,10 @@ class Runner(RunnerBase):
                 if not await self._jobs.mark_submit_sent(conn, job.id, self._clock()):
                     await self._steps.complete(conn, lease)
                     return
+                if self.callback_links is not None and self.callback_links.enabled_for(job.provider):
+                    url, secret_hash = self.callback_links.new(job.provider, job.id)
+                    await self._callbacks.register(conn, job.id, job.provider, secret_hash, self._clock())
+                    request = request.replace(callback_url=url)
         except LeaseLost:
             return
         self.calls["submit"] += 1
@@ -258,7 +262,9 @@ class Runner(RunnerBase):
             await self._fail(job, "timeout", RUN_TIMEOUT, lease, upstream_status=state.upstream_status)
         else:
             now = self._clock()
-            due = now + next_poll_delay(self.blocks[job.provider], state.poll_after_s)
+            due = now + await self._next_poll_delay(job, state, now)
+            if job.deadline_at is not None:  # the last poll at the deadline, not a tail gap past it
+                due = min(due, max(job.deadline_at, now))
             visible = state.upstream_status != job.upstream_status
             try:
                 async with self._db.transaction() as conn:
@@ -281,11 +287,16 @@ class Runner(RunnerBase):
 
     async def _to_download(self, job: JobRecord, lease: Lease, state: JobState | None) -> None:
         now = self._clock()
+        seen = await self._seen_running(job, now) if state is not None else None
         try:
             async with self._db.transaction() as conn:
                 await self._steps.complete(conn, lease)
                 if state is not None:
                     await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
+                if seen is not None:
+                    await self._run_times_seen.record(
+                        conn, job.id, job.model_key, seen_running_s=seen[0], done_s=seen[1], now=now
+                    )
                 await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
         except LeaseLost:
             return

@@ -9,14 +9,25 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from bot.catalogue import Catalogue
 from bot.fetch import Fetcher
+from bot.jobs.callback_links import CallbackLinks
 from bot.jobs.gates import RateLimiter
 from bot.jobs.media_store import MediaStore
 from bot.jobs.outcomes import submit_lane
-from bot.jobs.poll_schedule import error_delay, first_poll_delay
+from bot.jobs.poll_schedule import (
+    PollPlan,
+    error_delay,
+    first_poll_delay,
+    later_poll_delay,
+    plan_for,
+    seen_running_until,
+)
+from bot.jobs.run_time_stats import RunTimeStats
 from bot.jobs.transitions import JobTransitions
 from bot.settings import ProviderSettings, Settings
+from bot.storage.callbacks import CallbackRepository
 from bot.storage.database import Database
 from bot.storage.jobs import JobRecord, JobRepository
+from bot.storage.run_times import RunTimeRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
 from providers.base import JobState, Provider
 from providers.errors import ProviderError
@@ -74,6 +85,17 @@ class RunnerBase:
         # The provider refused the key or has no balance: pause it (the job goes back in line).
         self.refused: Callable[[str, ProviderError], Awaitable[None]] | None = None
         self.calls: dict[str, int] = {"submit": 0, "poll": 0, "download": 0}
+        self.plans: dict[str, PollPlan] = {name: plan_for(settings, block) for name, block in self.blocks.items()}
+        self._run_times_seen = RunTimeRepository(database)
+        self.run_times = RunTimeStats(
+            self._run_times_seen,
+            typical_s=self._typical_s,
+            clock=clock,
+            refresh_s=settings.poll_stats_refresh_s,
+        )
+        # With WEBHOOK_PUBLIC_URL: submissions carry a callback, and polls are only a safety net.
+        self.callback_links: CallbackLinks | None = None
+        self._callbacks = CallbackRepository(database)
 
     def submit_paused_until(self, provider: str) -> float:
         """When the provider's submit lane may claim again: never while it is held."""
@@ -94,11 +116,54 @@ class RunnerBase:
             self._wake(submit_lane(job.provider))
             self._line_changed(job.provider)
 
+    def _typical_s(self, model_key: str) -> float:
+        entry = self._catalogue.get(model_key)
+        return entry.capabilities.typical_duration_s if entry else 10.0
+
+    def _callbacks_on(self, provider: str) -> bool:
+        return self.callback_links is not None and self.callback_links.enabled_for(provider)
+
     def _first_poll_delay(self, job: JobRecord, state: JobState) -> float:
-        entry = self._catalogue.get(job.model_key)
         return first_poll_delay(
-            self.blocks[job.provider], state, entry.capabilities.typical_duration_s if entry else None
+            self.blocks[job.provider],
+            self.plans[job.provider],
+            state,
+            self.run_times.runs(job.model_key),
+            callbacks=self._callbacks_on(job.provider),
         )
+
+    async def _sent_with_callback(self, job: JobRecord) -> bool:
+        """Whether this job was submitted with a callback (not just whether callbacks are on now: a job submitted
+        before they were turned on is polled by the plan, not only by the safety net)."""
+        if not self._callbacks_on(job.provider):
+            return False
+        return await self._callbacks.secret_hash(job.id, job.provider) is not None
+
+    async def _next_poll_delay(self, job: JobRecord, state: JobState, now: float) -> float:
+        elapsed = max(0.0, now - job.submitted_at) if job.submitted_at is not None else 0.0
+        return later_poll_delay(
+            self.blocks[job.provider],
+            self.plans[job.provider],
+            state,
+            self.run_times.runs(job.model_key),
+            elapsed,
+            callbacks=await self._sent_with_callback(job),
+        )
+
+    async def _seen_running(self, job: JobRecord, now: float) -> tuple[float, float] | None:
+        """A poll found the job done: (last seen running, found done) in seconds after acceptance, as its schedule
+        says, for the learned plan. Read before the transaction that records it."""
+        if job.submitted_at is None:
+            return None
+        elapsed = max(0.0, now - job.submitted_at)
+        seen = seen_running_until(
+            self.blocks[job.provider],
+            self.plans[job.provider],
+            self.run_times.runs(job.model_key),
+            elapsed,
+            callbacks=await self._sent_with_callback(job),
+        )
+        return seen, elapsed
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)

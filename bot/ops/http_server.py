@@ -1,5 +1,6 @@
 """The optional HTTP server (``HTTP_HOST``, ``HTTP_PORT``; off when no port is set): ``GET /healthz`` and
-``GET /metrics``. Other features (e.g. the performance endpoints) add their routes to ``app`` before it starts."""
+``GET /metrics``, and with ``WEBHOOK_PUBLIC_URL`` the providers' callbacks (``POST /callbacks/...``). Other
+features (e.g. the performance endpoints) add their routes to ``app`` before it starts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.jobs.callback_inbox import CallbackInbox
+from bot.jobs.callback_links import ROUTE
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 
@@ -34,6 +37,27 @@ def build_app(health: Health, metrics: Metrics, refresh: Callable[[], Awaitable[
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     return app
+
+
+def add_callback_route(app: web.Application, inbox: CallbackInbox) -> None:
+    """``POST /callbacks/{provider}/{job_id}/{secret}``: the answer says only what was wrong, never the secret."""
+
+    async def callback(request: web.Request) -> web.Response:
+        provider, job_ref = request.match_info["provider"], request.match_info["job_id"]
+        try:
+            answer = await inbox.receive(
+                provider,
+                job_ref,
+                request.match_info["secret"],
+                {key.lower(): value for key, value in request.headers.items()},
+                await request.read(),
+            )
+        except Exception as exc:  # logged here, without the URL (it holds the job's secret): the provider retries
+            log.error("callback (%s job %s) could not be recorded: %s", provider, job_ref[:20], type(exc).__name__)
+            return web.Response(status=503, text="could not be recorded; send again")
+        return web.Response(status=answer.status, text=answer.text)
+
+    app.router.add_post(ROUTE, callback)
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from providers.base import GenerationRequest, JobState, Provider
+from providers.base import Callback, GenerationRequest, JobState, Provider
 from providers.errors import ProviderError
 
 DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 2700, float("inf"))
@@ -69,6 +69,12 @@ class Metrics:
             "genbot_discord_requests",
             "Discord REST requests by route and HTTP status",
             ["route", "status"],
+            registry=r,
+        )
+        self.callbacks = Counter(
+            "genbot_callbacks",
+            "Provider callbacks received, by provider and the HTTP status answered (200 taken, 4xx refused)",
+            ["provider", "status"],
             registry=r,
         )
         self.credits = Counter("genbot_credits_spent", "Credits charged for jobs, by model", ["model"], registry=r)
@@ -170,6 +176,15 @@ class InstrumentedProvider:
         else:
             self._seen(state)
         return state
+
+    def read_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Callback:
+        """A callback read by the adapter (which must take them): a terminal one is the job's detection."""
+        callback: Callback = self.inner.read_callback(headers, body, now=now)  # type: ignore[attr-defined]
+        if callback.state.status.terminal:
+            before = self._last_seen.pop(callback.state.remote_id, None)
+            if before is not None:
+                self._metrics.detection_latency.labels(self.name).observe(max(0.0, self._clock() - before))
+        return callback
 
     def _seen(self, state: JobState) -> None:
         if state.remote_id and not state.status.terminal:

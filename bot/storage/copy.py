@@ -29,6 +29,9 @@ TABLES = (
     "job_spending",
     "provider_pauses",
     "user_preferences",
+    "job_callbacks",
+    "callback_deliveries",
+    "job_run_times",
 )
 IDENTITY_TABLES = ("jobs", "job_steps", "credit_ledger", "audit_log")  # an ``id`` the database hands out
 BATCH = 500

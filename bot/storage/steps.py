@@ -133,6 +133,10 @@ class StepRepository:
             "DELETE FROM job_steps WHERE job_id = ? AND kind IN ('submit', 'poll', 'download')", (job_id,)
         )
 
+    async def drop(self, conn: Connection, job_id: int, kind: str) -> None:
+        """Remove the job's step of ``kind``, leased or not (its holder's fenced writes then change nothing)."""
+        await conn.execute("DELETE FROM job_steps WHERE job_id = ? AND kind = ?", (job_id, kind))
+
     # ------------------------------------------------------------------ claiming
     async def claim(
         self, lane: str, *, owner: str, now: float, lease_s: float, limit: int, capacity: tuple[str, int] | None = None

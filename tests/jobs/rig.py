@@ -148,6 +148,7 @@ def make_settings(tmp_path: Path, *, extra: dict[str, Any] | None = None, **prov
         "poll_workers": 4,
         "engine_idle_s": 3600.0,  # one process: local wake-ups are enough, and fewer virtual timers
         "engine_sweep_interval_s": 3600.0,
+        "poll_target_latency_s": 2.0,
         "image_deadline_s": 600.0,
         "daily_credits": 10_000,
         "max_running_jobs_per_user": 10_000,

@@ -18,6 +18,7 @@ from bot.jobs.outcomes import (
     RESTARTED_WHILE_SUBMITTING,
     RUN_TIMEOUT,
 )
+from bot.jobs.poll_schedule import LOW_Q, RunTimes
 from bot.render.job import queue_place
 from providers.base import JobState, JobStatus, Output
 from providers.errors import (
@@ -42,20 +43,26 @@ def prompts(submits: list[tuple[float, str]]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- the schedule
-async def test_first_poll_at_three_quarters_of_the_typical_duration_then_every_poll_interval(tmp_path):
-    async with rig(tmp_path) as r:  # typical 40 s, poll interval 2 s
+async def test_first_poll_one_target_after_the_priors_low_quantile_then_every_target_latency(tmp_path):
+    async with rig(tmp_path) as r:  # typical 40 s, no history: the prior; target latency 2 s
         job = await r.add()
         await r.run_until_finished(job.id)
         done = await r.job(job.id)
         ledger = await r.ledger(job.id)
+        seen = [tuple(row) for row in await r.db.fetch_all("SELECT seen_running_s, done_s FROM job_run_times")]
     polls = r.provider.poll_times("r1")
+    first = RunTimes.prior(40.0).quantile(LOW_Q) + 2.0
 
     assert r.provider.submits == [(T0, "a cat")]
-    assert polls[0] - T0 == pytest.approx(30.0)
-    assert gaps(polls) == pytest.approx([2.0] * 5)  # 30, 32, ... 40: done at the typical duration
+    assert polls[0] - T0 == pytest.approx(first)
+    assert 19 < first < 24  # nothing is asked while completion is unlikely
+    assert gaps(polls) == pytest.approx([2.0] * (len(polls) - 1))  # ... until done at 40 s
+    assert polls[-1] - T0 >= 40 > polls[-2] - T0
+    # What the job showed of its run time, for the next fits: running at the poll before, done at the last one.
+    assert seen == [(pytest.approx(polls[-2] - T0), pytest.approx(polls[-1] - T0))]
     assert done.status == "succeeded"
     assert done.submitted_at == T0
-    assert done.finished_at == T0 + 40
+    assert done.finished_at == polls[-1]
     assert [o.media_type for o in done.outputs] == ["image/png"]
     assert (r.media.root / done.outputs[0].path).read_bytes()[:4] == b"\x89PNG"
     assert ledger == ["reserve", "commit"]
@@ -71,12 +78,12 @@ async def test_first_poll_s_overrides_the_typical_duration(tmp_path):
     assert gaps(polls) == pytest.approx([2.0] * 18)  # 5, 7, ... 41
 
 
-async def test_a_short_typical_duration_still_waits_one_poll_interval(tmp_path):
+async def test_a_short_typical_duration_still_waits_one_target_latency(tmp_path):
     async with rig(tmp_path, provider=FakeProvider(VirtualTime(), typical_s=1.0), poll_interval_s=3.0) as r:
         r.provider.duration_s = 0
         job = await r.add()
         await r.run_until_finished(job.id)
-    assert r.provider.poll_times("r1") == [T0 + 3.0]
+    assert r.provider.poll_times("r1") == [pytest.approx(T0 + RunTimes.prior(1.0).quantile(LOW_Q) + 2.0)]
 
 
 @pytest.mark.parametrize(("hint", "expected"), [(7.0, 7.0), (0.5, 2.0), (500.0, 10.0)])

@@ -11,12 +11,14 @@ from bot.__main__ import main
 from bot.credits.service import QuotaService
 from bot.server_settings.config import ServerConfig
 from bot.server_settings.service import ServerSettingsService
+from bot.storage.callbacks import CallbackRepository
 from bot.storage.copy import TABLES, TargetNotEmpty, copy_database
 from bot.storage.database import Database, migrations
 from bot.storage.job_records import OutputRecord
 from bot.storage.jobs import JobRepository
 from bot.storage.operations import OperationsRepository
 from bot.storage.preferences import PreferenceRepository, Preferences
+from bot.storage.run_times import RunTimeRepository
 from bot.storage.server_settings import ServerSettingsRepository
 from bot.storage.steps import StepRepository
 from tests.fakes.clock import ManualClock
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.postgres
 
 async def fill(db: Database) -> None:
     """A little of everything copy-db moves: jobs, outputs, steps, credits, ledger, limits, settings, audit,
-    spending, pauses and preferences."""
+    spending, pauses, preferences and callbacks."""
     clock = ManualClock(T0)
     service = QuotaService(db, make_settings(), ServerSettingsService(db, clock=clock), clock=clock)
     jobs = Jobs(db, service, clock)
@@ -42,6 +44,9 @@ async def fill(db: Database) -> None:
         await JobRepository(db).add_outputs(conn, [OutputRecord(first.job_id, 0, "outputs/1/0.png", "image/png", 9)])
         job = await insert_job(conn, user_id=103, guild_id=1, status="running")
         await StepRepository(db).put(conn, job, "poll", "poll", due_at=T0 + 5, now=T0)
+        await CallbackRepository(db).register(conn, job, "wavespeed", "ab" * 32, T0)
+        await CallbackRepository(db).first_delivery(conn, "wavespeed", "msg_1", job, T0)
+        await RunTimeRepository(db).record(conn, first.job_id, "neta-lumina", seen_running_s=4, done_s=6, now=T0)
         await OperationsRepository(db).record_spending(
             conn, job_id=first.job_id, provider="wavespeed", model_key="neta-lumina", guild_id=1, day="2026-11-21",
             usd=0.01, now=T0,

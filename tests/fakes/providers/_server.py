@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.media import MEDIA_TYPES, media_bytes
+from tests.fakes.providers.callbacks import CallbackSender
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -123,6 +124,8 @@ class FakeProviderServer:
         self.app.router.add_get("/media/{key}/{name}", self._serve_media)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Jobs submitted with a callback URL get their outcome POSTed there when they finish.
+        self.callbacks = CallbackSender(payload=self.callback_payload, clock=lambda: self.clock())
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> FakeProviderServer:
@@ -134,6 +137,7 @@ class FakeProviderServer:
         return self
 
     async def close(self) -> None:
+        await self.callbacks.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -218,6 +222,10 @@ class FakeProviderServer:
         return web.Response(body=media.data, content_type=media.media_type)
 
     # ----------------------------------------------------------------- hooks for subclasses
+    def callback_payload(self, job: FakeJob) -> dict[str, Any]:
+        """The body this provider POSTs to a job's callback URL (providers that send callbacks override it)."""
+        raise NotImplementedError(f"{type(self).__name__} sends no callbacks")
+
     def unauthorized(self) -> web.Response:
         return web.json_response({"message": "Unauthorized"}, status=401)
 

@@ -137,6 +137,7 @@ class FakeLumaReseller(FakeProviderServer):
             return self._reply(task_error("invalid_request", problem), status=400)
         job = self.create_job(str(uuid.uuid4()), body)
         job.extra["created_at"] = _timestamp()
+        self.callbacks.watch(job, body.get("notify_hook"))
         return self._answer(self.generation(job.id), status=self.submit_status)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -175,6 +176,9 @@ class FakeLumaReseller(FakeProviderServer):
         return self._answer(self.generation(job.id), status=self.submit_status)
 
     # ----------------------------------------------------------------- bodies
+    def callback_payload(self, job: FakeJob) -> dict[str, Any]:
+        return self.generation(job.id)
+
     def generation(self, job_id: str) -> dict[str, Any]:
         """The Luma object a GET answers for this job right now (unwrapped)."""
         job = self.jobs[job_id]

@@ -114,6 +114,7 @@ class FakeLumozai(FakeProviderServer):
             return _laravel_422(errors)
         request_id = FIRST_REQUEST_ID + int(self.new_id())
         job = self.create_job(str(request_id), params, fmt=params.get("output_format") or self.output_format)
+        self.callbacks.watch(job, params.get("webhook"))
         total_s = job.timing.queued_s + job.timing.processing_s
         if self.slow_after_s is not None and total_s > self.slow_after_s:
             await asyncio.sleep(self.slow_after_s)
@@ -149,6 +150,16 @@ class FakeLumozai(FakeProviderServer):
         return web.Response(body=media.data, content_type=media.media_type)
 
     # ----------------------------------------------------------------- internals
+    def callback_payload(self, job: FakeJob) -> dict[str, Any]:
+        if not job.outcome.success:
+            return {
+                "success": True,
+                "data": {"request_id": int(job.id), "status": "failed", "error": job.outcome.message},
+            }
+        urls = self._output_urls(job)
+        data = {"request_id": int(job.id), "output": urls[0], "output_type": "image", "status": "succeeded"}
+        return {"success": True, "data": data}
+
     def _validate(self, params: dict[str, str]) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         model_id = params.get("model_id", "")

@@ -68,6 +68,7 @@ def _created_at() -> str:
 class FakeWaveSpeed(FakeProviderServer):
     def __init__(self) -> None:
         super().__init__()
+        self.callbacks.signed = True
         self.models = {MODEL}
         self.output_format = "jpeg"
         self.queued_status = "created"
@@ -109,6 +110,9 @@ class FakeWaveSpeed(FakeProviderServer):
         return [r.json for r in self.requests_to("POST", "/api/v3/(?!predictions).+")]
 
     # ----------------------------------------------------------------- base-class hooks
+    def callback_payload(self, job: FakeJob) -> dict[str, Any]:
+        return self._data(job)  # the prediction itself, not in the envelope
+
     def unauthorized(self) -> web.Response:
         return _envelope(None, code=401, message="Unauthorized: invalid API key", status=401)
 
@@ -129,6 +133,7 @@ class FakeWaveSpeed(FakeProviderServer):
             return _bad_request(problem)
         job = self.create_job(self.new_id(), body, fmt=body.get("output_format", "jpeg"))
         job.extra.update(model=model, created_at=_created_at())
+        self.callbacks.watch(job, request.query.get("webhook") or body.get("webhook_url"))
         if body.get("enable_sync_mode"):
             return await self._sync_answer(job)
         return _envelope(self._data(job))
