@@ -198,6 +198,8 @@ def _extend_body(request: GenerationRequest) -> dict[str, Any]:
         body["image_url"] = request.start_frame.data_uri()
     if request.end_frame is not None:
         body["image_end_url"] = request.end_frame.data_uri()
+    if request.callback_url is not None:
+        body["notify_hook"] = request.callback_url
     return body
 
 

@@ -56,6 +56,9 @@ async def test_extend_sends_the_documented_fields_and_is_followed_like_a_submit(
     assert done.status is JobStatus.SUCCEEDED
     assert done.outputs[0].media_type == "video/mp4"
     assert await provider.extend(original.remote_id, video("and again")) is not None  # the explicit call
+    hook = "https://bot.example.com/callbacks/luma-reseller/7/secret"
+    await provider.extend(original.remote_id, video("with a callback", callback_url=hook))
+    assert fake.requests_to("POST", f"{SUBMIT_PATH}/{original.remote_id}/extend")[-1].json["notify_hook"] == hook
 
 
 @pytest.mark.parametrize("known", [False, True])

@@ -173,6 +173,7 @@ class FakeLumaReseller(FakeProviderServer):
         self.extended.append((original.id, body))
         job = self.create_job(str(uuid.uuid4()), {"aspect_ratio": original.body.get("aspect_ratio"), **body})
         job.extra["created_at"] = _timestamp()
+        self.callbacks.watch(job, body.get("notify_hook"))
         return self._answer(self.generation(job.id), status=self.submit_status)
 
     # ----------------------------------------------------------------- bodies
