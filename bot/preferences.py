@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from bot.catalogue import Catalogue
 from bot.errors import InvalidInput
+from bot.i18n import msg
 from bot.prompting.preferences import check_preferences, clean_text, merged
 from bot.storage.preferences import PreferenceRepository, Preferences
 
@@ -64,7 +65,7 @@ class PreferenceService:
     ) -> Preferences:
         """Change the preferences given (text "none" removes one), keep the others; refused when one cannot work."""
         if model is None and aspect_ratio is None and private is None and suffix is None:
-            raise InvalidInput("Give at least one option to set. `/prefer clear` removes them all.")
+            raise InvalidInput(msg("Give at least one option to set. `/prefer clear` removes them all."))
         old = await self._repository.get(user_id)
         new = merged(
             old,

@@ -27,7 +27,7 @@ class Prefer(app_commands.Group):
     async def show(self, interaction: discord.Interaction[Bot]) -> None:
         await defer_ephemeral(interaction)
         preferences = await self.bot.services.preferences.get(interaction.user.id)
-        await interaction.edit_original_response(embed=preferences_embed(preferences))
+        await interaction.edit_original_response(embed=preferences_embed(preferences, interaction.locale))
 
     @app_commands.command(name="set", description="Choose your own defaults (the options you leave out stay)")
     @app_commands.describe(
@@ -48,14 +48,14 @@ class Prefer(app_commands.Group):
         preferences = await self.bot.services.preferences.set(
             interaction.user.id, model=model, aspect_ratio=aspect_ratio, private=private, suffix=suffix
         )
-        embed = preferences_embed(preferences, title="Your preferences are saved")
+        embed = preferences_embed(preferences, interaction.locale, saved=True)
         await interaction.edit_original_response(embed=embed)
 
     @app_commands.command(name="clear", description="Forget all your preferences")
     async def clear(self, interaction: discord.Interaction[Bot]) -> None:
         await defer_ephemeral(interaction)
         had_any = await self.bot.services.preferences.clear(interaction.user.id)
-        await interaction.edit_original_response(content=cleared_text(had_any))
+        await interaction.edit_original_response(content=cleared_text(had_any, interaction.locale))
 
     @set.autocomplete("model")
     async def _model(self, interaction: discord.Interaction[Bot], current: str) -> list[app_commands.Choice[str]]:

@@ -101,6 +101,7 @@ _IMAGE_WORDS = ("image", "keyframe")
 _FAILED_MESSAGE = "The video service could not make this video. Trying again may work."
 _IMAGE_FAILED_MESSAGE = "The video service could not use the start or end frame you gave it. Try a different image."
 _NO_OUTPUT_MESSAGE = "The video service finished the job but sent no video back. Trying again may work."
+_EMPTY_EXTEND_PROMPT_MESSAGE = "Write a prompt describing how the video goes on."
 _CANNOT_EXTEND_MESSAGE = (
     "The video service can no longer extend this video (it may be too old). Make a new video and extend that."
 )
@@ -190,7 +191,7 @@ def _extend_body(request: GenerationRequest) -> dict[str, Any]:
     """The JSON body of ``POST /luma/generations/{id}/extend``: the fields the doc lists for it (the video keeps
     the shape, length and resolution of the one it continues)."""
     if not request.prompt.strip():
-        raise _refuse("empty prompt", "Write a prompt describing how the video goes on.")
+        raise _refuse("empty prompt", _EMPTY_EXTEND_PROMPT_MESSAGE)
     body: dict[str, Any] = {"user_prompt": request.prompt}
     if request.enhance_prompt is not None:
         body["expand_prompt"] = request.enhance_prompt

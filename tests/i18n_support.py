@@ -123,10 +123,24 @@ async def command_strings() -> tuple[set[str], set[str]]:
 
 
 def provider_texts() -> set[str]:
-    """Texts ``providers/`` (which cannot import ``bot``) gives for people: each error class's default message and
-    each model's blurb. They reach people as plain strings, which ``bot.i18n.render`` translates."""
-    texts = {cls.default_user_message for cls in _subclasses(ProviderError)}
+    """Texts ``providers/`` (which cannot import ``bot``) gives for people: each error class's default message, each
+    adapter's ``*_MESSAGE`` constants (the messages its errors carry) and each model's blurb. They reach people as
+    plain strings, which ``bot.i18n.render`` translates."""
+    texts = {cls.default_user_message for cls in _subclasses(ProviderError)} | _message_constants()
     return texts | {model.blurb for spec in registry.specs() for model in spec.models if model.blurb}
+
+
+def _message_constants() -> set[str]:
+    """Module-level string constants named ``*_MESSAGE`` in ``providers/``."""
+    found: set[str] = set()
+    for path in sorted((ROOT / "providers").rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Constant):
+                continue
+            named = any(isinstance(t, ast.Name) and t.id.endswith("_MESSAGE") for t in node.targets)
+            if named and isinstance(node.value.value, str):
+                found.add(node.value.value)
+    return found
 
 
 def _subclasses(cls: type) -> set[type]:

@@ -107,11 +107,14 @@ def test_localized_names_are_unique_where_discord_needs_them(commands):
                 "quota-admin",
                 "server-settings",
                 "operator",
+                "prefer",
             ],
             ["prompt", "model", "aspect_ratio", "seed", "style", "format", "reference", "private"],
             ["prompt", "start_image", "end_image", "aspect_ratio", "duration", "resolution", "loop", "enhance"],
             ["view", "set-limit", "grant", "reset", "ban", "unban", "role-limit", "server-default", "audit"],
             ["show", "default-model", "nsfw", "completion-ping", "models", "channels", "moderator-roles"],
+            ["show", "set", "clear"],
+            ["model", "aspect_ratio", "private", "suffix"],
         ):
             shown = [table[name] for name in level]
             assert len(set(shown)) == len(shown), (lang, shown)

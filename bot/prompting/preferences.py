@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.errors import InvalidInput
+from bot.i18n import Msg, msg
 from bot.prompting.flags import FLAG_BY_NAME, parse_prompt
 from bot.prompting.models import KIND_WORDS
 from bot.prompting.options import resolve_options
@@ -31,7 +32,7 @@ class Applied:
 
     prompt: str
     flags: dict[str, str | bool]
-    notes: tuple[str, ...] = ()
+    notes: tuple[Msg, ...] = ()
 
 
 def _suffix_parts(suffix: str | None) -> tuple[str, dict[str, str | bool]]:
@@ -75,7 +76,7 @@ def apply_preferences(
     """``prompt`` and ``flags`` (the member's own, already parsed) with the preferences that fit ``entry`` for
     ``kind`` added under them. ``banned_word(text)`` (the server's rule) keeps a suffix with a banned word out."""
     words, preferred = preference_flags(preferences)
-    notes: list[str] = []
+    notes: list[Msg] = []
     given = _given(flags, slash)
     kept: dict[str, str | bool] = {}
     for name, value in preferred.items():
@@ -84,27 +85,37 @@ def apply_preferences(
         try:
             resolve_options(entry, kind, {name: value}, {})
         except InvalidInput:
-            notes.append(f"Your preference {_shown(name, value)} was skipped: `{entry.key}` does not take it.")
+            notes.append(
+                msg(
+                    "Your preference {flag} was skipped: `{model}` does not take it.",
+                    flag=_shown(name, value),
+                    model=entry.key,
+                )
+            )
             continue
         kept[name] = value
     text = prompt
     if words:
         joined = f"{prompt} {words}"
         if banned_word is not None and banned_word(words) is not None:
-            notes.append("Your suffix was skipped: it has a word this server does not allow.")
+            notes.append(msg("Your suffix was skipped: it has a word this server does not allow."))
         elif len(joined) > prompt_limit:
-            notes.append(f"Your suffix was skipped: with it the prompt is over {prompt_limit} characters.")
+            notes.append(
+                msg("Your suffix was skipped: with it the prompt is over {limit} characters.", limit=prompt_limit)
+            )
         else:
             text = joined
     return Applied(prompt=text, flags={**kept, **flags}, notes=tuple(notes))
 
 
-def model_note(preferences: Preferences, entry: ModelEntry, kind: Kind, asked: str | None) -> str | None:
+def model_note(preferences: Preferences, entry: ModelEntry, kind: Kind, asked: str | None) -> Msg | None:
     """Why the preferred model was not used for this job, when it was not (and nothing else was asked for)."""
     wanted = preferences.model_key
     if not wanted or asked or entry.key == wanted:
         return None
-    return f"Your preferred model `{wanted}` was skipped: it does not make {KIND_WORDS[kind]} here."
+    return msg(
+        "Your preferred model `{model}` was skipped: it does not make {kind} here.", model=wanted, kind=KIND_WORDS[kind]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- checks when set
@@ -127,7 +138,7 @@ def _check_flag(catalogue: Catalogue, preferred: ModelEntry | None, name: str, v
     takers = [e for e in catalogue if field in e.capabilities.fields]
     candidates = [preferred] if preferred is not None and preferred in takers else takers
     if not candidates:
-        raise InvalidInput(f"`--{name}` does not work with any model here. Remove it from the suffix.")
+        raise InvalidInput(msg("`--{flag}` does not work with any model here. Remove it from the suffix.", flag=name))
     errors: list[InvalidInput] = []
     for entry in candidates:
         try:
@@ -145,15 +156,23 @@ def check_preferences(catalogue: Catalogue, preferences: Preferences) -> Prefere
         key = preferences.model_key.lower()
         preferred = catalogue.get(key)
         if preferred is None:
-            names = ", ".join(e.key for e in catalogue) or "none"
-            raise InvalidInput(f"There is no model `{preferences.model_key}`. Choose one of: {names}.")
+            names = ", ".join(e.key for e in catalogue) or msg("none")
+            raise InvalidInput(
+                msg("There is no model `{model}`. Choose one of: {models}.", model=preferences.model_key, models=names)
+            )
         preferences = dataclasses.replace(preferences, model_key=preferred.key)
     if preferences.suffix:
         if len(preferences.suffix) > SUFFIX_MAX:
-            raise InvalidInput(f"The suffix is {len(preferences.suffix)} characters long; at most {SUFFIX_MAX}.")
+            raise InvalidInput(
+                msg(
+                    "The suffix is {length} characters long; at most {limit}.",
+                    length=len(preferences.suffix),
+                    limit=SUFFIX_MAX,
+                )
+            )
         parsed = parse_prompt(preferences.suffix)
         if "model" in parsed.flags:
-            raise InvalidInput("Choose the model with the `model` option, not --model in the suffix.")
+            raise InvalidInput(msg("Choose the model with the `model` option, not --model in the suffix."))
         for name, value in parsed.flags.items():
             _check_flag(catalogue, preferred, name, value)
     if preferences.aspect_ratio:

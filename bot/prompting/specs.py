@@ -191,8 +191,10 @@ class SpecBuilder:
         that continues it). ``flags`` are inline flags typed in the Edit or Extend box, checked like a command's."""
         if origin == "extend" and flags and set(flags) - EXTEND_FLAGS:
             raise InvalidInput(
-                "Only --enhance works when extending a video: the extension keeps the shape, length and "
-                "resolution of the video it continues."
+                msg(
+                    "Only --enhance works when extending a video: the extension keeps the shape, length and "
+                    "resolution of the video it continues."
+                )
             )
         spec = await self._follow_up(job_id, requester, origin=origin, prompt=prompt)
         entry = self._catalogue.get(spec.model_key)
@@ -206,14 +208,23 @@ class SpecBuilder:
         """The model that extends ``job``, or a refusal saying why it cannot be extended."""
         entry = self._catalogue.get(job.model_key)
         if job.kind != Kind.VIDEO or entry is None or "extend_of" not in entry.capabilities.fields:
-            raise InvalidInput(f"Job #{job.id} is not a video that can be extended (only `luma-video` videos can).")
+            raise InvalidInput(
+                msg("Job #{job_id} is not a video that can be extended (only `luma-video` videos can).", job_id=job.id)
+            )
         if job.status in ("queued", "submitting", "running"):
-            raise InvalidInput(f"Job #{job.id} is not finished yet. Extend it once its video is there.")
+            raise InvalidInput(
+                msg("Job #{job_id} is not finished yet. Extend it once its video is there.", job_id=job.id)
+            )
         if job.status != "succeeded" or not any(o.is_video for o in job.outputs):
-            why = {"failed": " (it failed)", "cancelled": " (it was cancelled)"}.get(job.status, "")
-            raise InvalidInput(f"Job #{job.id} has no video to extend{why}.")
+            if job.status == "failed":
+                raise InvalidInput(msg("Job #{job_id} has no video to extend (it failed).", job_id=job.id))
+            if job.status == "cancelled":
+                raise InvalidInput(msg("Job #{job_id} has no video to extend (it was cancelled).", job_id=job.id))
+            raise InvalidInput(msg("Job #{job_id} has no video to extend.", job_id=job.id))
         if not job.remote_id:
-            raise InvalidInput(f"The video service's id of job #{job.id} is not known, so it cannot be extended.")
+            raise InvalidInput(
+                msg("The video service's id of job #{job_id} is not known, so it cannot be extended.", job_id=job.id)
+            )
         return entry
 
     async def _follow_up(self, job_id: int, requester: Requester, *, origin: str, prompt: str | None) -> JobSpec:

@@ -50,6 +50,22 @@ async def test_set_show_and_clear_are_personal_and_visible_only_to_me(fake_disco
     assert again == "You had no preferences to clear."
 
 
+async def test_prefer_answers_in_the_members_language(fake_discord, fakes, settings):
+    async with bot_running(settings, fake_discord):
+        empty = await prefer(fake_discord, "show", locale="zh-CN")
+        await prefer(fake_discord, "set", {"model": "uni-1", "private": True}, locale="zh-CN")
+        shown = await prefer(fake_discord, "show", locale="zh-CN")
+        refused = await prefer(fake_discord, "set", locale="ja")
+        english = await prefer(fake_discord, "show", locale="en-US")
+    assert "你还没有设置偏好" in empty
+    assert "你的偏好" in shown
+    assert "模型\n`uni-1`" in shown
+    assert "仅自己可见\n是：结果仅自己可见" in shown
+    assert "宽高比\n未设置" in shown
+    assert refused == "設定するオプションを1つ以上指定してください。`/prefer clear` ですべて削除できます。"
+    assert "Model\n`uni-1`" in english
+
+
 async def test_what_cannot_work_is_refused_when_set_and_nothing_is_stored(fake_discord, fakes, settings):
     async with bot_running(settings, fake_discord):
         unknown_flag = await prefer(fake_discord, "set", {"suffix": "soft light --sead 3"})
