@@ -69,7 +69,9 @@ SHOWN_ARGUMENT = {
 SHOWN_KEYWORDS = ("content", "title", "label", "description", "placeholder", "text")
 EMBED_FIELD_KEYWORDS = ("name", "value")  # of add_field
 # Their texts are translated another way (slash command texts: the command translator) or are for operators.
-NOT_SHOWN_CALLS = frozenset({"command", "Group", "__init__", "describe", "Choice", "add_parser", "add_argument"})
+NOT_SHOWN_CALLS = frozenset(
+    {"command", "Group", "__init__", "describe", "Choice", "add_parser", "add_argument", "Response"}
+)  # Response: an HTTP answer to a provider or a probe, not to people
 
 
 def unwrapped_texts() -> list[str]:
