@@ -161,11 +161,11 @@ class Runner(RunnerBase):
                 )  # fmt: skip
             else:
                 await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
-            await self._transitions.show(conn, job.id, now=now)
+            await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
         if state.status is JobStatus.FAILED:
+            # A slot came free: the submit lane's next claim moves the line (and says so).
             self._transitions.on_message()
             self._wake(submit_lane(job.provider))
-            self._line_changed(job.provider)
         self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
         self._wake("discord")
 
@@ -273,7 +273,7 @@ class Runner(RunnerBase):
                         visible=visible,
                     )
                     if visible:
-                        await self._transitions.show(conn, job.id, now=now)
+                        await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
             except LeaseLost:
                 return
             if visible:
@@ -325,9 +325,8 @@ class Runner(RunnerBase):
             current = await self._jobs.get(job.id)
             if current is None or current.status in ("succeeded", "running"):
                 return
-        if ended:  # a slot (or a place in line) came free
+        if ended:  # a slot came free: the submit lane's next claim moves the line (and says so)
             self._wake(submit_lane(job.provider))
-            self._line_changed(job.provider)
             self._wake("discord")
         else:
             await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files

@@ -24,6 +24,7 @@ from providers.errors import ProviderError
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+PROGRESS_AFTER_TYPICAL = 1.5
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -99,6 +100,18 @@ class RunnerBase:
         return first_poll_delay(
             self.blocks[job.provider], state, entry.capabilities.typical_duration_s if entry else None
         )
+
+    def _progress_due(self, job: JobRecord, now: float) -> float:
+        """When a change of progress (sent, running upstream) is worth an edit of the job's message: not before
+        the model usually has the result (``PROGRESS_AFTER_TYPICAL`` times its typical duration from the start), so
+        a job that finishes by then gets its result as the next edit and nothing in between; a job that waited in
+        line shows at once that it left it."""
+        if job.shown_place is not None and job.shown_place > 1:
+            return now
+        entry = self._catalogue.get(job.model_key)
+        typical = entry.capabilities.typical_duration_s if entry else 0.0
+        started = job.submitted_at or now
+        return max(now + self._settings.edit_min_interval_s, started + PROGRESS_AFTER_TYPICAL * typical)
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)

@@ -48,10 +48,19 @@ class JobTransitions:
         if self.on_ended is not None:
             await self.on_ended(conn, job_id, status, now)
 
-    async def show(self, conn: Connection, job_id: int, *, now: float, final: bool = False) -> None:
-        """Ask for the job's message to be sent (coalesced with a pending send; final results first)."""
+    async def show(
+        self, conn: Connection, job_id: int, *, now: float, final: bool = False, due_at: float | None = None
+    ) -> None:
+        """Ask for the job's message to be sent by ``due_at`` (now by default; coalesced with a pending send, the
+        sooner wins; final results first)."""
         await self._steps.want(
-            conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY if final else 0
+            conn,
+            job_id,
+            "message",
+            DISCORD_LANE,
+            due_at=now if due_at is None else due_at,
+            now=now,
+            priority=FINAL_PRIORITY if final else 0,
         )
 
     async def succeed(

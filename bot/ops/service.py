@@ -87,6 +87,7 @@ class Operations:
         self.jobs = jobs
         self.clock = clock
         self.metrics = Metrics()
+        self.metrics.count_round_trips(lambda: database.round_trips)
         self.alerts = Alerter(settings, session)
         self._client: discord.Client | None = None
         self.engine: StepEngine | None = None

@@ -136,21 +136,26 @@ def _headline(job: JobRecord) -> str:
     return f"**{prompt_preview(job.prompt)}** · `{job.model_key}` · <@{job.user_id}>"
 
 
+def _job_tag(job: JobRecord) -> str:
+    """The job's number and what it costs: the facts of the command's answer, on every state of its message."""
+    return f"Job #{job.id} · {credits_text(job.cost)}." if job.cost else f"Job #{job.id}."
+
+
 def _progress_line(job: JobRecord, ctx: RenderContext) -> str:
     noun = KIND_NOUNS.get(job.kind, "job")
     if job.status == "queued":
         shown = queue_place(ctx.position) if ctx.position else None
         place = "" if shown is None else f" (position {shown})" if shown <= 10 else f" (about {shown} in line)"
-        line = f"⏳ Waiting to start{place}. Job #{job.id}."
+        line = f"⏳ Waiting to start{place}. {_job_tag(job)}"
         return f"{line}\n⏸️ {ctx.waiting_reason}" if ctx.waiting_reason else line
     if job.status == "submitting":
-        return f"📨 Sending to the {noun} service. Job #{job.id}."
+        return f"📨 Sending to the {noun} service. {_job_tag(job)}"
     started = job.submitted_at or job.created_at
     line = f"🎨 Making your {noun}, started {timestamp(started)}"
     if ctx.typical_duration_s:
         eta = started + ctx.typical_duration_s
         line += f", usually ready {timestamp(eta)}" if eta > ctx.now else ", should be ready any moment"
-    return f"{line}. Job #{job.id}."
+    return f"{line}. {_job_tag(job)}"
 
 
 def _running_rows(job: JobRecord) -> tuple[tuple[ButtonSpec, ...], ...]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.storage.database import Connection, Database, fetch_all, fetch_one
+from bot.storage.database import Connection, Database, fetch_one
 from bot.storage.job_records import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -40,18 +40,19 @@ class JobRepository:
 
     # ------------------------------------------------------------------ reads
     async def get(self, job_id: int) -> JobRecord | None:
-        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            return None
-        outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return row_to_job(row, [row_to_output(o) for o in outputs])
+        return await self.get_in(None, job_id)
 
-    async def get_in(self, conn: Connection, job_id: int) -> JobRecord | None:
-        """Read inside an open write transaction."""
-        row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+    async def get_in(self, conn: Connection | None, job_id: int) -> JobRecord | None:
+        """Read inside an open write transaction (or from the read connection when None). Outputs are written
+        only with a job's success (``add_outputs``, in its transaction): other jobs take one read."""
+        row = await self._db.fetch_one_in(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             return None
-        outputs = await fetch_all(conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
+        if row["status"] != "succeeded":
+            return row_to_job(row, [])
+        outputs = await self._db.fetch_all_in(
+            conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,)
+        )
         return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def active(self) -> list[JobRecord]:
@@ -261,14 +262,17 @@ class JobRepository:
         )
         return cursor.rowcount == 1
 
-    async def line(self, provider: str) -> list[tuple[int, int, int | None]]:
-        """The provider's queued jobs in order: (job id, place in line, the place its message last showed)."""
+    async def line(self, provider: str) -> list[tuple[int, int, int | None, float | None]]:
+        """The provider's queued jobs in order: (job id, place in line, the place its message last showed, when its
+        message was last sent)."""
         rows = await self._db.fetch_all(
-            """SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS place, shown_place FROM jobs
-               WHERE provider = ? AND status = 'queued' ORDER BY id""",
+            "SELECT id, shown_place, message_sent_at FROM jobs WHERE provider = ? AND status = 'queued' ORDER BY id",
             (provider,),
         )
-        return [(int(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+        return [
+            (int(r[0]), place, None if r[1] is None else int(r[1]), None if r[2] is None else float(r[2]))
+            for place, r in enumerate(rows, start=1)
+        ]
 
     async def queue_deadlines(self, now: float) -> tuple[list[JobRecord], float | None]:
         """Queued jobs whose deadline passed, and the next deadline of one still waiting."""

@@ -43,6 +43,13 @@ class Orphan:
     has_result: bool
 
 
+_WANT_SQL = """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (job_id, kind) DO UPDATE SET
+        due_at = CASE WHEN job_steps.lease_owner IS NOT NULL THEN excluded.due_at
+                      WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
+                      ELSE job_steps.due_at END,
+        priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
+                        ELSE job_steps.priority END"""
 _CLAIM = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
     WHERE id IN (SELECT id FROM job_steps
                  WHERE lane = ? AND due_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
@@ -109,16 +116,15 @@ class StepRepository:
         coalesces with one already pending, the sooner and more urgent wins. A step being run right now gets the
         new due time as it is: its holder sees it changed (``complete``, ``release``) and hands the step back
         instead of dropping the request with it."""
-        await conn.execute(
-            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (job_id, kind) DO UPDATE SET
-                   due_at = CASE WHEN job_steps.lease_owner IS NOT NULL THEN excluded.due_at
-                                 WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
-                                 ELSE job_steps.due_at END,
-                   priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
-                                   ELSE job_steps.priority END""",
-            (job_id, kind, lane, due_at, priority, now),
-        )
+        await conn.execute(_WANT_SQL, (job_id, kind, lane, due_at, priority, now))
+
+    async def want_many(
+        self, conn: Connection, wanted: Sequence[tuple[int, float]], kind: str, lane: str, *, now: float
+    ) -> None:
+        """``want`` for many jobs at once, (job id, due time) each: one round trip (ordered by job id, so two
+        processes doing this lock the rows in the same order)."""
+        if wanted:
+            await conn.executemany(_WANT_SQL, [(job_id, kind, lane, due, 0, now) for job_id, due in sorted(wanted)])
 
     async def lock_job(self, conn: Connection, job_id: int) -> None:
         """Lock the job's steps before its row (PostgreSQL; SQLite has one writer). Claims and step holders lock

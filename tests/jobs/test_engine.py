@@ -204,7 +204,8 @@ async def test_never_more_than_max_concurrency_upstream_and_jobs_start_in_fifo_o
 
 
 async def test_moving_up_the_line_notifies_only_jobs_whose_shown_place_changes(tmp_path):
-    async with rig(tmp_path, max_concurrency=1, first_poll_s=5.0) as r:
+    # Each waiting job's message is asked for once its last edit is queue_edit_interval_s old (here: at T0 + 5).
+    async with rig(tmp_path, max_concurrency=1, first_poll_s=5.0, extra={"queue_edit_interval_s": 5.0}) as r:
         r.provider.duration_s = 5
         jobs = [await r.add(f"job {n}") for n in range(25)]
         await r.driver.settle()
@@ -441,7 +442,10 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
         r.engine.line_changed("wavespeed")  # what JobService.cancel does
         await r.driver.settle()
         assert [await r.position(job.id) for job in (b, c, d)] == [1, None, 2]
-        assert sorted(r.notified_ids()) == [c.id, d.id]  # c's end, d's new place
+        assert r.notified_ids() == [c.id]  # c's end at once
+        # d's new place: once its message is queue_edit_interval_s old (b's place did not change)
+        assert ("message", T0 + 10) in await r.steps.pending(d.id)
+        assert not [kind for kind, _ in await r.steps.pending(b.id) if kind == "message"]
 
         assert await r.transitions.cancel(a.id) == "kept"
         r.engine.line_changed("wavespeed")
