@@ -35,16 +35,18 @@ class Settlement:
         role_ids: Collection[int],
         cost: int,
         now: float,
+        new_job: bool = False,
     ) -> Reservation:
         """Take ``cost`` credits for ``job_id`` (period credits first, then bonus) or refuse.
 
         Call it in the transaction that inserted the job, and let a refusal roll that transaction back. A job
-        that already has a reservation gets it back without a second charge.
+        that already has a reservation gets it back without a second charge (``new_job``: it was inserted in this
+        transaction, so it has none; the ledger's unique row still refuses a second one).
         """
         if cost < 0:
             raise ValueError(f"cost must be >= 0, got {cost}")
         rules = await self._rules.member_rules(guild_id, user_id, role_ids, conn=conn)
-        existing = await self._credits.reservation(conn, job_id)
+        existing = None if new_job else await self._credits.reservation(conn, job_id)
         if existing is not None:
             return Reservation(
                 job_id=job_id,

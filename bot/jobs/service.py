@@ -156,7 +156,7 @@ class JobService:
         entry: ModelEntry,
         params: dict[str, Any],
         message_id: int | None = None,
-    ) -> tuple[JobRecord, Lease | None, Reservation]:
+    ) -> tuple[JobRecord, Lease, Reservation]:
         now = self._clock()
         deadline = self._settings.video_deadline_s if spec.kind is Kind.VIDEO else self._settings.image_deadline_s
         new = NewJob(
@@ -185,7 +185,8 @@ class JobService:
             message_id=message_id,
         )
         async with self._db.transaction() as conn:
-            job_id = await self._jobs.insert(conn, new)
+            job = await self._jobs.insert_returning(conn, new)
+            job_id = job.id
             reservation = await self._quota.reserve(
                 conn,
                 job_id=job_id,
@@ -194,16 +195,14 @@ class JobService:
                 role_ids=requester.role_ids,
                 cost=entry.cost,
                 now=now,
+                new_job=True,
             )
             await self._steps.put(conn, job_id, "submit", submit_lane(entry.provider), due_at=now, now=now)
-            await self._steps.put(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
-            # Leased to this process from the start: the command sends the first render itself, before its receipt
-            # (another process's lane sending it meanwhile would race the receipt while the response loads).
-            first = await self._steps.lease_new(
-                conn, job_id, "message", owner=self._engine.owner, now=now, lease_s=self._engine.lease_s
+            # Leased to this process from the start: the command sends the first render itself, before any note
+            # (another process's lane sending it meanwhile would race the note while the response loads).
+            first = await self._steps.put_leased(
+                conn, job_id, "message", DISCORD_LANE, owner=self._engine.owner, now=now, lease_s=self._engine.lease_s
             )
-            job = await self._jobs.get_in(conn, job_id)
-        assert job is not None
         return job, first, reservation
 
     def _note(self, job: JobRecord, spec: JobSpec, reservation: Reservation) -> str | None:
@@ -228,7 +227,7 @@ class JobService:
             return
         self._engine.also_held.add(lease.step_id)  # renewed while it is sent, like the lanes' steps
         try:
-            await self._delivery.message(lease)
+            await self._delivery.message(lease, job=job)  # as just written: no read
         except Exception:
             log.exception("job %s: the first render of its message failed; the outbox retries it", job.id)
             try:

@@ -90,13 +90,17 @@ class JobRepository:
 
     # ------------------------------------------------------------------ writes
     async def insert(self, conn: Connection, job: NewJob) -> int:
+        return (await self.insert_returning(conn, job)).id
+
+    async def insert_returning(self, conn: Connection, job: NewJob) -> JobRecord:
+        """Write a new job; returns it as written (one statement)."""
         row = await fetch_one(
             conn,
             """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
                    cost, origin, parent_job_id, created_at, deadline_at, application_id, interaction_token,
                    token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
                    channel_nsfw, attachment_size_limit, message_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
             (
                 job.user_id,
                 job.guild_id,
@@ -124,7 +128,7 @@ class JobRepository:
             ),
         )
         assert row is not None
-        return int(row["id"])
+        return row_to_job(row)
 
     async def claim_for_submit(self, job_id: int) -> bool:
         """queued → submitting. False when the job left the queue meanwhile (cancelled)."""

@@ -8,7 +8,8 @@ removed), those statements change no row and ``LeaseLost`` rolls the whole trans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,24 @@ def _lease(row: Any) -> Lease:
 class StepRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # The due times this process gave steps, per lane (a heap each): when its lanes should look again, known
+        # without asking the database. A hint, never a decision: claims decide (a rolled-back write leaves a hint
+        # that wakes a lane for nothing; steps of other processes are seen at the lanes' idle_s rounds).
+        self._due: dict[str, list[float]] = {}
+        self.hint_listeners: list[Callable[[str, float], None]] = []  # the engines' lanes: wake up sooner?
+
+    def _hint(self, lane: str, due_at: float) -> None:
+        heapq.heappush(self._due.setdefault(lane, []), due_at)
+        for listener in self.hint_listeners:
+            listener(lane, due_at)
+
+    def due_hint(self, lane: str, now: float) -> float | None:
+        """The earliest due time after ``now`` this process gave a step of ``lane`` (earlier ones are forgotten:
+        the claim just made took what was due)."""
+        heap = self._due.get(lane)
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
 
     # ------------------------------------------------------------------ scheduling (inside a caller's transaction)
     async def put(
@@ -100,6 +119,7 @@ class StepRepository:
                WHERE job_steps.lease_owner IS NULL""",
             (job_id, kind, lane, due_at, priority, now),
         )
+        self._hint(lane, due_at)
 
     async def want(
         self,
@@ -117,6 +137,7 @@ class StepRepository:
         new due time as it is: its holder sees it changed (``complete``, ``release``) and hands the step back
         instead of dropping the request with it."""
         await conn.execute(_WANT_SQL, (job_id, kind, lane, due_at, priority, now))
+        self._hint(lane, due_at)
 
     async def want_many(
         self, conn: Connection, wanted: Sequence[tuple[int, float]], kind: str, lane: str, *, now: float
@@ -125,6 +146,8 @@ class StepRepository:
         processes doing this lock the rows in the same order)."""
         if wanted:
             await conn.executemany(_WANT_SQL, [(job_id, kind, lane, due, 0, now) for job_id, due in sorted(wanted)])
+            for due in {due for _, due in wanted}:
+                self._hint(lane, due)
 
     async def lock_job(self, conn: Connection, job_id: int) -> None:
         """Lock the job's steps before its row (PostgreSQL; SQLite has one writer). Claims and step holders lock
@@ -189,6 +212,21 @@ class StepRepository:
             (owner, now + lease_s, job_id, kind),
         )
         return None if row is None else _lease(row)
+
+    async def put_leased(
+        self, conn: Connection, job_id: int, kind: str, lane: str, *, owner: str, now: float, lease_s: float
+    ) -> Lease:
+        """A new step of the job, due now and leased to ``owner`` from the start (``put`` and ``lease_new`` in one
+        statement), for a job written in this same transaction."""
+        row = await fetch_one(
+            conn,
+            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at, fence, lease_owner,
+                   lease_expires_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?)
+               RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
+            (job_id, kind, lane, now, now, owner, now + lease_s),
+        )
+        assert row is not None
+        return _lease(row)
 
     async def claim_one(self, step_id: int, *, owner: str, now: float, lease_s: float) -> Lease | None:
         """Lease one known step now, whatever its due time (e.g. the first message of a job, sent by the command
@@ -276,6 +314,7 @@ class StepRepository:
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        self._hint(lease.lane, due_at)
 
     async def release_one(self, lease: Lease, *, due_at: float, attempts: int | None = None) -> bool:
         """Hand one step back to run at ``due_at`` (its own transaction); False if it is no longer ours."""
