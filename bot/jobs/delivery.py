@@ -201,7 +201,7 @@ class Outbox:
             async with self._db.transaction() as conn:
                 # Done, if the lease is still ours (else LeaseLost rolls this back): the step first, then the job,
                 # the order every step holder locks them in.
-                await self._steps.complete(conn, lease)
+                asked_again = await self._steps.complete(conn, lease)
                 current = await self._jobs.message_shown(
                     conn,
                     job.id,
@@ -222,7 +222,7 @@ class Outbox:
                     )
                     again = True
                 else:
-                    again = False
+                    again = asked_again
                     if final and await self._should_ping(job, path):
                         await self._steps.want(conn, job.id, "ping", DISCORD_LANE, due_at=self._clock(), now=now)
                         again = True

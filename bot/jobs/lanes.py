@@ -89,13 +89,12 @@ class Lane:
         self._wake.set()
 
     def hinted(self, due_at: float) -> None:
-        """This process gave a step of the lane a due time: claim now if it is due (or if a claim is under way,
-        which may have missed it), else wake up by then."""
-        if self._saturated:
-            return  # every place is taken: a handler that finishes wakes the lane
-        if not self._idling or due_at <= self._clock():
-            self._wake.set()
-        elif due_at < self._wake_at:
+        """This process gave a step of the lane a later due time: wake up by then. (Heard when the statement runs,
+        before its commit: a step due now is claimed on the ``wake()`` its writer sends after committing, and a
+        lane not idling reads this hint when it next goes idle.)"""
+        if self._saturated or not self._idling:
+            return  # every place is taken (a handler that finishes wakes the lane), or the lane is busy claiming
+        if self._clock() < due_at < self._wake_at:
             self._wake_at = due_at
             self._retime.set()
 

@@ -30,7 +30,7 @@ from bot.jobs.poll_schedule import next_poll_delay, past_deadline, run_deadline_
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.runner_base import RunnerBase
-from bot.storage.jobs import JobRecord
+from bot.storage.jobs import JobRecord, OutputRecord
 from bot.storage.steps import Lease, LeaseLost
 from providers.base import JobState, JobStatus, Kind
 from providers.errors import AuthError, InsufficientFundsError, NotFoundError, ProviderError
@@ -134,7 +134,13 @@ class Runner(RunnerBase):
         now = self._clock()
         first_poll = now + self._first_poll_delay(job, state)
         async with self._db.transaction() as conn:
-            await self._steps.complete(conn, lease)
+            # The submit step becomes the next one (the step before the job, the order every holder locks in).
+            if state.status is JobStatus.SUCCEEDED:
+                await self._steps.advance(conn, lease, "download", DOWNLOAD_LANE, due_at=now)
+            elif state.status is JobStatus.FAILED:
+                await self._steps.complete(conn, lease)
+            else:
+                await self._steps.advance(conn, lease, "poll", POLL_LANE, due_at=first_poll)
             if not await self._jobs.start_running(
                 conn,
                 job.id,
@@ -148,10 +154,10 @@ class Runner(RunnerBase):
                 log.warning(
                     "job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id
                 )
+                await self._steps.drop_run_steps(conn, job.id)
                 return
             if state.status is JobStatus.SUCCEEDED:
                 await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
-                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
             elif state.status is JobStatus.FAILED:
                 # Failed at once: recorded, failed and refunded in this one transaction (nothing, e.g. a cancel
                 # that would keep the credits of a running job, can come in between).
@@ -159,15 +165,15 @@ class Runner(RunnerBase):
                     conn, job.id, code=state.failure_code or "failed", now=now,
                     message=state.failure_message or GENERIC_FAILURE, upstream_status=state.upstream_status,
                 )  # fmt: skip
-            else:
-                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
             await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
+        # Steps due later (the first poll, a progress edit) wake their lanes by their due time (the lanes hear
+        # of it: ``StepRepository.due_hint``); what is due now, after the commit.
         if state.status is JobStatus.FAILED:
             # A slot came free: the submit lane's next claim moves the line (and says so).
             self._transitions.on_message()
             self._wake(submit_lane(job.provider))
-        self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
-        self._wake("discord")
+        elif state.status is JobStatus.SUCCEEDED:
+            self._wake(DOWNLOAD_LANE)
 
     async def _back_in_line(self, job: JobRecord, lease: Lease, exc: ProviderError) -> None:
         """Refused before acceptance (429, connection refused, a paused provider): queued again and retried after
@@ -244,7 +250,8 @@ class Runner(RunnerBase):
 
     async def _handle_state(self, job: JobRecord, lease: Lease, state: JobState) -> None:
         if state.status is JobStatus.SUCCEEDED:
-            await self._to_download(job, lease, state)
+            if not await self._download_now(job, lease, state):
+                await self._to_download(job, lease, state)
         elif state.status is JobStatus.FAILED:
             log.info("job %s failed upstream: %s (%s)", job.id, state.failure_code, state.upstream_status)
             await self._fail(
@@ -276,17 +283,53 @@ class Runner(RunnerBase):
                         await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
             except LeaseLost:
                 return
-            if visible:
-                self._wake("discord")
+
+    async def _download_now(self, job: JobRecord, lease: Lease, state: JobState) -> bool:
+        """The poll that saw the job finish takes its result home at once when a download place is free (no
+        download step to write, claim and read: a transaction and a claim less per job). False leaves it to the
+        download step (no free place). A failed download is handled as the download step would: polled again
+        (fresh links) a few times, then failed."""
+        if self.downloads.locked():
+            return False
+        async with self.downloads:
+            self.calls["download"] += 1
+            try:
+                outputs = await collect_outputs(
+                    job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+                )
+            except FetchError as exc:
+                outputs = None
+                failure = exc
+            except Exception:
+                log.exception("job %s: its download failed unexpectedly; the download step tries again", job.id)
+                return False
+        if outputs is None:
+            errors = job.poll_errors + 1
+            if failure.retryable and errors < DOWNLOAD_TRIES and not past_deadline(job.deadline_at, self._clock()):
+                log.info("job %s: download problem #%d (%s)", job.id, errors, failure)
+                due = self._clock() + self._error_delay(job, errors, None)
+                try:
+                    async with self._db.transaction() as conn:
+                        await self._steps.release(conn, lease, due_at=due, attempts=errors)
+                        await self._jobs.note_poll(
+                            conn, job.id, upstream_status=None, next_poll_at=due, poll_errors=errors
+                        )
+                except LeaseLost:
+                    pass
+            else:
+                log.warning("job %s: result download refused: %s", job.id, failure)
+                await self._fail(job, "download_failed", DOWNLOAD_FAILED, lease)
+            return True
+        await self._succeeded(job, lease, outputs, state)
+        return True
 
     async def _to_download(self, job: JobRecord, lease: Lease, state: JobState | None) -> None:
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
+                await self._steps.advance(conn, lease, "download", DOWNLOAD_LANE, due_at=now)
                 if state is not None:
                     await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
-                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
         except LeaseLost:
             return
         self._wake(DOWNLOAD_LANE)
@@ -304,9 +347,10 @@ class Runner(RunnerBase):
         state = load_state(job.upstream_result)
         self.calls["download"] += 1
         try:
-            outputs = await collect_outputs(
-                job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
-            )
+            async with self.downloads:
+                outputs = await collect_outputs(
+                    job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+                )
         except FetchError as exc:
             errors = job.poll_errors + 1
             if exc.retryable and errors < DOWNLOAD_TRIES and not past_deadline(job.deadline_at, self._clock()):
@@ -317,6 +361,10 @@ class Runner(RunnerBase):
                 log.warning("job %s: result download refused: %s", job.id, exc)
                 await self._fail(job, "download_failed", DOWNLOAD_FAILED, lease)
             return
+        await self._succeeded(job, lease, outputs, state)
+
+    async def _succeeded(self, job: JobRecord, lease: Lease, outputs: list[OutputRecord], state: JobState) -> None:
+        """The outputs are stored: the job succeeds (credits committed) in the step's fenced transaction."""
         try:
             ended = await self._transitions.succeed(lease, outputs, upstream_status=state.upstream_status)
         except LeaseLost:
@@ -327,7 +375,6 @@ class Runner(RunnerBase):
                 return
         if ended:  # a slot came free: the submit lane's next claim moves the line (and says so)
             self._wake(submit_lane(job.provider))
-            self._wake("discord")
         else:
             await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files
 
@@ -335,8 +382,7 @@ class Runner(RunnerBase):
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
-                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=now + delay_s, now=now)
+                await self._steps.advance(conn, lease, "poll", POLL_LANE, due_at=now + delay_s)
                 if errors is not None:
                     await self._jobs.note_poll(
                         conn, job.id, upstream_status=None, next_poll_at=now + delay_s, poll_errors=errors

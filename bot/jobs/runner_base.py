@@ -3,6 +3,7 @@ limiter and pause, and the one way a handler ends a job as failed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -70,6 +71,8 @@ class RunnerBase:
             for name, block in self.blocks.items()
         }
         self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
+        # Result downloads at once (ENGINE_DOWNLOAD_CONCURRENCY), the download lane's and the polls' own together.
+        self.downloads = asyncio.Semaphore(settings.engine_download_concurrency)
         # Paused by an operator or automatically (``Operations``): the submit lane claims nothing meanwhile.
         self.held: Callable[[str], bool] = lambda provider: False
         # The provider refused the key or has no balance: pause it (the job goes back in line).

@@ -185,7 +185,7 @@ class JobService:
             message_id=message_id,
         )
         async with self._db.transaction() as conn:
-            job = await self._jobs.insert_returning(conn, new)
+            job = await self._jobs.insert(conn, new)
             job_id = job.id
             reservation = await self._quota.reserve(
                 conn,

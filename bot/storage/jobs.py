@@ -89,10 +89,7 @@ class JobRepository:
         return {str(row[0]) for row in rows}
 
     # ------------------------------------------------------------------ writes
-    async def insert(self, conn: Connection, job: NewJob) -> int:
-        return (await self.insert_returning(conn, job)).id
-
-    async def insert_returning(self, conn: Connection, job: NewJob) -> JobRecord:
+    async def insert(self, conn: Connection, job: NewJob) -> JobRecord:
         """Write a new job; returns it as written (one statement)."""
         row = await fetch_one(
             conn,
@@ -130,13 +127,6 @@ class JobRepository:
         assert row is not None
         return row_to_job(row)
 
-    async def claim_for_submit(self, job_id: int) -> bool:
-        """queued → submitting. False when the job left the queue meanwhile (cancelled)."""
-        changed = await self._db.execute(
-            "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job_id,)
-        )
-        return changed == 1
-
     async def finish(
         self,
         conn: Connection,
@@ -148,18 +138,20 @@ class JobRepository:
         error_message: str | None = None,
         upstream_status: str | None = None,
         from_statuses: Sequence[str] = ACTIVE_STATUSES,
-    ) -> bool:
-        """Move an active job (in one of ``from_statuses``) to a terminal status, once. False if it was not."""
+    ) -> JobRecord | None:
+        """Move an active job (in one of ``from_statuses``) to a terminal status, once: the job as it ended (without
+        outputs), or None if it was not active."""
         assert status in TERMINAL_STATUSES
         assert set(from_statuses) <= set(ACTIVE_STATUSES)
         marks = ", ".join("?" for _ in from_statuses)
-        cursor = await conn.execute(
+        row = await fetch_one(
+            conn,
             f"""UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
                    upstream_status = COALESCE(?, upstream_status), upstream_result = NULL, version = version + 1
-               WHERE id = ? AND status IN ({marks})""",
+               WHERE id = ? AND status IN ({marks}) RETURNING *""",
             (status, now, error_code, error_message, upstream_status, job_id, *from_statuses),
         )
-        return cursor.rowcount == 1
+        return None if row is None else row_to_job(row)
 
     # ------------------------------------------------------------------ the engine's writes (fenced by the caller)
     async def mark_submit_sent(self, conn: Connection, job_id: int, now: float) -> bool:

@@ -288,21 +288,34 @@ class StepRepository:
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
-    async def complete(self, conn: Connection, lease: Lease) -> None:
+    async def complete(self, conn: Connection, lease: Lease) -> bool:
         """The step is done: remove it, unless it was asked for again while held (``want`` moved its due time):
-        then hand it back, due when it was asked for."""
+        then hand it back, due when it was asked for (True: the caller wakes its lane after the commit)."""
         cursor = await conn.execute(
             "DELETE FROM job_steps WHERE id = ? AND fence = ? AND due_at = ?",
             (lease.step_id, lease.fence, lease.due_at),
         )
         if cursor.rowcount == 1:
-            return
+            return False
         cursor = await conn.execute(
             "UPDATE job_steps SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND fence = ?",
             (lease.step_id, lease.fence),
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        return True
+
+    async def advance(self, conn: Connection, lease: Lease, kind: str, lane: str, *, due_at: float) -> None:
+        """The step is done and the job's next run step is ``kind`` at ``due_at``: the same row becomes it (one
+        statement for ``complete`` and ``put``; a job has one run step at a time)."""
+        cursor = await conn.execute(
+            """UPDATE job_steps SET kind = ?, lane = ?, due_at = ?, priority = 0, attempts = 0, lease_owner = NULL,
+                   lease_expires_at = NULL WHERE id = ? AND fence = ?""",
+            (kind, lane, due_at, lease.step_id, lease.fence),
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        self._hint(lane, due_at)
 
     async def release(self, conn: Connection, lease: Lease, *, due_at: float, attempts: int | None = None) -> None:
         """Run the step again at ``due_at`` (and count a failed try when ``attempts`` is given)."""

@@ -102,7 +102,7 @@ async def seed_jobs(
     ids = []
     for n in range(count):
         async with bot.services.database.transaction() as conn:
-            job_id = await repo.insert(
+            written = await repo.insert(
                 conn,
                 NewJob(
                     user_id=user_id,
@@ -119,6 +119,7 @@ async def seed_jobs(
                     ephemeral=ephemeral,
                 ),
             )
+            job_id = written.id
             if status != "queued":
                 await repo.finish(conn, job_id, status=status, now=now)
         if not ephemeral:

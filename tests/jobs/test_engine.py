@@ -362,7 +362,7 @@ async def test_an_unexpected_error_while_handling_a_poll_does_not_strand_the_job
     async with rig(tmp_path, first_poll_s=5.0, max_concurrency=1) as r:
         r.provider.duration_s = 0
         save_output = r.media.save_output
-        failures = [OSError("disk full")]
+        failures = [OSError("disk full"), OSError("disk full")]  # the poll's own download, then the download step
 
         async def flaky_save(*args, **kwargs):
             if failures:
@@ -376,7 +376,8 @@ async def test_an_unexpected_error_while_handling_a_poll_does_not_strand_the_job
         done = await r.job(job.id)
         assert await r.ledger(job.id) == ["reserve", "commit"]
     assert done.status == "succeeded"
-    # The download is tried again after the error (the lane hands its step back), not stranded:
+    # The poll that saw it finish tries to download it, then the download step, whose error hands the step back
+    # (the lane) to be tried again: not stranded.
     assert r.provider.poll_times("r1") == [T0 + 5]
     assert done.finished_at == T0 + 5 + RETRY_AFTER_ERROR_S
 
@@ -465,7 +466,8 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
 async def test_a_job_being_sent_is_not_cancelled_and_nothing_is_refunded(tmp_path):
     async with rig(tmp_path) as r:
         job = await r.add("a", enqueue=False)
-        assert await r.jobs.claim_for_submit(job.id)  # claimed, then the intent written just before the call
+        # claimed (what the submit lane's claim writes), then the intent written just before the call
+        assert await r.db.execute("UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job.id,))
         async with r.db.transaction() as conn:
             assert await r.jobs.mark_submit_sent(conn, job.id, r.clock())
         assert await r.transitions.cancel(job.id) == "sending"
