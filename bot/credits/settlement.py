@@ -99,19 +99,11 @@ class Settlement:
 
     async def commit(self, conn: Connection, *, job_id: int, now: float) -> bool:
         """Settle the job's reservation as spent. False if it was already committed or refunded (or never reserved)."""
-        reserve = await self._credits.reservation(conn, job_id)
-        if reserve is None:
+        if await self._credits.append_commit(conn, job_id, now):
+            return True
+        if await self._credits.reservation(conn, job_id) is None:
             log.warning("commit of job %s, which has no credit reservation", job_id)
-            return False
-        entry = NewLedgerEntry(
-            guild_id=reserve.guild_id,
-            user_id=reserve.user_id,
-            kind="commit",
-            created_at=now,
-            job_id=job_id,
-            period=reserve.period,
-        )
-        return await self._credits.append(conn, entry)
+        return False
 
     async def refund(self, conn: Connection, *, job_id: int, now: float) -> bool:
         """Give the job's reserved credits back: the period part to the period it came from, the bonus part to the

@@ -107,10 +107,8 @@ class RunnerBase:
     def _progress_due(self, job: JobRecord, now: float) -> float:
         """When a change of progress (sent, running upstream) is worth an edit of the job's message: not before
         the model usually has the result (``PROGRESS_AFTER_TYPICAL`` times its typical duration from the start), so
-        a job that finishes by then gets its result as the next edit and nothing in between; a job that waited in
-        line shows at once that it left it."""
-        if job.shown_place is not None and job.shown_place > 1:
-            return now
+        a job that finishes by then gets its result as the next edit and nothing in between (also one that waited
+        in line: its place, then its result)."""
         entry = self._catalogue.get(job.model_key)
         typical = entry.capabilities.typical_duration_s if entry else 0.0
         started = job.submitted_at or now
