@@ -165,7 +165,8 @@ class Runner(RunnerBase):
                     conn, job.id, code=state.failure_code or "failed", now=now,
                     message=state.failure_message or GENERIC_FAILURE, upstream_status=state.upstream_status,
                 )  # fmt: skip
-            await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
+        # No progress edit is asked for here: a poll asks for one once the model's usual duration has passed
+        # (``_handle_state``); a job that finishes before shows its result next.
         # Steps due later (the first poll, a progress edit) wake their lanes by their due time (the lanes hear
         # of it: ``StepRepository.due_hint``); what is due now, after the commit.
         if state.status is JobStatus.FAILED:
@@ -267,6 +268,10 @@ class Runner(RunnerBase):
             now = self._clock()
             due = now + next_poll_delay(self.blocks[job.provider], state.poll_after_s)
             visible = state.upstream_status != job.upstream_status
+            progress_due = self._progress_due(job, now)
+            # The message still shows an older state (waiting, sending) and the job has run as long as it usually
+            # takes in all: show that it runs.
+            behind = job.shown_version != job.version and now >= progress_due
             try:
                 async with self._db.transaction() as conn:
                     await self._steps.release(conn, lease, due_at=due, attempts=0)
@@ -279,8 +284,8 @@ class Runner(RunnerBase):
                         request_id=state.request_id,
                         visible=visible,
                     )
-                    if visible:
-                        await self._transitions.show(conn, job.id, now=now, due_at=self._progress_due(job, now))
+                    if visible or behind:
+                        await self._transitions.show(conn, job.id, now=now, due_at=now if behind else progress_due)
             except LeaseLost:
                 return
 

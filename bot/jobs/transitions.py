@@ -69,13 +69,12 @@ class JobTransitions:
         now = self._clock()
         async with self._db.transaction() as conn:
             await self._steps.lock_job(conn, lease.job_id)
-            await self._steps.complete(conn, lease)
+            await self._steps.drop_run_steps_held(conn, lease)  # its own step (fenced) and any other run step
             ended = await self._jobs.finish(
                 conn, lease.job_id, status="succeeded", now=now, upstream_status=upstream_status
             )
             if ended is None:
                 return False
-            await self._steps.drop_run_steps(conn, lease.job_id)
             await self._jobs.add_outputs(conn, outputs)
             await self._quota.commit(conn, job_id=lease.job_id, now=now)
             await self._ended(conn, ended, now)

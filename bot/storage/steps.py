@@ -149,6 +149,17 @@ class StepRepository:
             for due in {due for _, due in wanted}:
                 self._hint(lane, due)
 
+    async def drop_run_steps_held(self, conn: Connection, lease: Lease) -> None:
+        """The holder of ``lease`` (a run step) ends the job: ``complete`` and ``drop_run_steps`` in one statement.
+        A run step's due time never changes while it is held (only message steps are asked for again)."""
+        cursor = await conn.execute(
+            """DELETE FROM job_steps WHERE job_id = ? AND kind IN ('submit', 'poll', 'download')
+               AND EXISTS (SELECT 1 FROM job_steps WHERE id = ? AND fence = ?)""",
+            (lease.job_id, lease.step_id, lease.fence),
+        )
+        if cursor.rowcount < 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+
     async def lock_job(self, conn: Connection, job_id: int) -> None:
         """Lock the job's steps before its row (PostgreSQL; SQLite has one writer). Claims and step holders lock
         steps then the job: a transition that changes the job and then its steps takes the same order, or the

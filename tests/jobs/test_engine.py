@@ -645,3 +645,22 @@ async def test_an_output_that_stays_unreachable_fails_the_job_in_minutes_not_at_
     assert (failed.status, failed.error_code) == ("failed", "download_failed")
     assert len(r.fetcher.urls) == DOWNLOAD_TRIES
     assert failed.finished_at < T0 + 300  # the image deadline is 600 s
+
+
+async def test_a_progress_edit_only_for_a_job_that_runs_longer_than_usual(tmp_path):
+    """The job's message goes from its first render straight to the result when the job takes no longer than about
+    its model's usual duration (1.5 times it); a slower job is shown running once that has passed."""
+    async with rig(tmp_path, first_poll_s=5.0, poll_interval_s=5.0) as r:
+        r.provider.typical_s = 40.0  # usual: 40 s, so a progress edit is worth it only after 60 s
+        r.provider.durations = {"quick": 30.0, "slow": 120.0}
+        quick = await r.add("quick")
+        slow = await r.add("slow")
+        await r.run_until_finished(quick.id, slow.id)
+        done = {job.id: await r.job(job.id) for job in (quick, slow)}
+    edits = {job_id: [at - T0 for at, notified in r.notified if notified == job_id] for job_id in done}
+    assert edits[quick.id] == [0, 30]  # first render, result
+    first, progress, result = edits[slow.id]
+    assert first == 0
+    assert 60 <= progress < 120  # at the first poll after 1.5 x 40 s from the submit
+    assert result == 120
+    assert all(job.shown_version == job.version for job in done.values())
