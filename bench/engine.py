@@ -115,6 +115,7 @@ class Result:
     peak_rss_mb: float
     db_round_trips: int = 0
     cpu_s: float = 0.0
+    loop_lag_s: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -185,6 +186,8 @@ async def run(args: argparse.Namespace) -> Result:
                         started = time.monotonic()
                         trips_before = services.database.round_trips
                         cpu_before = time.process_time()
+                        lags: list[float] = []
+                        lag_task = asyncio.create_task(sample_loop_lag(lags))
                         for n in range(args.jobs):
                             prompt = f"bench job {n}"
                             options: dict[str, Any] = {"prompt": prompt}
@@ -195,6 +198,7 @@ async def run(args: argparse.Namespace) -> Result:
                         waits = await wait_for_delivery(services.database, args.jobs, args.timeout)
                         elapsed = time.monotonic() - started
                         cpu_s = time.process_time() - cpu_before
+                        lag_task.cancel()
                         db_round_trips = services.database.round_trips - trips_before - waits
                         rows = await services.database.fetch_all(
                             "SELECT prompt, status, created_at, delivered_at FROM jobs"
@@ -219,6 +223,7 @@ async def run(args: argparse.Namespace) -> Result:
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             db_round_trips=db_round_trips,
             cpu_s=cpu_s,
+            loop_lag_s=lags,
             settings={
                 "model": args.model,
                 "provider": provider_name,
@@ -229,6 +234,14 @@ async def run(args: argparse.Namespace) -> Result:
                 "poll_interval_s": args.poll_interval,
             },
         )
+
+
+async def sample_loop_lag(lags: list[float], interval_s: float = 0.05) -> None:
+    """How late the event loop runs a timer of ``interval_s``, sampled for as long as the run lasts."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(interval_s)
+        lags.append(max(0.0, time.perf_counter() - start - interval_s))
 
 
 async def wait_for_delivery(database: Any, jobs: int, limit_s: float) -> int:
@@ -274,6 +287,8 @@ def report(result: Result) -> str:
         f"p95 {percentile(result.accept_s, 95) * 1000:.0f} ms)",
         f"database round trips:  {result.db_round_trips / n:.1f} per job",
         f"CPU:                   {result.cpu_s * 1000 / n:.1f} ms per job (this process: bot, fakes and the client)",
+        f"event-loop lag:        p99 {percentile(result.loop_lag_s or [0.0], 99) * 1000:.0f} ms, "
+        f"max {max(result.loop_lag_s or [0.0]) * 1000:.0f} ms (one loop for bot and fakes)",
         f"upstream concurrency:  peak {result.peak_upstream} observed, {s['concurrency']} configured",
         f"peak RSS:              {result.peak_rss_mb:.0f} MB (this process: bot, fake Discord and fake providers)",
     ]
