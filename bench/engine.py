@@ -201,7 +201,7 @@ async def run(args: argparse.Namespace) -> Result:
                         lag_task.cancel()
                         db_round_trips = services.database.round_trips - trips_before - waits
                         rows = await services.database.fetch_all(
-                            "SELECT prompt, status, created_at, delivered_at FROM jobs"
+                            "SELECT prompt, status, error_code, created_at, delivered_at FROM jobs"
                         )
                         runner = services.engine.steps.runner
                         calls = dict(runner.calls) if runner is not None else {}
@@ -211,7 +211,7 @@ async def run(args: argparse.Namespace) -> Result:
         return Result(
             jobs=args.jobs,
             elapsed_s=elapsed,
-            statuses=Counter(row["status"] for row in rows),
+            statuses=Counter(row["status"] + (f" ({row['error_code']})" if row["error_code"] else "") for row in rows),
             latencies_s=[row["delivered_at"] - sent_at[row["prompt"]] for row in rows if row["delivered_at"]],
             accept_s=[row["created_at"] - sent_at[row["prompt"]] for row in rows],
             rest=rest,

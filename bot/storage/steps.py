@@ -51,10 +51,17 @@ _WANT_SQL = """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, crea
                       ELSE job_steps.due_at END,
         priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
                         ELSE job_steps.priority END"""
-_CLAIM = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+# A step can be claimed when nobody holds it or its lease ran out; a lease of the claiming process itself only
+# OWN_LEASE_GRACE leases later: that process is alive, so its handler is most likely still working and only the
+# renewals came late (an overloaded write queue). Taking the step over would run it twice (a submit would be failed
+# as interrupted); a handler that really died without handing its step back is still taken over, later.
+OWN_LEASE_GRACE = 2
+_CLAIMABLE = """(lease_expires_at IS NULL OR lease_expires_at <= ?)
+                 AND (lease_owner IS NULL OR lease_owner <> ? OR lease_expires_at <= ?)"""
+_CLAIM = f"""UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
     WHERE id IN (SELECT id FROM job_steps
-                 WHERE lane = ? AND due_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
-                 ORDER BY priority DESC, due_at, id LIMIT ?{lock})
+                 WHERE lane = ? AND due_at <= ? AND {_CLAIMABLE}
+                 ORDER BY priority DESC, due_at, id LIMIT ?{{lock}})
     RETURNING id, job_id, kind, lane, fence, attempts, due_at"""
 # SQLite: one writer at a time (the write lock, BEGIN IMMEDIATE). PostgreSQL: any number of processes claim at once;
 # each locks the rows it picks and passes over the ones another claim holds (re-checked on their newest version).
@@ -182,6 +189,7 @@ class StepRepository:
         transaction, so the count holds across processes."""
         if limit <= 0:
             return []
+        own_expired = now - OWN_LEASE_GRACE * lease_s
 
         async def claim(conn: Connection) -> list[Lease]:
             wanted = limit
@@ -191,16 +199,19 @@ class StepRepository:
                     await conn.execute(_CAPACITY_LOCK_SQL, (f"submit capacity: {provider}",))
                 row = await fetch_one(
                     conn,
-                    """SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
-                       AND id NOT IN (SELECT job_id FROM job_steps WHERE lane = ? AND due_at <= ?
-                                      AND (lease_expires_at IS NULL OR lease_expires_at <= ?))""",
-                    (provider, lane, now, now),
+                    f"""SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
+                        AND id NOT IN (SELECT job_id FROM job_steps WHERE lane = ? AND due_at <= ? AND {_CLAIMABLE})""",
+                    (provider, lane, now, now, owner, own_expired),
                 )
                 busy = int(row[0]) if row is not None else 0
                 wanted = min(limit, most - busy)
                 if wanted <= 0:
                     return []
-            rows = await fetch_all(conn, _CLAIM_SQL[self._db.dialect], (owner, now + lease_s, lane, now, now, wanted))
+            rows = await fetch_all(
+                conn,
+                _CLAIM_SQL[self._db.dialect],
+                (owner, now + lease_s, lane, now, now, owner, own_expired, wanted),
+            )
             leases = [_lease(row) for row in rows]
             if capacity is not None and leases:
                 await conn.executemany(
@@ -257,8 +268,9 @@ class StepRepository:
         return None if row is None else int(row[0])
 
     async def renew(self, owner: str, step_ids: Sequence[int], *, now: float, lease_s: float) -> int:
-        """Extend the leases of the steps this process's handlers are still working on (a lease whose handler
-        died is left to expire, so the step is taken up again)."""
+        """Extend the leases of the steps this process's handlers are still working on, also one that ran out
+        while the renewal waited, as long as nobody took the step over (a lease whose handler died is not in
+        ``step_ids``: it is left to expire, so the step is taken up again)."""
         if not step_ids:
             return 0
         marks = ", ".join("?" for _ in step_ids)
@@ -268,8 +280,8 @@ class StepRepository:
         async def renew(conn: Connection) -> int:
             cursor = await conn.execute(
                 f"""UPDATE job_steps SET lease_expires_at = ? WHERE id IN (SELECT id FROM job_steps
-                        WHERE lease_owner = ? AND lease_expires_at > ? AND id IN ({marks}){lock})""",
-                (now + lease_s, owner, now, *step_ids),
+                        WHERE lease_owner = ? AND id IN ({marks}){lock})""",
+                (now + lease_s, owner, *step_ids),
             )
             return cursor.rowcount
 
