@@ -113,6 +113,9 @@ class Result:
     peak_upstream: int
     violations: int
     peak_rss_mb: float
+    db_round_trips: int = 0
+    cpu_s: float = 0.0
+    loop_lag_s: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,6 +184,10 @@ async def run(args: argparse.Namespace) -> Result:
                         provider_requests = len(upstream.requests)
                         sent_at: dict[str, float] = {}
                         started = time.monotonic()
+                        trips_before = services.database.round_trips
+                        cpu_before = time.process_time()
+                        lags: list[float] = []
+                        lag_task = asyncio.create_task(sample_loop_lag(lags))
                         for n in range(args.jobs):
                             prompt = f"bench job {n}"
                             options: dict[str, Any] = {"prompt": prompt}
@@ -188,10 +195,13 @@ async def run(args: argparse.Namespace) -> Result:
                                 options["model"] = args.model
                             sent_at[prompt] = time.time()
                             await fake.dispatch(fake.slash_command(command, options))
-                        await wait_for_delivery(services.database, args.jobs, args.timeout)
+                        waits = await wait_for_delivery(services.database, args.jobs, args.timeout)
                         elapsed = time.monotonic() - started
+                        cpu_s = time.process_time() - cpu_before
+                        lag_task.cancel()
+                        db_round_trips = services.database.round_trips - trips_before - waits
                         rows = await services.database.fetch_all(
-                            "SELECT prompt, status, created_at, delivered_at FROM jobs"
+                            "SELECT prompt, status, error_code, created_at, delivered_at FROM jobs"
                         )
                         runner = services.engine.steps.runner
                         calls = dict(runner.calls) if runner is not None else {}
@@ -201,7 +211,7 @@ async def run(args: argparse.Namespace) -> Result:
         return Result(
             jobs=args.jobs,
             elapsed_s=elapsed,
-            statuses=Counter(row["status"] for row in rows),
+            statuses=Counter(row["status"] + (f" ({row['error_code']})" if row["error_code"] else "") for row in rows),
             latencies_s=[row["delivered_at"] - sent_at[row["prompt"]] for row in rows if row["delivered_at"]],
             accept_s=[row["created_at"] - sent_at[row["prompt"]] for row in rows],
             rest=rest,
@@ -211,6 +221,9 @@ async def run(args: argparse.Namespace) -> Result:
             peak_upstream=meter.peak,
             violations=len(fake.violations),
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            db_round_trips=db_round_trips,
+            cpu_s=cpu_s,
+            loop_lag_s=lags,
             settings={
                 "model": args.model,
                 "provider": provider_name,
@@ -223,12 +236,23 @@ async def run(args: argparse.Namespace) -> Result:
         )
 
 
-async def wait_for_delivery(database: Any, jobs: int, limit_s: float) -> None:
+async def sample_loop_lag(lags: list[float], interval_s: float = 0.05) -> None:
+    """How late the event loop runs a timer of ``interval_s``, sampled for as long as the run lasts."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(interval_s)
+        lags.append(max(0.0, time.perf_counter() - start - interval_s))
+
+
+async def wait_for_delivery(database: Any, jobs: int, limit_s: float) -> int:
+    """Wait until every job was delivered; returns how many queries that took (not the bot's round trips)."""
     deadline = time.monotonic() + limit_s
+    queries = 0
     while True:
         done = await database.fetch_value("SELECT COUNT(*) FROM jobs WHERE delivered_at IS NOT NULL")
+        queries += 1
         if done >= jobs:
-            return
+            return queries
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {done} of {jobs} jobs were delivered within {limit_s:.0f}s")
         await asyncio.sleep(0.05)
@@ -261,6 +285,10 @@ def report(result: Result) -> str:
         f"p95 {percentile(result.latencies_s, 95):.2f} s, max {max(result.latencies_s):.2f} s "
         f"(command → job written: p50 {percentile(result.accept_s, 50) * 1000:.0f} ms, "
         f"p95 {percentile(result.accept_s, 95) * 1000:.0f} ms)",
+        f"database round trips:  {result.db_round_trips / n:.1f} per job",
+        f"CPU:                   {result.cpu_s * 1000 / n:.1f} ms per job (this process: bot, fakes and the client)",
+        f"event-loop lag:        p99 {percentile(result.loop_lag_s or [0.0], 99) * 1000:.0f} ms, "
+        f"max {max(result.loop_lag_s or [0.0]) * 1000:.0f} ms (one loop for bot and fakes)",
         f"upstream concurrency:  peak {result.peak_upstream} observed, {s['concurrency']} configured",
         f"peak RSS:              {result.peak_rss_mb:.0f} MB (this process: bot, fake Discord and fake providers)",
     ]

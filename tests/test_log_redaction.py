@@ -98,7 +98,7 @@ async def test_expired_interaction_tokens_are_cleared_by_the_retention_loop(tmp_
                 interaction_token=f"tok-{expires}", token_expires_at=expires,
             )  # fmt: skip
             async with db.transaction() as conn:
-                ids.append(await repo.insert(conn, new))
+                ids.append((await repo.insert(conn, new)).id)
         monkeypatch.setattr(retention, "PURGE_EVERY_S", 3600)
         task = asyncio.create_task(
             retention.purge_forever(repo, MediaStore(tmp_path / "m"), retention_s=86400, clock=lambda: 1000.0)

@@ -124,8 +124,7 @@ class CreditRules:
                 )
             )
         period = self._periods.period_at(now)
-        used = await self._credits.used(guild_id, user_id, period, conn=conn)
-        bonus = await self._credits.bonus(guild_id, user_id, conn=conn)
+        used, bonus = await self._credits.used_and_bonus(guild_id, user_id, period, conn=conn)
         left = max(0, rules.limit - used)
         from_period = min(cost, left)
         from_bonus = cost - from_period

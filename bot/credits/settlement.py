@@ -35,16 +35,18 @@ class Settlement:
         role_ids: Collection[int],
         cost: int,
         now: float,
+        new_job: bool = False,
     ) -> Reservation:
         """Take ``cost`` credits for ``job_id`` (period credits first, then bonus) or refuse.
 
         Call it in the transaction that inserted the job, and let a refusal roll that transaction back. A job
-        that already has a reservation gets it back without a second charge.
+        that already has a reservation gets it back without a second charge (``new_job``: it was inserted in this
+        transaction, so it has none; the ledger's unique row still refuses a second one).
         """
         if cost < 0:
             raise ValueError(f"cost must be >= 0, got {cost}")
         rules = await self._rules.member_rules(guild_id, user_id, role_ids, conn=conn)
-        existing = await self._credits.reservation(conn, job_id)
+        existing = None if new_job else await self._credits.reservation(conn, job_id)
         if existing is not None:
             return Reservation(
                 job_id=job_id,
@@ -97,19 +99,11 @@ class Settlement:
 
     async def commit(self, conn: Connection, *, job_id: int, now: float) -> bool:
         """Settle the job's reservation as spent. False if it was already committed or refunded (or never reserved)."""
-        reserve = await self._credits.reservation(conn, job_id)
-        if reserve is None:
+        if await self._credits.append_commit(conn, job_id, now):
+            return True
+        if await self._credits.reservation(conn, job_id) is None:
             log.warning("commit of job %s, which has no credit reservation", job_id)
-            return False
-        entry = NewLedgerEntry(
-            guild_id=reserve.guild_id,
-            user_id=reserve.user_id,
-            kind="commit",
-            created_at=now,
-            job_id=job_id,
-            period=reserve.period,
-        )
-        return await self._credits.append(conn, entry)
+        return False
 
     async def refund(self, conn: Connection, *, job_id: int, now: float) -> bool:
         """Give the job's reserved credits back: the period part to the period it came from, the bonus part to the

@@ -164,8 +164,10 @@ class Outbox:
             return max(self._settings.edit_min_interval_s, self._settings.queue_edit_interval_s)
         return self._settings.edit_min_interval_s
 
-    async def message(self, lease: Lease) -> None:
-        job = await self._jobs.get(lease.job_id)
+    async def message(self, lease: Lease, *, job: JobRecord | None = None) -> None:
+        """Send the job's message as it is now (``job``: as the caller just read or wrote it)."""
+        if job is None:
+            job = await self._jobs.get(lease.job_id)
         if job is None or job.message_deleted_at is not None:
             await self._steps.complete_one(lease)
             return
@@ -207,7 +209,9 @@ class Outbox:
         place = queue_place(position) if position is not None else None
         try:
             async with self._db.transaction() as conn:
-                await self._steps.hold(conn, lease)
+                # Done, if the lease is still ours (else LeaseLost rolls this back): the step first, then the job,
+                # the order every step holder locks them in.
+                asked_again = await self._steps.complete(conn, lease)
                 current = await self._jobs.message_shown(
                     conn,
                     job.id,
@@ -221,12 +225,14 @@ class Outbox:
                     sent=sent,
                 )
                 if current is not None and current != job.version:
-                    # The job moved on while this was being sent: show the newer state too.
-                    await self._steps.release(conn, lease, due_at=self._clock())
+                    # The job moved on while this was being sent: show the newer state too (its change asked for
+                    # the step already; this makes sure, at once).
+                    await self._steps.want(
+                        conn, job.id, "message", DISCORD_LANE, due_at=self._clock(), now=now, priority=1
+                    )
                     again = True
                 else:
-                    await self._steps.complete(conn, lease)
-                    again = False
+                    again = asked_again
                     if final and await self._should_ping(job, path):
                         await self._steps.want(conn, job.id, "ping", DISCORD_LANE, due_at=self._clock(), now=now)
                         again = True

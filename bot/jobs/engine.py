@@ -73,6 +73,7 @@ class StepEngine:
         self.sweep_idle = False
         self._line_pending: set[str] = set()
         self._line_tasks: set[asyncio.Task[None]] = set()
+        self._line_claimed_at: dict[str, float] = {}  # the last claim-driven look at each provider's line
         self.grace_s = STOP_GRACE_S
         self.heartbeat_at: float | None = None  # the sweep loop's last turn, for /healthz
         self.also_held: set[int] = set()  # steps leased outside the lanes (a command's first message): renewed too
@@ -88,7 +89,7 @@ class StepEngine:
                 handler=runner.submit,
                 capacity=lambda name=name, most=block.max_concurrency: (name, most),  # type: ignore[misc]
                 paused_until=lambda name=name: runner.submit_paused_until(name),  # type: ignore[misc]
-                claimed=lambda leases, name=name: self.line_changed(name),  # type: ignore[misc]
+                claimed=lambda leases, name=name: self.line_changed(name, throttled=True),  # type: ignore[misc]
             )
             for name, block in runner.blocks.items()
         ]
@@ -167,7 +168,9 @@ class StepEngine:
 
     def quiet(self, parked: set[object]) -> bool:
         """For tests on virtual time: nothing can progress until a timer in ``parked`` fires."""
-        if self._line_tasks or (self._tasks and not self.sweep_idle):
+        if any(task._fut_waiter not in parked for task in self._line_tasks):  # type: ignore[attr-defined]
+            return False
+        if self._tasks and not self.sweep_idle:
             return False
         return all(lane.quiet(parked) for lane in self.lanes.values())
 
@@ -253,17 +256,25 @@ class StepEngine:
             return None
         return await self.jobs.queue_position(job.id, job.provider)
 
-    def line_changed(self, provider: str) -> None:
-        """Jobs left (or re-entered) the provider's line: update the places shown, soon (coalesced)."""
+    def line_changed(self, provider: str, *, throttled: bool = False) -> None:
+        """Jobs left (or re-entered) the provider's line: update the places shown, soon (coalesced). ``throttled``
+        (the submit lane's claims, which move the line all the time when it is long): at most once per
+        ``edit_min_interval_s``, so a long line is read once per interval, not once per job that leaves it."""
         if provider in self._line_pending:
             return
         self._line_pending.add(provider)
-        task = asyncio.create_task(self._line_task(provider), name=f"engine-line-{provider}")
+        wait = 0.0
+        if throttled:
+            now = self.clock()
+            last = self._line_claimed_at.get(provider)
+            wait = 0.0 if last is None else max(0.0, last + self.settings.edit_min_interval_s - now)
+            self._line_claimed_at[provider] = now + wait
+        task = asyncio.create_task(self._line_task(provider, wait), name=f"engine-line-{provider}")
         self._line_tasks.add(task)
         task.add_done_callback(self._line_tasks.discard)
 
-    async def _line_task(self, provider: str) -> None:
-        await asyncio.sleep(0)
+    async def _line_task(self, provider: str, wait: float) -> None:
+        await (self.sleep(wait) if wait > 0 else asyncio.sleep(0))
         self._line_pending.discard(provider)
         try:
             await self.line_moved(provider)
@@ -277,18 +288,22 @@ class StepEngine:
             return
         now = self.clock()
         async with self.database.transaction() as conn:
-            for job_id, _, _ in line:
-                await self.steps.want(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
+            await self.steps.want_many(conn, [(job_id, now) for job_id, *_ in line], "message", DISCORD_LANE, now=now)
         self.wake(DISCORD_LANE)
 
     async def line_moved(self, provider: str) -> None:
-        """The provider's line moved: the waiting jobs whose shown place changed get their message edited."""
+        """The provider's line moved: the waiting jobs whose shown place changed get their message edited, each
+        once its last edit is ``queue_edit_interval_s`` old (all asked for in one statement)."""
         line = await self.jobs.line(provider)
-        moved = [job_id for job_id, place, shown in line if shown is not None and queue_place(place) != shown]
+        now = self.clock()
+        interval = max(self.settings.edit_min_interval_s, self.settings.queue_edit_interval_s)
+        moved = [
+            (job_id, now if sent_at is None else max(now, sent_at + interval))
+            for job_id, place, shown, sent_at in line
+            if shown is not None and queue_place(place) != shown
+        ]
         if not moved:
             return
-        now = self.clock()
         async with self.database.transaction() as conn:
-            for job_id in moved:
-                await self.steps.want(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
+            await self.steps.want_many(conn, moved, "message", DISCORD_LANE, now=now)
         self.wake(DISCORD_LANE)

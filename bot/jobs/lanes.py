@@ -55,10 +55,14 @@ class Lane:
         self._clock = clock
         self._sleep = sleep
         self._wake = asyncio.Event()
+        self._retime = asyncio.Event()
         self._running: dict[asyncio.Task[None], Lease] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
         self._idling = False
+        self._ask_database = True  # at the start, and after each idle_s round: the next due time of every process
+        self._saturated = False  # the last claim filled every free place: more may be due once one frees
+        self._wake_at = 0.0  # while idling: when the lane looks again by itself
         self.handled = 0
 
     @property
@@ -74,16 +78,33 @@ class Lane:
         return [lease.step_id for lease in self._running.values()]
 
     def start(self) -> None:
+        self._steps.hint_listeners.append(self._heard)
         self._loop = asyncio.create_task(self._claim_loop(), name=f"lane-{self.name}")
+
+    def _heard(self, lane: str, due_at: float) -> None:
+        if lane == self.name and not self._stopping:
+            self.hinted(due_at)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def hinted(self, due_at: float) -> None:
+        """This process gave a step of the lane a later due time: wake up by then. (Heard when the statement runs,
+        before its commit: a step due now is claimed on the ``wake()`` its writer sends after committing, and a
+        lane not idling reads this hint when it next goes idle.)"""
+        if self._saturated or not self._idling:
+            return  # every place is taken (a handler that finishes wakes the lane), or the lane is busy claiming
+        if self._clock() < due_at < self._wake_at:
+            self._wake_at = due_at
+            self._retime.set()
 
     async def stop(self, grace_s: float) -> None:
         """Claim nothing more; give running handlers ``grace_s`` to finish, then cancel them (their steps stay
         in the database and are released or re-claimed after the lease)."""
         self._stopping = True
         self._wake.set()
+        if self._heard in self._steps.hint_listeners:
+            self._steps.hint_listeners.remove(self._heard)
         if self._loop is not None:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
@@ -117,14 +138,18 @@ class Lane:
                 task = asyncio.create_task(self._run(lease), name=f"lane-{self.name}-job-{lease.job_id}")
                 self._running[task] = lease
                 task.add_done_callback(self._done)
+            self._saturated = free <= 0 or (bool(claimed) and len(claimed) == free)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)
                 continue  # maybe more is due: claim again once a handler frees a place
             await self._idle(now, full=free <= 0)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        # A freed place matters only if due work was left unclaimed for want of one; what the handler scheduled
+        # (a next poll, a retry) comes through ``hinted``.
         self._running.pop(task, None)
-        self._wake.set()
+        if self._saturated:
+            self._wake.set()
 
     async def _run(self, lease: Lease) -> None:
         try:
@@ -155,28 +180,41 @@ class Lane:
         if paused > now:
             timeout = min(self._idle_s, paused - now)
         elif not full:
-            try:
-                due = await self._steps.next_due(self.name)
-            except Exception:
-                log.exception("lane %s: could not read its next due time", self.name)
-                due = None
+            # The due times this process wrote are known here; the database is asked only after a quiet idle_s
+            # round (another process's steps), not after every claim.
+            due = self._steps.due_hint(self.name, now)
+            if due is None and self._ask_database:
+                try:
+                    due = await self._steps.next_due(self.name)
+                except Exception:
+                    log.exception("lane %s: could not read its next due time", self.name)
             if due is not None and due > now:
                 timeout = min(self._idle_s, due - now)
         waker = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._sleep(timeout))
+        self._wake_at = now + timeout
         self._idling = True
         try:
-            await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            while True:  # a sooner due time (``hinted``) shortens the sleep without a claim
+                self._retime.clear()
+                sleeper = asyncio.ensure_future(self._sleep(max(0.0, self._wake_at - self._clock())))
+                retimer = asyncio.ensure_future(self._retime.wait())
+                try:
+                    done, _ = await asyncio.wait({waker, sleeper, retimer}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    retimer.cancel()
+                if waker in done or sleeper in done:
+                    break
         finally:
             self._idling = False
+            self._ask_database = not waker.done() and self._wake_at - now >= self._idle_s
             waker.cancel()
-            sleeper.cancel()
 
     def quiet(self, parked: set[object]) -> bool:
         """For tests on virtual time: idle, not woken, and every handler waits on a timer in ``parked``."""
         if self._loop is None or self._loop.done():
             return not self._running
-        if not self._idling or self._wake.is_set():
+        if not self._idling or self._wake.is_set() or self._retime.is_set():
             return False
         return all(task._fut_waiter in parked for task in self._running)  # type: ignore[attr-defined]
 

@@ -58,7 +58,8 @@ class MediaStore:
 
     async def save_input(self, data: bytes, media_type: str) -> str:
         """Store an input image once per content; storing it again refreshes its modification time."""
-        relative = f"{INPUTS_DIR}/{hashlib.sha256(data).hexdigest()}{extension_for(media_type)}"
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())  # up to 20 MB: off the loop
+        relative = f"{INPUTS_DIR}/{digest}{extension_for(media_type)}"
         path = self.absolute(relative)
         async with self._inputs_lock:
             if not await asyncio.to_thread(_touch, path):

@@ -30,7 +30,8 @@ from bot.jobs.poll_schedule import past_deadline, run_deadline_s
 from bot.jobs.requests import build_request
 from bot.jobs.results import collect_outputs
 from bot.jobs.runner_base import RunnerBase
-from bot.storage.jobs import JobRecord
+from bot.storage.database import Connection
+from bot.storage.jobs import JobRecord, OutputRecord
 from bot.storage.steps import Lease, LeaseLost
 from providers.base import JobState, JobStatus, Kind
 from providers.errors import AuthError, InsufficientFundsError, NotFoundError, ProviderError
@@ -138,7 +139,13 @@ class Runner(RunnerBase):
         now = self._clock()
         first_poll = now + self._first_poll_delay(job, state)
         async with self._db.transaction() as conn:
-            await self._steps.complete(conn, lease)
+            # The submit step becomes the next one (the step before the job, the order every holder locks in).
+            if state.status is JobStatus.SUCCEEDED:
+                await self._steps.advance(conn, lease, "download", DOWNLOAD_LANE, due_at=now)
+            elif state.status is JobStatus.FAILED:
+                await self._steps.complete(conn, lease)
+            else:
+                await self._steps.advance(conn, lease, "poll", POLL_LANE, due_at=first_poll)
             if not await self._jobs.start_running(
                 conn,
                 job.id,
@@ -152,10 +159,10 @@ class Runner(RunnerBase):
                 log.warning(
                     "job %s left 'submitting' meanwhile; upstream job %s is not followed", job.id, state.remote_id
                 )
+                await self._steps.drop_run_steps(conn, job.id)
                 return
             if state.status is JobStatus.SUCCEEDED:
                 await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
-                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
             elif state.status is JobStatus.FAILED:
                 # Failed at once: recorded, failed and refunded in this one transaction (nothing, e.g. a cancel
                 # that would keep the credits of a running job, can come in between).
@@ -163,15 +170,16 @@ class Runner(RunnerBase):
                     conn, job.id, code=state.failure_code or "failed", now=now,
                     message=state.failure_message or GENERIC_FAILURE, upstream_status=state.upstream_status,
                 )  # fmt: skip
-            else:
-                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=first_poll, now=now)
-            await self._transitions.show(conn, job.id, now=now)
+        # No progress edit is asked for here: a poll asks for one once the model's usual duration has passed
+        # (``_handle_state``); a job that finishes before shows its result next.
+        # Steps due later (the first poll, a progress edit) wake their lanes by their due time (the lanes hear
+        # of it: ``StepRepository.due_hint``); what is due now, after the commit.
         if state.status is JobStatus.FAILED:
+            # A slot came free: the submit lane's next claim moves the line (and says so).
             self._transitions.on_message()
             self._wake(submit_lane(job.provider))
-            self._line_changed(job.provider)
-        self._wake(DOWNLOAD_LANE if state.status is JobStatus.SUCCEEDED else POLL_LANE)
-        self._wake("discord")
+        elif state.status is JobStatus.SUCCEEDED:
+            self._wake(DOWNLOAD_LANE)
 
     async def _back_in_line(self, job: JobRecord, lease: Lease, exc: ProviderError) -> None:
         """Refused before acceptance (429, connection refused, a paused provider): queued again and retried after
@@ -248,7 +256,8 @@ class Runner(RunnerBase):
 
     async def _handle_state(self, job: JobRecord, lease: Lease, state: JobState) -> None:
         if state.status is JobStatus.SUCCEEDED:
-            await self._to_download(job, lease, state)
+            if not await self._download_now(job, lease, state):
+                await self._to_download(job, lease, state)
         elif state.status is JobStatus.FAILED:
             log.info("job %s failed upstream: %s (%s)", job.id, state.failure_code, state.upstream_status)
             await self._fail(
@@ -266,6 +275,10 @@ class Runner(RunnerBase):
             if job.deadline_at is not None:  # the last poll at the deadline, not a tail gap past it
                 due = min(due, max(job.deadline_at, now))
             visible = state.upstream_status != job.upstream_status
+            progress_due = self._progress_due(job, now)
+            # The message still shows an older state (waiting, sending) and the job has run as long as it usually
+            # takes in all: show that it runs.
+            behind = job.shown_version != job.version and now >= progress_due
             try:
                 async with self._db.transaction() as conn:
                     await self._steps.release(conn, lease, due_at=due, attempts=0)
@@ -278,26 +291,63 @@ class Runner(RunnerBase):
                         request_id=state.request_id,
                         visible=visible,
                     )
-                    if visible:
-                        await self._transitions.show(conn, job.id, now=now)
+                    if visible or behind:
+                        await self._transitions.show(conn, job.id, now=now, due_at=now if behind else progress_due)
             except LeaseLost:
                 return
-            if visible:
-                self._wake("discord")
+
+    async def _download_now(self, job: JobRecord, lease: Lease, state: JobState) -> bool:
+        """The poll that saw the job finish takes its result home at once when a download place is free (no
+        download step to write, claim and read: a transaction and a claim less per job). False leaves it to the
+        download step (no free place). A failed download is handled as the download step would: polled again
+        (fresh links) a few times, then failed."""
+        if self.downloads.locked():
+            return False
+        seen = await self._seen_running(job, self._clock())
+        async with self.downloads:
+            self.calls["download"] += 1
+            try:
+                outputs = await collect_outputs(
+                    job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+                )
+            except FetchError as exc:
+                outputs = None
+                failure = exc
+            except Exception:
+                log.exception("job %s: its download failed unexpectedly; the download step tries again", job.id)
+                return False
+        if outputs is None:
+            errors = job.poll_errors + 1
+            if failure.retryable and errors < DOWNLOAD_TRIES and not past_deadline(job.deadline_at, self._clock()):
+                log.info("job %s: download problem #%d (%s)", job.id, errors, failure)
+                due = self._clock() + self._error_delay(job, errors, None)
+                try:
+                    async with self._db.transaction() as conn:
+                        await self._steps.release(conn, lease, due_at=due, attempts=errors)
+                        await self._jobs.note_poll(
+                            conn, job.id, upstream_status=None, next_poll_at=due, poll_errors=errors
+                        )
+                except LeaseLost:
+                    pass
+            else:
+                log.warning("job %s: result download refused: %s", job.id, failure)
+                await self._fail(job, "download_failed", DOWNLOAD_FAILED, lease)
+            return True
+        await self._succeeded(job, lease, outputs, state, seen=seen)
+        return True
 
     async def _to_download(self, job: JobRecord, lease: Lease, state: JobState | None) -> None:
         now = self._clock()
         seen = await self._seen_running(job, now) if state is not None else None
         try:
             async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
+                await self._steps.advance(conn, lease, "download", DOWNLOAD_LANE, due_at=now)
                 if state is not None:
                     await self._jobs.keep_result(conn, job.id, dump_state(state), state.upstream_status)
                 if seen is not None:
                     await self._run_times_seen.record(
                         conn, job.id, job.model_key, seen_running_s=seen[0], done_s=seen[1], now=now
                     )
-                await self._steps.put(conn, job.id, "download", DOWNLOAD_LANE, due_at=now, now=now)
         except LeaseLost:
             return
         self._wake(DOWNLOAD_LANE)
@@ -315,9 +365,10 @@ class Runner(RunnerBase):
         state = load_state(job.upstream_result)
         self.calls["download"] += 1
         try:
-            outputs = await collect_outputs(
-                job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
-            )
+            async with self.downloads:
+                outputs = await collect_outputs(
+                    job.id, Kind(job.kind), state.outputs, fetcher=self._fetcher, media=self._media, now=self._clock()
+                )
         except FetchError as exc:
             errors = job.poll_errors + 1
             if exc.retryable and errors < DOWNLOAD_TRIES and not past_deadline(job.deadline_at, self._clock()):
@@ -328,18 +379,39 @@ class Runner(RunnerBase):
                 log.warning("job %s: result download refused: %s", job.id, exc)
                 await self._fail(job, "download_failed", DOWNLOAD_FAILED, lease)
             return
+        await self._succeeded(job, lease, outputs, state)
+
+    async def _succeeded(
+        self,
+        job: JobRecord,
+        lease: Lease,
+        outputs: list[OutputRecord],
+        state: JobState,
+        *,
+        seen: tuple[float, float] | None = None,
+    ) -> None:
+        """The outputs are stored: the job succeeds (credits committed) in the step's fenced transaction, with
+        what the poll saw of its run time (``seen``) for the learned poll plan."""
+
+        async def record_run_time(conn: Connection) -> None:
+            if seen is not None:
+                now = self._clock()
+                await self._run_times_seen.record(
+                    conn, job.id, job.model_key, seen_running_s=seen[0], done_s=seen[1], now=now
+                )
+
         try:
-            ended = await self._transitions.succeed(lease, outputs, upstream_status=state.upstream_status)
+            ended = await self._transitions.succeed(
+                lease, outputs, upstream_status=state.upstream_status, also=record_run_time
+            )
         except LeaseLost:
             # Another process holds the step now (and writes the same files), or the job ended meanwhile.
             ended = False
             current = await self._jobs.get(job.id)
             if current is None or current.status in ("succeeded", "running"):
                 return
-        if ended:  # a slot (or a place in line) came free
+        if ended:  # a slot came free: the submit lane's next claim moves the line (and says so)
             self._wake(submit_lane(job.provider))
-            self._line_changed(job.provider)
-            self._wake("discord")
         else:
             await self._media.purge_job(job.id)  # it ended meanwhile (cancelled): nobody will see these files
 
@@ -347,8 +419,7 @@ class Runner(RunnerBase):
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
-                await self._steps.complete(conn, lease)
-                await self._steps.put(conn, job.id, "poll", POLL_LANE, due_at=now + delay_s, now=now)
+                await self._steps.advance(conn, lease, "poll", POLL_LANE, due_at=now + delay_s)
                 if errors is not None:
                     await self._jobs.note_poll(
                         conn, job.id, upstream_status=None, next_poll_at=now + delay_s, poll_errors=errors

@@ -3,6 +3,7 @@ limiter and pause, and the one way a handler ends a job as failed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,7 @@ from providers.errors import ProviderError
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+PROGRESS_AFTER_TYPICAL = 1.5
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -80,6 +82,8 @@ class RunnerBase:
             for name, block in self.blocks.items()
         }
         self.paused_until: dict[str, float] = dict.fromkeys(providers, 0.0)
+        # Result downloads at once (ENGINE_DOWNLOAD_CONCURRENCY), the download lane's and the polls' own together.
+        self.downloads = asyncio.Semaphore(settings.engine_download_concurrency)
         # Paused by an operator or automatically (``Operations``): the submit lane claims nothing meanwhile.
         self.held: Callable[[str], bool] = lambda provider: False
         # The provider refused the key or has no balance: pause it (the job goes back in line).
@@ -164,6 +168,16 @@ class RunnerBase:
             callbacks=await self._sent_with_callback(job),
         )
         return seen, elapsed
+
+    def _progress_due(self, job: JobRecord, now: float) -> float:
+        """When a change of progress (sent, running upstream) is worth an edit of the job's message: not before
+        the model usually has the result (``PROGRESS_AFTER_TYPICAL`` times its typical duration from the start), so
+        a job that finishes by then gets its result as the next edit and nothing in between (also one that waited
+        in line: its place, then its result)."""
+        entry = self._catalogue.get(job.model_key)
+        typical = entry.capabilities.typical_duration_s if entry else 0.0
+        started = job.submitted_at or now
+        return max(now + self._settings.edit_min_interval_s, started + PROGRESS_AFTER_TYPICAL * typical)
 
     def _error_delay(self, job: JobRecord, errors: int, retry_after_s: float | None) -> float:
         return error_delay(self.blocks[job.provider], errors, retry_after_s, self._rng)

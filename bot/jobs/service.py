@@ -1,6 +1,8 @@
 """Starting and cancelling jobs. The command has already deferred (its "thinking" message is the job's message);
 from here: server rules → inputs → reserve credits and write the job with its first steps (one transaction) →
-the first render of the job's message, through the outbox → the receipt, as an ephemeral followup."""
+the first render of the job's message, through the outbox, which is the answer to the command (its number and
+cost included). An ephemeral note follows only when there is something the member should know privately: an
+option the bot adjusted, or credits running low."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import discord
 
 from bot.catalogue import Catalogue, ModelEntry
 from bot.credits.service import QuotaService
+from bot.credits.types import Reservation
 from bot.credits.wallets import is_personal
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.fetch import Fetcher
@@ -40,10 +43,14 @@ from providers.base import Kind
 log = logging.getLogger(__name__)
 
 
+# Credits "run low" when what is left pays for fewer jobs of the same cost than this: the note says so.
+LOW_CREDITS_JOBS = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
-    job: JobRecord
-    receipt: str
+    job: JobRecord  # as written (before the engine moved it on)
+    note: str | None  # the ephemeral note sent after the job's message, if any
 
 
 class JobService:
@@ -105,8 +112,10 @@ class JobService:
         entry = await self.check_allowed(requester, spec.model_key, spec.kind, spec.prompt)
         if self._admission is not None:  # before any credit is reserved: a refusal charges nothing
             await self._admission(entry.provider)
-        # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good.
-        await self._quota.check(requester.wallet_id, requester.user_id, requester.role_ids, entry.cost)
+        if spec.reference_images or spec.source_image or spec.start_frame or spec.end_frame:
+            # Refuse a banned or out-of-credits member before downloading anything; reserve() below decides for good
+            # (without inputs to download, it is the only check: a refusal there costs nothing either).
+            await self._quota.check(requester.wallet_id, requester.user_id, requester.role_ids, entry.cost)
         params = job_params(
             upstream_model=entry.upstream_model,
             options=spec.options,
@@ -119,20 +128,19 @@ class JobService:
             end_frame=await self._load(spec.end_frame, msg("end image")),
         )
         message_id = interaction.extras.get("original_message_id")
-        job, first = await self._create(requester, spec, entry, params, message_id)
+        job, first, reservation = await self._create(requester, spec, entry, params, message_id)
         # The job is safe in the database from here on: a refusal would no longer be true.
         interaction.extras.pop("public_ack", None)
         interaction.extras.pop("ephemeral_ack", None)
         self._engine.wake(submit_lane(job.provider))
         await self._first_message(job, first)
-        receipt = await self._receipt(requester, job, spec)
-        try:
-            # After the first edit of the job's message: a followup while it still loads would replace it.
-            await interaction.followup.send(receipt, ephemeral=True)
-        except (discord.HTTPException, *NETWORK_ERRORS) as exc:
-            log.warning("job %s: could not send the receipt (%s)", job.id, exc)
-        fresh = await self._jobs.get(job.id)
-        assert fresh is not None
+        note = self._note(requester, job, spec, reservation)
+        if note is not None:
+            try:
+                # After the first edit of the job's message: a followup while it still loads would replace it.
+                await interaction.followup.send(note, ephemeral=True)
+            except (discord.HTTPException, *NETWORK_ERRORS) as exc:
+                log.warning("job %s: could not send its note (%s)", job.id, exc)
         log.info(
             "job %s started: user %s, %s, model %s, %s, origin %s",
             job.id,
@@ -142,7 +150,7 @@ class JobService:
             credits_text(job.cost),
             spec.origin,
         )
-        return Started(fresh, receipt)
+        return Started(job, note)
 
     async def _load(self, source: ImageSource | None, what: str) -> StoredImage | None:
         return None if source is None else await self._load_one(source, what)
@@ -157,7 +165,7 @@ class JobService:
         entry: ModelEntry,
         params: dict[str, Any],
         message_id: int | None = None,
-    ) -> tuple[JobRecord, Lease | None]:
+    ) -> tuple[JobRecord, Lease, Reservation]:
         now = self._clock()
         deadline = self._settings.video_deadline_s if spec.kind is Kind.VIDEO else self._settings.image_deadline_s
         new = NewJob(
@@ -188,8 +196,9 @@ class JobService:
             guild_locale=requester.guild_locale,
         )
         async with self._db.transaction() as conn:
-            job_id = await self._jobs.insert(conn, new)
-            await self._quota.reserve(
+            job = await self._jobs.insert(conn, new)
+            job_id = job.id
+            reservation = await self._quota.reserve(
                 conn,
                 job_id=job_id,
                 guild_id=requester.wallet_id,
@@ -197,28 +206,32 @@ class JobService:
                 role_ids=requester.role_ids,
                 cost=entry.cost,
                 now=now,
+                new_job=True,
             )
             await self._steps.put(conn, job_id, "submit", submit_lane(entry.provider), due_at=now, now=now)
-            await self._steps.put(conn, job_id, "message", DISCORD_LANE, due_at=now, now=now)
-            # Leased to this process from the start: the command sends the first render itself, before its receipt
-            # (another process's lane sending it meanwhile would race the receipt while the response loads).
-            first = await self._steps.lease_new(
-                conn, job_id, "message", owner=self._engine.owner, now=now, lease_s=self._engine.lease_s
+            # Leased to this process from the start: the command sends the first render itself, before any note
+            # (another process's lane sending it meanwhile would race the note while the response loads).
+            first = await self._steps.put_leased(
+                conn, job_id, "message", DISCORD_LANE, owner=self._engine.owner, now=now, lease_s=self._engine.lease_s
             )
-            job = await self._jobs.get_in(conn, job_id)
-        assert job is not None
-        return job, first
+        return job, first, reservation
 
-    async def _receipt(self, requester: Requester, job: JobRecord, spec: JobSpec) -> str:
-        status = await self._quota.status(requester.wallet_id, requester.user_id, requester.role_ids)
+    def _note(self, requester: Requester, job: JobRecord, spec: JobSpec, reservation: Reservation) -> str | None:
+        """The ephemeral note after the job's message, in the requester's language: only when the bot adjusted an
+        option or credits run low (the job's number and cost are on its message). Built from the reservation: no
+        further reads."""
+        left = max(0, reservation.limit - reservation.used_after)
+        low = job.cost > 0 and left + reservation.bonus_after < LOW_CREDITS_JOBS * job.cost
+        if not spec.notes and not low:
+            return None
         lang = requester.locale
-        bonus = tr(lang, " + {credits} bonus", credits=credits_text(status.bonus)) if status.bonus else ""
+        bonus = tr(lang, " + {credits} bonus", credits=credits_text(reservation.bonus_after))
         facts = {
             "job_id": job.id,
             "cost": credits_text(job.cost),
-            "left": credits_text(status.left),
-            "bonus": bonus,
-            "resets": timestamp(status.resets_at),
+            "left": credits_text(left),
+            "bonus": bonus if reservation.bonus_after else "",
+            "resets": timestamp(self._quota.next_reset(job.created_at)),
         }
         if is_personal(requester.wallet_id):
             started = tr(
@@ -244,7 +257,7 @@ class JobService:
             return
         self._engine.also_held.add(lease.step_id)  # renewed while it is sent, like the lanes' steps
         try:
-            await self._delivery.message(lease)
+            await self._delivery.message(lease, job=job)  # as just written: no read
         except Exception:
             log.exception("job %s: the first render of its message failed; the outbox retries it", job.id)
             try:

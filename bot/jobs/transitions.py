@@ -14,7 +14,7 @@ from typing import Literal
 
 from bot.credits.service import QuotaService
 from bot.storage.database import Connection, Database
-from bot.storage.jobs import ACTIVE_STATUSES, JobRepository, OutputRecord
+from bot.storage.jobs import ACTIVE_STATUSES, JobRecord, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository
 
 log = logging.getLogger(__name__)
@@ -41,34 +41,51 @@ class JobTransitions:
         self._steps = steps
         self.on_message = on_message
         self._clock = clock
-        # Told inside the transaction that ended a job (metrics, spending): (conn, job id, final status, now).
-        self.on_ended: Callable[[Connection, int, str, float], Awaitable[None]] | None = None
+        # Told inside the transaction that ended a job (metrics, spending): (conn, the job as it ended, now).
+        self.on_ended: Callable[[Connection, JobRecord, float], Awaitable[None]] | None = None
 
-    async def _ended(self, conn: Connection, job_id: int, status: str, now: float) -> None:
+    async def _ended(self, conn: Connection, job: JobRecord, now: float) -> None:
         if self.on_ended is not None:
-            await self.on_ended(conn, job_id, status, now)
+            await self.on_ended(conn, job, now)
 
-    async def show(self, conn: Connection, job_id: int, *, now: float, final: bool = False) -> None:
-        """Ask for the job's message to be sent (coalesced with a pending send; final results first)."""
+    async def show(
+        self, conn: Connection, job_id: int, *, now: float, final: bool = False, due_at: float | None = None
+    ) -> None:
+        """Ask for the job's message to be sent by ``due_at`` (now by default; coalesced with a pending send, the
+        sooner wins; final results first)."""
         await self._steps.want(
-            conn, job_id, "message", DISCORD_LANE, due_at=now, now=now, priority=FINAL_PRIORITY if final else 0
+            conn,
+            job_id,
+            "message",
+            DISCORD_LANE,
+            due_at=now if due_at is None else due_at,
+            now=now,
+            priority=FINAL_PRIORITY if final else 0,
         )
 
     async def succeed(
-        self, lease: Lease, outputs: Sequence[OutputRecord], *, upstream_status: str | None = None
+        self,
+        lease: Lease,
+        outputs: Sequence[OutputRecord],
+        *,
+        upstream_status: str | None = None,
+        also: Callable[[Connection], Awaitable[None]] | None = None,
     ) -> bool:
+        """``also``: more writes of the same success, in its transaction (what the poll saw of the run time)."""
         now = self._clock()
         async with self._db.transaction() as conn:
             await self._steps.lock_job(conn, lease.job_id)
-            await self._steps.complete(conn, lease)
-            if not await self._jobs.finish(
+            await self._steps.drop_run_steps_held(conn, lease)  # its own step (fenced) and any other run step
+            ended = await self._jobs.finish(
                 conn, lease.job_id, status="succeeded", now=now, upstream_status=upstream_status
-            ):
+            )
+            if ended is None:
                 return False
-            await self._steps.drop_run_steps(conn, lease.job_id)
             await self._jobs.add_outputs(conn, outputs)
+            if also is not None:
+                await also(conn)
             await self._quota.commit(conn, job_id=lease.job_id, now=now)
-            await self._ended(conn, lease.job_id, "succeeded", now)
+            await self._ended(conn, ended, now)
             await self.show(conn, lease.job_id, now=now, final=True)
         self.on_message()
         log.info("job %s succeeded with %d output(s)", lease.job_id, len(outputs))
@@ -109,7 +126,7 @@ class JobTransitions:
         from_statuses: Sequence[str] = ACTIVE_STATUSES,
     ) -> bool:
         """``fail`` inside the caller's transaction (which calls ``on_message`` after it commits)."""
-        if not await self._jobs.finish(
+        ended = await self._jobs.finish(
             conn,
             job_id,
             status="failed",
@@ -118,11 +135,12 @@ class JobTransitions:
             error_message=message,
             upstream_status=upstream_status,
             from_statuses=from_statuses,
-        ):
+        )
+        if ended is None:
             return False
         await self._steps.drop_run_steps(conn, job_id)
         refunded = await self._quota.refund(conn, job_id=job_id, now=now)
-        await self._ended(conn, job_id, "failed", now)
+        await self._ended(conn, ended, now)
         await self.show(conn, job_id, now=now, final=True)
         log.info("job %s failed (%s); refunded: %s", job_id, code, refunded)
         return True
@@ -141,13 +159,15 @@ class JobTransitions:
             if job.status == "submitting" and job.submit_sent_at is not None:
                 return "sending"
             submitted = job.status == "running"
-            await self._jobs.finish(conn, job_id, status="cancelled", now=now, error_code="cancelled")
+            ended = await self._jobs.finish(conn, job_id, status="cancelled", now=now, error_code="cancelled")
+            if ended is None:
+                return "finished"
             await self._steps.drop_run_steps(conn, job_id)
             if submitted:
                 await self._quota.commit(conn, job_id=job_id, now=now)
             else:
                 await self._quota.refund(conn, job_id=job_id, now=now)
-            await self._ended(conn, job_id, "cancelled", now)
+            await self._ended(conn, ended, now)
             await self.show(conn, job_id, now=now, final=True)
             return "kept" if submitted else "refunded"
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from providers.base import Callback, GenerationRequest, JobState, Provider
 from providers.errors import ProviderError
@@ -33,6 +35,7 @@ DOCUMENTED = (
     "genbot_credits_spent_total",
     "genbot_spending_usd_total",
     "genbot_event_loop_lag_seconds",
+    "genbot_db_round_trips_total",
 )
 
 
@@ -81,6 +84,11 @@ class Metrics:
         self.spending = Counter("genbot_spending_usd", "Upstream spending (USD) by provider", ["provider"], registry=r)
         self.loop_lag = Gauge("genbot_event_loop_lag_seconds", "How late the event loop ran a timer", registry=r)
 
+    def count_round_trips(self, read: Callable[[], int]) -> None:
+        """``genbot_db_round_trips_total``: every statement sent to the database, read from ``read`` at each
+        scrape (the database counts them itself; no metric call per statement)."""
+        self.registry.register(_RoundTrips(read))
+
     def set_active(self, counts: Mapping[tuple[str, str], int], providers: list[str]) -> None:
         """The queue and in-flight gauges from (provider, status) → jobs; providers without jobs read 0."""
         for provider in {*providers, *(p for p, _ in counts)}:
@@ -118,6 +126,19 @@ class Metrics:
             start = time.perf_counter()
             await asyncio.sleep(interval_s)
             self.loop_lag.set(max(0.0, time.perf_counter() - start - interval_s))
+
+
+class _RoundTrips(Collector):
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+
+    def collect(self) -> Any:
+        family = CounterMetricFamily(
+            "genbot_db_round_trips",
+            "Statements sent to the database (BEGIN, COMMIT and ROLLBACK included)",
+        )
+        family.add_metric([], float(self._read()))
+        yield family
 
 
 _SNOWFLAKE = re.compile(r"/\d{5,}(?=/|$)")

@@ -29,7 +29,7 @@ from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.storage.database import Connection, Database
-from bot.storage.jobs import JobRepository
+from bot.storage.jobs import JobRecord, JobRepository
 from bot.storage.operations import OperationsRepository, Pause, SpendingRow
 from providers.errors import (
     AuthError,
@@ -88,6 +88,7 @@ class Operations:
         self.jobs = jobs
         self.clock = clock
         self.metrics = Metrics()
+        self.metrics.count_round_trips(lambda: database.round_trips)
         self.alerts = Alerter(settings, session)
         self._client: discord.Client | None = None
         self.engine: StepEngine | None = None
@@ -234,11 +235,10 @@ class Operations:
         """The gauges read from the database, before a scrape."""
         self.metrics.set_active(await self.repo.active_counts(), list(self.settings.providers()))
 
-    async def job_ended(self, conn: Connection, job_id: int, status: str, now: float) -> None:
-        """Inside the transaction that ended the job: its metrics, and what a success cost upstream."""
-        job = await self.jobs.get_in(conn, job_id)
-        if job is None:
-            return
+    async def job_ended(self, conn: Connection, job: JobRecord, now: float) -> None:
+        """Inside the transaction that ended the job (``job``: as it ended): its metrics, and what a success cost
+        upstream."""
+        status = job.status
         charged = status == "succeeded" or (status == "cancelled" and job.submitted_at is not None)
         self.metrics.job_ended(
             model=job.model_key, status=status, duration_s=now - job.created_at, credits=job.cost if charged else 0

@@ -47,7 +47,7 @@ class JobSpec:
     private: bool = False
     origin: str = "command"
     parent_job_id: int | None = None
-    notes: tuple[str, ...] = ()  # e.g. values that were clamped, shown in the receipt
+    notes: tuple[str, ...] = ()  # e.g. values that were clamped, shown in an ephemeral note
 
 
 class SpecBuilder:

@@ -146,45 +146,52 @@ def _headline(job: JobRecord) -> str:
     return f"**{prompt_preview(job.prompt)}** · `{job.model_key}` · <@{job.user_id}>"
 
 
+def _job_tag(job: JobRecord, lang: object) -> str:
+    """The job's number and what it costs: the facts of the command's answer, on every state of its message."""
+    if job.cost:
+        return tr(lang, "Job #{job_id} · {credits}.", job_id=job.id, credits=credits_text(job.cost))
+    return tr(lang, "Job #{job_id}.", job_id=job.id)
+
+
 def _progress_line(job: JobRecord, ctx: RenderContext) -> str:
     lang = ctx.locale
     noun = Msg(KIND_NOUNS.get(job.kind, N_("job")))
     if job.status == "queued":
         shown = queue_place(ctx.position) if ctx.position else None
         if shown is None:
-            line = tr(lang, "⏳ Waiting to start. Job #{job_id}.", job_id=job.id)
+            line = tr(lang, "⏳ Waiting to start. {tag}", tag=_job_tag(job, lang))
         elif shown <= 10:
-            line = tr(lang, "⏳ Waiting to start (position {place}). Job #{job_id}.", place=shown, job_id=job.id)
+            line = tr(lang, "⏳ Waiting to start (position {place}). {tag}", place=shown, tag=_job_tag(job, lang))
         else:
-            line = tr(lang, "⏳ Waiting to start (about {place} in line). Job #{job_id}.", place=shown, job_id=job.id)
+            line = tr(lang, "⏳ Waiting to start (about {place} in line). {tag}", place=shown, tag=_job_tag(job, lang))
         return f"{line}\n⏸️ {render(ctx.waiting_reason, lang)}" if ctx.waiting_reason else line
     if job.status == "submitting":
-        return tr(lang, "📨 Sending to the {kind} service. Job #{job_id}.", kind=noun, job_id=job.id)
+        return tr(lang, "📨 Sending to the {kind} service. {tag}", kind=noun, tag=_job_tag(job, lang))
     started = job.submitted_at or job.created_at
     if not ctx.typical_duration_s:
         return tr(
             lang,
-            "🎨 Making your {kind}, started {started}. Job #{job_id}.",
+            "🎨 Making your {kind}, started {started}. {tag}",
             kind=noun,
             started=timestamp(started),
-            job_id=job.id,
+            tag=_job_tag(job, lang),
         )
     eta = started + ctx.typical_duration_s
     if eta > ctx.now:
         return tr(
             lang,
-            "🎨 Making your {kind}, started {started}, usually ready {eta}. Job #{job_id}.",
+            "🎨 Making your {kind}, started {started}, usually ready {eta}. {tag}",
             kind=noun,
             started=timestamp(started),
             eta=timestamp(eta),
-            job_id=job.id,
+            tag=_job_tag(job, lang),
         )
     return tr(
         lang,
-        "🎨 Making your {kind}, started {started}, should be ready any moment. Job #{job_id}.",
+        "🎨 Making your {kind}, started {started}, should be ready any moment. {tag}",
         kind=noun,
         started=timestamp(started),
-        job_id=job.id,
+        tag=_job_tag(job, lang),
     )
 
 

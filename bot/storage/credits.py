@@ -155,6 +155,31 @@ class CreditRepository:
         )
         return cursor.rowcount == 1
 
+    async def append_commit(self, conn: Connection, job_id: int, now: float) -> bool:
+        """The job's ``commit`` row, copied from its reservation in one statement; False when it has no
+        reservation or is already settled."""
+        cursor = await conn.execute(
+            """INSERT INTO credit_ledger (guild_id, user_id, job_id, kind, period, period_delta, bonus_delta,
+                                          actor_id, reason, created_at)
+               SELECT guild_id, user_id, job_id, 'commit', period, 0, 0, NULL, NULL, ? FROM credit_ledger
+               WHERE job_id = ? AND kind = 'reserve'
+               ON CONFLICT DO NOTHING""",
+            (now, job_id),
+        )
+        return cursor.rowcount == 1
+
+    async def used_and_bonus(
+        self, guild_id: int, user_id: int, period: str, *, conn: Connection | None = None
+    ) -> tuple[int, int]:
+        """``used`` and ``bonus`` in one round trip."""
+        row = await self._db.fetch_one_in(
+            conn,
+            """SELECT (SELECT used FROM credit_usage WHERE guild_id = ? AND user_id = ? AND period = ?),
+                      (SELECT balance FROM credit_bonus WHERE guild_id = ? AND user_id = ?)""",
+            (guild_id, user_id, period, guild_id, user_id),
+        )
+        return int(row[0] or 0), int(row[1] or 0)
+
     async def reservation(self, conn: Connection, job_id: int) -> JobReservation | None:
         row = await self._db.fetch_one_in(
             conn,

@@ -63,6 +63,28 @@ class Connection(Protocol):
     def execute_fetchall(self, sql: str, parameters: Params = ..., /) -> Awaitable[Iterable[Any]]: ...
 
 
+class CountedConnection:
+    """The SQLite write connection inside a transaction, counting each statement it sends (``round_trips``)."""
+
+    __slots__ = ("_db", "raw")
+
+    def __init__(self, raw: aiosqlite.Connection, db: Database) -> None:
+        self.raw = raw
+        self._db = db
+
+    def execute(self, sql: str, parameters: Params = (), /) -> Any:
+        self._db.round_trips += 1
+        return self.raw.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Params], /) -> Any:
+        self._db.round_trips += 1
+        return self.raw.executemany(sql, parameters)
+
+    def execute_fetchall(self, sql: str, parameters: Params = (), /) -> Any:
+        self._db.round_trips += 1
+        return self.raw.execute_fetchall(sql, parameters)
+
+
 def is_postgres(target: object) -> bool:
     return str(target).startswith(POSTGRES_SCHEMES)
 
@@ -96,9 +118,13 @@ def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
 
 
 class Database:
-    """SQLite here; ``Database("postgresql://…")`` makes a ``PostgresDatabase`` (same methods)."""
+    """SQLite here; ``Database("postgresql://…")`` makes a ``PostgresDatabase`` (same methods).
+
+    ``round_trips`` counts every statement sent to the database (BEGIN, COMMIT and ROLLBACK included) since it was
+    opened: ``genbot_db_round_trips_total``."""
 
     dialect = "sqlite"
+    round_trips = 0
 
     def __new__(cls, target: Path | str, *args: Any, **kwargs: Any) -> Database:
         if cls is Database and is_postgres(target):
@@ -197,7 +223,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE``), committed on exit, rolled back on error."""
         async with self._write_lock:
-            conn = self.writer
+            conn = CountedConnection(self.writer, self)
             try:
                 await conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -230,6 +256,7 @@ class Database:
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
         # One call on aiosqlite's thread: execute, fetch and close together. A statement left open between two
         # awaits would hold a read transaction, and every concurrent reader would see that stale snapshot.
+        self.round_trips += 1
         return list(await self.reader.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:

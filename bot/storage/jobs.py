@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.storage.database import Connection, Database, fetch_all, fetch_one
+from bot.storage.database import Connection, Database, fetch_one
 from bot.storage.job_records import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -40,18 +40,19 @@ class JobRepository:
 
     # ------------------------------------------------------------------ reads
     async def get(self, job_id: int) -> JobRecord | None:
-        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            return None
-        outputs = await self._db.fetch_all("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
-        return row_to_job(row, [row_to_output(o) for o in outputs])
+        return await self.get_in(None, job_id)
 
-    async def get_in(self, conn: Connection, job_id: int) -> JobRecord | None:
-        """Read inside an open write transaction."""
-        row = await fetch_one(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+    async def get_in(self, conn: Connection | None, job_id: int) -> JobRecord | None:
+        """Read inside an open write transaction (or from the read connection when None). Outputs are written
+        only with a job's success (``add_outputs``, in its transaction): other jobs take one read."""
+        row = await self._db.fetch_one_in(conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             return None
-        outputs = await fetch_all(conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,))
+        if row["status"] != "succeeded":
+            return row_to_job(row, [])
+        outputs = await self._db.fetch_all_in(
+            conn, "SELECT * FROM job_outputs WHERE job_id = ? ORDER BY idx", (job_id,)
+        )
         return row_to_job(row, [row_to_output(o) for o in outputs])
 
     async def active(self) -> list[JobRecord]:
@@ -88,7 +89,8 @@ class JobRepository:
         return {str(row[0]) for row in rows}
 
     # ------------------------------------------------------------------ writes
-    async def insert(self, conn: Connection, job: NewJob) -> int:
+    async def insert(self, conn: Connection, job: NewJob) -> JobRecord:
+        """Write a new job; returns it as written (one statement)."""
         row = await fetch_one(
             conn,
             """INSERT INTO jobs (user_id, guild_id, channel_id, model_key, provider, kind, prompt, params, status,
@@ -96,7 +98,7 @@ class JobRepository:
                    token_expires_at, token_edits_original, ephemeral, interaction_context, guild_installed,
                    channel_nsfw, attachment_size_limit, message_id, user_locale, guild_locale)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               RETURNING id""",
+               RETURNING *""",
             (
                 job.user_id,
                 job.guild_id,
@@ -126,14 +128,7 @@ class JobRepository:
             ),
         )
         assert row is not None
-        return int(row["id"])
-
-    async def claim_for_submit(self, job_id: int) -> bool:
-        """queued → submitting. False when the job left the queue meanwhile (cancelled)."""
-        changed = await self._db.execute(
-            "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job_id,)
-        )
-        return changed == 1
+        return row_to_job(row)
 
     async def finish(
         self,
@@ -146,18 +141,20 @@ class JobRepository:
         error_message: str | None = None,
         upstream_status: str | None = None,
         from_statuses: Sequence[str] = ACTIVE_STATUSES,
-    ) -> bool:
-        """Move an active job (in one of ``from_statuses``) to a terminal status, once. False if it was not."""
+    ) -> JobRecord | None:
+        """Move an active job (in one of ``from_statuses``) to a terminal status, once: the job as it ended (without
+        outputs), or None if it was not active."""
         assert status in TERMINAL_STATUSES
         assert set(from_statuses) <= set(ACTIVE_STATUSES)
         marks = ", ".join("?" for _ in from_statuses)
-        cursor = await conn.execute(
+        row = await fetch_one(
+            conn,
             f"""UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?, next_poll_at = NULL,
                    upstream_status = COALESCE(?, upstream_status), upstream_result = NULL, version = version + 1
-               WHERE id = ? AND status IN ({marks})""",
+               WHERE id = ? AND status IN ({marks}) RETURNING *""",
             (status, now, error_code, error_message, upstream_status, job_id, *from_statuses),
         )
-        return cursor.rowcount == 1
+        return None if row is None else row_to_job(row)
 
     # ------------------------------------------------------------------ the engine's writes (fenced by the caller)
     async def mark_submit_sent(self, conn: Connection, job_id: int, now: float) -> bool:
@@ -264,14 +261,17 @@ class JobRepository:
         )
         return cursor.rowcount == 1
 
-    async def line(self, provider: str) -> list[tuple[int, int, int | None]]:
-        """The provider's queued jobs in order: (job id, place in line, the place its message last showed)."""
+    async def line(self, provider: str) -> list[tuple[int, int, int | None, float | None]]:
+        """The provider's queued jobs in order: (job id, place in line, the place its message last showed, when its
+        message was last sent)."""
         rows = await self._db.fetch_all(
-            """SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS place, shown_place FROM jobs
-               WHERE provider = ? AND status = 'queued' ORDER BY id""",
+            "SELECT id, shown_place, message_sent_at FROM jobs WHERE provider = ? AND status = 'queued' ORDER BY id",
             (provider,),
         )
-        return [(int(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+        return [
+            (int(r[0]), place, None if r[1] is None else int(r[1]), None if r[2] is None else float(r[2]))
+            for place, r in enumerate(rows, start=1)
+        ]
 
     async def queue_deadlines(self, now: float) -> tuple[list[JobRecord], float | None]:
         """Queued jobs whose deadline passed, and the next deadline of one still waiting."""

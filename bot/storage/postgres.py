@@ -70,6 +70,10 @@ def pg_sql(sql: str) -> str:
     return "".join(out)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to send (see ``PostgresDatabase.open``)."""
+
+
 def _rowcount(status: str) -> int:
     """``UPDATE 3`` → 3, ``INSERT 0 1`` → 1; statements without a count → 0."""
     match = _COUNT.search(status or "")
@@ -87,18 +91,26 @@ class PgConnection:
 
     dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, db: Database | None = None) -> None:
         self.raw = conn
+        self._db = db
+
+    def _count(self) -> None:
+        if self._db is not None:
+            self._db.round_trips += 1
 
     async def execute(self, sql: str, parameters: Params = (), /) -> PgResult:
+        self._count()
         return PgResult(_rowcount(await self.raw.execute(pg_sql(sql), *parameters)))
 
     async def executemany(self, sql: str, parameters: Iterable[Params], /) -> None:
         rows = [tuple(p) for p in parameters]
         if rows:
+            self._count()  # asyncpg pipelines the rows: one round trip
             await self.raw.executemany(pg_sql(sql), rows)
 
     async def execute_fetchall(self, sql: str, parameters: Params = (), /) -> list[asyncpg.Record]:
+        self._count()
         return list(await self.raw.fetch(pg_sql(sql), *parameters))
 
 
@@ -116,7 +128,10 @@ class PostgresDatabase(Database):
         return f"PostgresDatabase({redacted_url(self.url)!r})"
 
     async def open(self) -> PostgresDatabase:
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+        # No reset query when a connection goes back to the pool (asyncpg's default sends one per release): the bot
+        # keeps no session state (only transaction-scoped advisory locks, no LISTEN, SET or cursors), and an open
+        # transaction is still rolled back by asyncpg itself.
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, reset=_keep_session)
         await self._apply_migrations()
         return self
 
@@ -152,8 +167,10 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """One READ COMMITTED transaction on a pooled connection, committed on exit, rolled back on error."""
-        async with self.pool.acquire() as raw, raw.transaction():
-            yield PgConnection(raw)
+        async with self.pool.acquire() as raw:
+            self.round_trips += 2  # BEGIN, then COMMIT or ROLLBACK
+            async with raw.transaction():
+                yield PgConnection(raw, self)
 
     async def transact(self, body: Callable[[Connection], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
         for attempt in range(1, attempts + 1):
@@ -168,6 +185,7 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
+        self.round_trips += 1
         return list(await self.pool.fetch(pg_sql(sql), *params))
 
     @property

@@ -8,7 +8,8 @@ removed), those statements change no row and ``LeaseLost`` rolls the whole trans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,24 @@ class Orphan:
     has_result: bool
 
 
-_CLAIM = """UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
+_WANT_SQL = """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (job_id, kind) DO UPDATE SET
+        due_at = CASE WHEN job_steps.lease_owner IS NOT NULL THEN excluded.due_at
+                      WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
+                      ELSE job_steps.due_at END,
+        priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
+                        ELSE job_steps.priority END"""
+# A step can be claimed when nobody holds it or its lease ran out; a lease of the claiming process itself only
+# OWN_LEASE_GRACE leases later: that process is alive, so its handler is most likely still working and only the
+# renewals came late (an overloaded write queue). Taking the step over would run it twice (a submit would be failed
+# as interrupted); a handler that really died without handing its step back is still taken over, later.
+OWN_LEASE_GRACE = 2
+_CLAIMABLE = """(lease_expires_at IS NULL OR lease_expires_at <= ?)
+                 AND (lease_owner IS NULL OR lease_owner <> ? OR lease_expires_at <= ?)"""
+_CLAIM = f"""UPDATE job_steps SET lease_owner = ?, lease_expires_at = ?, fence = fence + 1
     WHERE id IN (SELECT id FROM job_steps
-                 WHERE lane = ? AND due_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
-                 ORDER BY priority DESC, due_at, id LIMIT ?{lock})
+                 WHERE lane = ? AND due_at <= ? AND {_CLAIMABLE}
+                 ORDER BY priority DESC, due_at, id LIMIT ?{{lock}})
     RETURNING id, job_id, kind, lane, fence, attempts, due_at"""
 # SQLite: one writer at a time (the write lock, BEGIN IMMEDIATE). PostgreSQL: any number of processes claim at once;
 # each locks the rows it picks and passes over the ones another claim holds (re-checked on their newest version).
@@ -71,6 +86,24 @@ def _lease(row: Any) -> Lease:
 class StepRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # The due times this process gave steps, per lane (a heap each): when its lanes should look again, known
+        # without asking the database. A hint, never a decision: claims decide (a rolled-back write leaves a hint
+        # that wakes a lane for nothing; steps of other processes are seen at the lanes' idle_s rounds).
+        self._due: dict[str, list[float]] = {}
+        self.hint_listeners: list[Callable[[str, float], None]] = []  # the engines' lanes: wake up sooner?
+
+    def _hint(self, lane: str, due_at: float) -> None:
+        heapq.heappush(self._due.setdefault(lane, []), due_at)
+        for listener in self.hint_listeners:
+            listener(lane, due_at)
+
+    def due_hint(self, lane: str, now: float) -> float | None:
+        """The earliest due time after ``now`` this process gave a step of ``lane`` (earlier ones are forgotten:
+        the claim just made took what was due)."""
+        heap = self._due.get(lane)
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
 
     # ------------------------------------------------------------------ scheduling (inside a caller's transaction)
     async def put(
@@ -93,6 +126,7 @@ class StepRepository:
                WHERE job_steps.lease_owner IS NULL""",
             (job_id, kind, lane, due_at, priority, now),
         )
+        self._hint(lane, due_at)
 
     async def want(
         self,
@@ -109,16 +143,29 @@ class StepRepository:
         coalesces with one already pending, the sooner and more urgent wins. A step being run right now gets the
         new due time as it is: its holder sees it changed (``complete``, ``release``) and hands the step back
         instead of dropping the request with it."""
-        await conn.execute(
-            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (job_id, kind) DO UPDATE SET
-                   due_at = CASE WHEN job_steps.lease_owner IS NOT NULL THEN excluded.due_at
-                                 WHEN excluded.due_at < job_steps.due_at THEN excluded.due_at
-                                 ELSE job_steps.due_at END,
-                   priority = CASE WHEN excluded.priority > job_steps.priority THEN excluded.priority
-                                   ELSE job_steps.priority END""",
-            (job_id, kind, lane, due_at, priority, now),
+        await conn.execute(_WANT_SQL, (job_id, kind, lane, due_at, priority, now))
+        self._hint(lane, due_at)
+
+    async def want_many(
+        self, conn: Connection, wanted: Sequence[tuple[int, float]], kind: str, lane: str, *, now: float
+    ) -> None:
+        """``want`` for many jobs at once, (job id, due time) each: one round trip (ordered by job id, so two
+        processes doing this lock the rows in the same order)."""
+        if wanted:
+            await conn.executemany(_WANT_SQL, [(job_id, kind, lane, due, 0, now) for job_id, due in sorted(wanted)])
+            for due in {due for _, due in wanted}:
+                self._hint(lane, due)
+
+    async def drop_run_steps_held(self, conn: Connection, lease: Lease) -> None:
+        """The holder of ``lease`` (a run step) ends the job: ``complete`` and ``drop_run_steps`` in one statement.
+        A run step's due time never changes while it is held (only message steps are asked for again)."""
+        cursor = await conn.execute(
+            """DELETE FROM job_steps WHERE job_id = ? AND kind IN ('submit', 'poll', 'download')
+               AND EXISTS (SELECT 1 FROM job_steps WHERE id = ? AND fence = ?)""",
+            (lease.job_id, lease.step_id, lease.fence),
         )
+        if cursor.rowcount < 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
     async def lock_job(self, conn: Connection, job_id: int) -> None:
         """Lock the job's steps before its row (PostgreSQL; SQLite has one writer). Claims and step holders lock
@@ -146,6 +193,7 @@ class StepRepository:
         transaction, so the count holds across processes."""
         if limit <= 0:
             return []
+        own_expired = now - OWN_LEASE_GRACE * lease_s
 
         async def claim(conn: Connection) -> list[Lease]:
             wanted = limit
@@ -155,16 +203,19 @@ class StepRepository:
                     await conn.execute(_CAPACITY_LOCK_SQL, (f"submit capacity: {provider}",))
                 row = await fetch_one(
                     conn,
-                    """SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
-                       AND id NOT IN (SELECT job_id FROM job_steps WHERE lane = ? AND due_at <= ?
-                                      AND (lease_expires_at IS NULL OR lease_expires_at <= ?))""",
-                    (provider, lane, now, now),
+                    f"""SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN ('submitting', 'running')
+                        AND id NOT IN (SELECT job_id FROM job_steps WHERE lane = ? AND due_at <= ? AND {_CLAIMABLE})""",
+                    (provider, lane, now, now, owner, own_expired),
                 )
                 busy = int(row[0]) if row is not None else 0
                 wanted = min(limit, most - busy)
                 if wanted <= 0:
                     return []
-            rows = await fetch_all(conn, _CLAIM_SQL[self._db.dialect], (owner, now + lease_s, lane, now, now, wanted))
+            rows = await fetch_all(
+                conn,
+                _CLAIM_SQL[self._db.dialect],
+                (owner, now + lease_s, lane, now, now, owner, own_expired, wanted),
+            )
             leases = [_lease(row) for row in rows]
             if capacity is not None and leases:
                 await conn.executemany(
@@ -188,6 +239,21 @@ class StepRepository:
         )
         return None if row is None else _lease(row)
 
+    async def put_leased(
+        self, conn: Connection, job_id: int, kind: str, lane: str, *, owner: str, now: float, lease_s: float
+    ) -> Lease:
+        """A new step of the job, due now and leased to ``owner`` from the start (``put`` and ``lease_new`` in one
+        statement), for a job written in this same transaction."""
+        row = await fetch_one(
+            conn,
+            """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at, fence, lease_owner,
+                   lease_expires_at) VALUES (?, ?, ?, ?, 0, ?, 1, ?, ?)
+               RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
+            (job_id, kind, lane, now, now, owner, now + lease_s),
+        )
+        assert row is not None
+        return _lease(row)
+
     async def claim_one(self, step_id: int, *, owner: str, now: float, lease_s: float) -> Lease | None:
         """Lease one known step now, whatever its due time (e.g. the first message of a job, sent by the command
         that created it), unless someone else holds it."""
@@ -206,8 +272,9 @@ class StepRepository:
         return None if row is None else int(row[0])
 
     async def renew(self, owner: str, step_ids: Sequence[int], *, now: float, lease_s: float) -> int:
-        """Extend the leases of the steps this process's handlers are still working on (a lease whose handler
-        died is left to expire, so the step is taken up again)."""
+        """Extend the leases of the steps this process's handlers are still working on, also one that ran out
+        while the renewal waited, as long as nobody took the step over (a lease whose handler died is not in
+        ``step_ids``: it is left to expire, so the step is taken up again)."""
         if not step_ids:
             return 0
         marks = ", ".join("?" for _ in step_ids)
@@ -217,8 +284,8 @@ class StepRepository:
         async def renew(conn: Connection) -> int:
             cursor = await conn.execute(
                 f"""UPDATE job_steps SET lease_expires_at = ? WHERE id IN (SELECT id FROM job_steps
-                        WHERE lease_owner = ? AND lease_expires_at > ? AND id IN ({marks}){lock})""",
-                (now + lease_s, owner, now, *step_ids),
+                        WHERE lease_owner = ? AND id IN ({marks}){lock})""",
+                (now + lease_s, owner, *step_ids),
             )
             return cursor.rowcount
 
@@ -248,21 +315,34 @@ class StepRepository:
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
 
-    async def complete(self, conn: Connection, lease: Lease) -> None:
+    async def complete(self, conn: Connection, lease: Lease) -> bool:
         """The step is done: remove it, unless it was asked for again while held (``want`` moved its due time):
-        then hand it back, due when it was asked for."""
+        then hand it back, due when it was asked for (True: the caller wakes its lane after the commit)."""
         cursor = await conn.execute(
             "DELETE FROM job_steps WHERE id = ? AND fence = ? AND due_at = ?",
             (lease.step_id, lease.fence, lease.due_at),
         )
         if cursor.rowcount == 1:
-            return
+            return False
         cursor = await conn.execute(
             "UPDATE job_steps SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND fence = ?",
             (lease.step_id, lease.fence),
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        return True
+
+    async def advance(self, conn: Connection, lease: Lease, kind: str, lane: str, *, due_at: float) -> None:
+        """The step is done and the job's next run step is ``kind`` at ``due_at``: the same row becomes it (one
+        statement for ``complete`` and ``put``; a job has one run step at a time)."""
+        cursor = await conn.execute(
+            """UPDATE job_steps SET kind = ?, lane = ?, due_at = ?, priority = 0, attempts = 0, lease_owner = NULL,
+                   lease_expires_at = NULL WHERE id = ? AND fence = ?""",
+            (kind, lane, due_at, lease.step_id, lease.fence),
+        )
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        self._hint(lane, due_at)
 
     async def release(self, conn: Connection, lease: Lease, *, due_at: float, attempts: int | None = None) -> None:
         """Run the step again at ``due_at`` (and count a failed try when ``attempts`` is given)."""
@@ -274,6 +354,7 @@ class StepRepository:
         )
         if cursor.rowcount != 1:
             raise LeaseLost(f"step {lease.step_id} of job {lease.job_id}")
+        self._hint(lease.lane, due_at)
 
     async def release_one(self, lease: Lease, *, due_at: float, attempts: int | None = None) -> bool:
         """Hand one step back to run at ``due_at`` (its own transaction); False if it is no longer ours."""

@@ -52,7 +52,7 @@ def last_body(fakes: Any, provider: str) -> dict[str, Any]:
 
 async def ack_text(fake: FakeDiscord, record: InteractionRecord, *, contains: str = "") -> str:
     """The last answer to the interaction: an edit of its @original (a refusal in an ephemeral acknowledgement, the
-    message a button is on) or an ephemeral followup (the receipt after the job's message, a refusal after a public
+    message a button is on) or an ephemeral followup (the note after the job's message, a refusal after a public
     acknowledgement was deleted)."""
 
     def edited(request: Any) -> bool:
@@ -68,6 +68,15 @@ async def ack_text(fake: FakeDiscord, record: InteractionRecord, *, contains: st
 
     await fake.wait_for(edited)
     return [r for r in fake.requests_for(record.token) if edited(r)][-1].json.get("content") or ""
+
+
+def ephemeral_followups(fake: FakeDiscord, record: InteractionRecord) -> list[str]:
+    """The contents of every ephemeral followup sent with the interaction's token (a job's note, a refusal)."""
+    return [
+        (r.json or {}).get("content") or ""
+        for r in fake.requests_for(record.token)
+        if r.method == "POST" and r.path.startswith("/webhooks/") and (r.json or {}).get("flags", 0) & 64
+    ]
 
 
 def _ephemeral_original(fake: FakeDiscord, record: InteractionRecord) -> bool:

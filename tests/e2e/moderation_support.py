@@ -24,19 +24,14 @@ CHANNEL_B = 1_200_000_000_000_009_001
 
 async def reply(fake: FakeDiscord, record: InteractionRecord, *, timeout: float = 5.0) -> RecordedRequest:
     """The command's answer (or its refusal) for the user alone: the edit of a deferred ephemeral acknowledgement,
-    or, after a public one (a job's message to be), the ephemeral followup (the receipt, or the refusal once the
-    public acknowledgement was deleted)."""
-
-    def ephemeral_ack() -> bool:
-        callback = next(r for r in fake.requests_for(record.token) if "/callback" in r.path)
-        body = callback.json or {}
-        return body.get("type") != 5 or bool((body.get("data") or {}).get("flags", 0) & 64)
+    or, after a public one, the job's message (its first render: the answer to a command that started a job) or
+    the ephemeral followup (the refusal once the public acknowledgement was deleted)."""
 
     def edited(request: RecordedRequest) -> bool:
         if request.interaction_token != record.token:
             return False
         if request.method == "PATCH" and request.path.endswith("/messages/@original"):
-            return ephemeral_ack()
+            return True  # an ephemeral acknowledgement's answer, or a public one become the job's message
         return (
             request.method == "POST"
             and "/callback" not in request.path
@@ -107,7 +102,7 @@ async def seed_jobs(
     ids = []
     for n in range(count):
         async with bot.services.database.transaction() as conn:
-            job_id = await repo.insert(
+            written = await repo.insert(
                 conn,
                 NewJob(
                     user_id=user_id,
@@ -124,6 +119,7 @@ async def seed_jobs(
                     ephemeral=ephemeral,
                 ),
             )
+            job_id = written.id
             if status != "queued":
                 await repo.finish(conn, job_id, status=status, now=now)
         if not ephemeral:

@@ -11,6 +11,7 @@ from tests.e2e.commands_support import (
     b64,
     body_of,
     charges,
+    ephemeral_followups,
     ledger,
     max_job_id,
     new_job_id,
@@ -107,7 +108,7 @@ async def test_reroll_is_a_new_job_with_the_same_parameters_charged_to_the_click
         record, job = await follow_up_job(
             fake_discord, bot, f"gen:reroll:{parent.id}", parent.message_id, user_id=CLICKER
         )
-        receipt = await ack_text(fake_discord, record, contains="✅")
+        shown = await ack_text(fake_discord, record, contains=f"Job #{job.id} ·")
         parent_ledger, job_ledger = await ledger(bot, parent.id), await ledger(bot, job.id)
     assert job.status == "succeeded", job.error_message
     assert (job.origin, job.parent_job_id, job.user_id) == ("reroll", parent.id, CLICKER)
@@ -118,7 +119,8 @@ async def test_reroll_is_a_new_job_with_the_same_parameters_charged_to_the_click
         assert first["seed"] != second["seed"]
     else:
         assert "seed" not in second  # uni-1 takes no seed
-    assert f"Job #{job.id} started" in receipt
+    assert f"Job #{job.id} · {job.cost} credit" in shown  # the job's message says what it cost: no separate receipt
+    assert ephemeral_followups(fake_discord, record) == []
     assert job_ledger == [("reserve", CLICKER), ("commit", CLICKER)]
     assert parent_ledger == [("reserve", fake_discord.default_user_id), ("commit", fake_discord.default_user_id)]
     assert fake_discord.messages[job.message_id]["attachments"]
@@ -143,7 +145,7 @@ async def test_edit_opens_a_modal_whose_submission_edits_the_output(fake_discord
             )
         )
         job = await delivered(bot, await new_job_id(bot, before))
-        receipt = await ack_text(fake_discord, record, contains="✅")
+        shown = await ack_text(fake_discord, record, contains=f"Job #{job.id} ·")
         job_ledger = await ledger(bot, job.id)
         before_refusal = await charges(bot)
         record = await fake_discord.dispatch(
@@ -162,7 +164,7 @@ async def test_edit_opens_a_modal_whose_submission_edits_the_output(fake_discord
     assert "`--steps` does not work with `uni-1-max`" in refusal
     assert body["source"] == {"data": b64(output_bytes(bot, parent)), "media_type": parent.outputs[0].media_type}
     assert body["user_id"] == str(CLICKER)
-    assert f"Job #{job.id} started: 3 credits" in receipt
+    assert f"Job #{job.id} · 3 credits" in shown
     assert job_ledger == [("reserve", CLICKER), ("commit", CLICKER)]
 
 

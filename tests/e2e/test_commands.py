@@ -11,6 +11,7 @@ from tests.e2e.commands_support import (
     ack_text,
     b64,
     body_of,
+    ephemeral_followups,
     last_body,
     no_cdn_urls,
     png,
@@ -292,7 +293,7 @@ async def test_a_ratio_the_model_cannot_do_names_the_ones_it_can(fake_discord, f
                 assert f"`{model}` can do: {ratios}." in said
 
 
-async def test_numbers_out_of_range_are_clamped_and_the_receipt_says_so(fake_discord, fakes, settings):
+async def test_numbers_out_of_range_are_clamped_and_a_note_says_so(fake_discord, fakes, settings):
     async with bot_running(settings, fake_discord) as bot:
         record, job = await run(
             fake_discord,
@@ -339,7 +340,7 @@ async def test_edit_sends_the_image_and_the_reference_as_data(fake_discord, fake
         options["model"] = model
     async with bot_running(settings, fake_discord) as bot:
         record, job = await run(fake_discord, bot, "edit", options)
-        receipt = await ack_text(fake_discord, record, contains="✅")
+        shown = await ack_text(fake_discord, record, contains=f"Job #{job.id} ·")
     assert job.status == "succeeded", job.error_message
     assert job.kind == "image_edit"
     assert job.model_key == (model or "uni-1")
@@ -352,7 +353,8 @@ async def test_edit_sends_the_image_and_the_reference_as_data(fake_discord, fake
     assert (body["aspect_ratio"], body["style"]) == ("16:9", "manga")
     assert body["user_id"] == str(fake_discord.default_user_id)
     assert no_cdn_urls(body)
-    assert f"Job #{job.id} started: {job.cost} credit" in receipt
+    assert f"Job #{job.id} · {job.cost} credit" in shown  # the job's message says what it cost
+    assert ephemeral_followups(fake_discord, record) == []  # nothing adjusted, credits plenty: no note
     assert fake_discord.messages[job.message_id]["attachments"]
 
 
@@ -522,12 +524,12 @@ async def test_ratio_autocomplete_follows_the_chosen_model(fake_discord, fakes, 
 async def test_seed_minus_one_means_random_for_every_seed_model(fake_discord, fakes, settings):
     async with bot_running(settings, fake_discord) as bot:
         slash, _ = await run(fake_discord, bot, "imagine", {"prompt": "a duck", "model": "kawaii-3d", "seed": -1})
-        receipt = await ack_text(fake_discord, slash, contains="✅")
+        notes = ephemeral_followups(fake_discord, slash)
         kawaii_slash = last_body(fakes, "lumozai")
         await run(fake_discord, bot, "imagine", {"prompt": "a duck --seed -1", "model": "kawaii-3d"})
         kawaii_flag = last_body(fakes, "lumozai")
         await run(fake_discord, bot, "imagine", {"prompt": "a duck --seed -1"})
     assert "seed" not in kawaii_slash
     assert "seed" not in kawaii_flag
-    assert "ℹ️" not in receipt
+    assert notes == []  # -1 is no adjustment: no note
     assert last_body(fakes, "wavespeed")["seed"] == -1  # WaveSpeed's own "random"

@@ -96,8 +96,9 @@ async def test_long_jobs_ping_their_requester_only(tmp_path, fake_discord, fakes
         await job_when(bot, job.id, lambda j: j.ping_sent_at is not None)
         await asyncio.sleep(0.1)
     posts = [r for r in fake_discord.requests_for(record.token) if r.method == "POST" and r.path.startswith("/web")]
-    job_message, ping = posts
-    assert job_message.json["allowed_mentions"] == {"parse": []}
+    [ping] = posts  # no receipt: the job's message is the answer
+    edits = [r for r in fake_discord.requests_for(record.token) if r.method == "PATCH"]
+    assert all(edit.json["allowed_mentions"] == {"parse": []} for edit in edits)
     assert ping.json["content"].startswith(f"<@{job.user_id}> your result is ready: https://discord.com/channels/")
     assert ping.json["allowed_mentions"]["parse"] == []
     assert ping.json["allowed_mentions"]["users"] == [job.user_id]

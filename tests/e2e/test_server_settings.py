@@ -344,10 +344,10 @@ async def test_allowing_a_category_allows_its_channels_and_their_threads(fake_di
         in_other_thread = await imagine_in(fake_discord, chat_thread, **thread_fields(chat))
         started = await bot.services.database.fetch_all("SELECT channel_id FROM jobs ORDER BY id")
     assert f"→ **<#{studio}>**" in added
-    assert "Job #1 started" in in_category
+    assert "Job #1 · 1 credit" in in_category  # the job's message: the answer
     refusal = "Generation is not allowed in this channel. Use one of: <#{}>."
     assert refusal.format(studio) in elsewhere
     assert refusal.format(studio) in top_level
-    assert "Job #2 started" in in_thread
+    assert "Job #2 · 1 credit" in in_thread
     assert refusal.format(art) in in_other_thread
     assert [row[0] for row in started] == [art, art_thread]

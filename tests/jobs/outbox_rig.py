@@ -131,7 +131,7 @@ class Setup:
             **changes,
         }
         async with self.db.transaction() as conn:
-            job_id = await self.jobs.insert(conn, NewJob(**values))
+            job_id = (await self.jobs.insert(conn, NewJob(**values))).id
         await self.jobs.set_message(job_id, 5000 + job_id)
         return job_id
 
@@ -208,6 +208,7 @@ async def outbox_setup(tmp_path: Path, **settings_values: Any) -> AsyncIterator[
             clock=clock,
             sleep=clock.sleep,
         )
+        delivery._wake = lambda name: lane.wake()  # as the engine wires it
         lane.start()
 
         def quiet() -> bool:

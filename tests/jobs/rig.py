@@ -341,7 +341,7 @@ class Rig:
             **job,
         )
         async with self.db.transaction() as conn:
-            job_id = await self.jobs.insert(conn, new)
+            job_id = (await self.jobs.insert(conn, new)).id
             await self.quota.reserve(
                 conn, job_id=job_id, guild_id=1, user_id=user_id, role_ids=(), cost=entry.cost, now=now
             )

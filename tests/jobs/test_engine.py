@@ -211,7 +211,8 @@ async def test_never_more_than_max_concurrency_upstream_and_jobs_start_in_fifo_o
 
 
 async def test_moving_up_the_line_notifies_only_jobs_whose_shown_place_changes(tmp_path):
-    async with rig(tmp_path, max_concurrency=1, first_poll_s=5.0) as r:
+    # Each waiting job's message is asked for once its last edit is queue_edit_interval_s old (here: at T0 + 5).
+    async with rig(tmp_path, max_concurrency=1, first_poll_s=5.0, extra={"queue_edit_interval_s": 5.0}) as r:
         r.provider.duration_s = 5
         jobs = [await r.add(f"job {n}") for n in range(25)]
         await r.driver.settle()
@@ -368,7 +369,7 @@ async def test_an_unexpected_error_while_handling_a_poll_does_not_strand_the_job
     async with rig(tmp_path, first_poll_s=5.0, max_concurrency=1) as r:
         r.provider.duration_s = 0
         save_output = r.media.save_output
-        failures = [OSError("disk full")]
+        failures = [OSError("disk full"), OSError("disk full")]  # the poll's own download, then the download step
 
         async def flaky_save(*args, **kwargs):
             if failures:
@@ -382,7 +383,8 @@ async def test_an_unexpected_error_while_handling_a_poll_does_not_strand_the_job
         done = await r.job(job.id)
         assert await r.ledger(job.id) == ["reserve", "commit"]
     assert done.status == "succeeded"
-    # The download is tried again after the error (the lane hands its step back), not stranded:
+    # The poll that saw it finish tries to download it, then the download step, whose error hands the step back
+    # (the lane) to be tried again: not stranded.
     assert r.provider.poll_times("r1") == [T0 + 5]
     assert done.finished_at == T0 + 5 + RETRY_AFTER_ERROR_S
 
@@ -448,7 +450,10 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
         r.engine.line_changed("wavespeed")  # what JobService.cancel does
         await r.driver.settle()
         assert [await r.position(job.id) for job in (b, c, d)] == [1, None, 2]
-        assert sorted(r.notified_ids()) == [c.id, d.id]  # c's end, d's new place
+        assert r.notified_ids() == [c.id]  # c's end at once
+        # d's new place: once its message is queue_edit_interval_s old (b's place did not change)
+        assert ("message", T0 + 10) in await r.steps.pending(d.id)
+        assert not [kind for kind, _ in await r.steps.pending(b.id) if kind == "message"]
 
         assert await r.transitions.cancel(a.id) == "kept"
         r.engine.line_changed("wavespeed")
@@ -468,7 +473,8 @@ async def test_cancelling_frees_the_place_in_line_or_the_slot(tmp_path):
 async def test_a_job_being_sent_is_not_cancelled_and_nothing_is_refunded(tmp_path):
     async with rig(tmp_path) as r:
         job = await r.add("a", enqueue=False)
-        assert await r.jobs.claim_for_submit(job.id)  # claimed, then the intent written just before the call
+        # claimed (what the submit lane's claim writes), then the intent written just before the call
+        assert await r.db.execute("UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'", (job.id,))
         async with r.db.transaction() as conn:
             assert await r.jobs.mark_submit_sent(conn, job.id, r.clock())
         assert await r.transitions.cancel(job.id) == "sending"
@@ -646,3 +652,22 @@ async def test_an_output_that_stays_unreachable_fails_the_job_in_minutes_not_at_
     assert (failed.status, failed.error_code) == ("failed", "download_failed")
     assert len(r.fetcher.urls) == DOWNLOAD_TRIES
     assert failed.finished_at < T0 + 300  # the image deadline is 600 s
+
+
+async def test_a_progress_edit_only_for_a_job_that_runs_longer_than_usual(tmp_path):
+    """The job's message goes from its first render straight to the result when the job takes no longer than about
+    its model's usual duration (1.5 times it); a slower job is shown running once that has passed."""
+    async with rig(tmp_path, first_poll_s=5.0, poll_interval_s=5.0) as r:
+        r.provider.typical_s = 40.0  # usual: 40 s, so a progress edit is worth it only after 60 s
+        r.provider.durations = {"quick": 30.0, "slow": 120.0}
+        quick = await r.add("quick")
+        slow = await r.add("slow")
+        await r.run_until_finished(quick.id, slow.id)
+        done = {job.id: await r.job(job.id) for job in (quick, slow)}
+    edits = {job_id: [at - T0 for at, notified in r.notified if notified == job_id] for job_id in done}
+    assert edits[quick.id] == [0, 30]  # first render, result
+    first, progress, result = edits[slow.id]
+    assert first == 0
+    assert 60 <= progress < 120  # at the first poll after 1.5 x 40 s from the submit
+    assert result == 120
+    assert all(job.shown_version == job.version for job in done.values())

@@ -296,13 +296,19 @@ async def test_a_slow_first_message_keeps_its_lease_so_no_older_state_lands_over
         job = await r.add(
             enqueue=False, message_id=5000, application_id=99, interaction_token="t", token_expires_at=T0 + 900
         )
-        async with r.db.transaction() as conn:  # what JobService._create writes
-            await r.steps.put(conn, job.id, "submit", submit_lane("wavespeed"), due_at=T0, now=T0)
+        async with r.db.transaction() as conn:  # what JobService._create writes (the job waits in line meanwhile)
+            await r.steps.put(conn, job.id, "submit", submit_lane("wavespeed"), due_at=T0 + 3600, now=T0)
             await r.steps.put(conn, job.id, "message", DISCORD_LANE, due_at=T0, now=T0)
         step_id = await r.steps.step_id(job.id, "message")
         assert step_id is not None
         lease = await r.steps.claim_one(step_id, owner=r.engine.owner, now=clock(), lease_s=r.engine.lease_s)
         first = asyncio.ensure_future(service._first_message(job, lease))
+        engine_quiet = r.engine.quiet  # virtual time moves only while the command's own send waits on a timer too
+
+        def quiet(parked: set[object]) -> bool:
+            return engine_quiet(parked) and (first.done() or first._fut_waiter in parked)  # type: ignore[attr-defined]
+
+        r.engine.quiet = quiet  # type: ignore[method-assign]
         while not sent:  # the command has claimed the step and its edit is on its way
             await asyncio.sleep(0.001)
         await r.driver.advance(10)

@@ -68,7 +68,7 @@ async def add_job(db: Database, status: str, params: dict[str, Any]) -> int:
         deadline_at=time.time() + 600,
     )
     async with db.transaction() as conn:
-        job_id = await repo.insert(conn, new)
+        job_id = (await repo.insert(conn, new)).id
         if status in ("submitting", "running"):
             await conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))
         elif status != "queued":

@@ -42,7 +42,7 @@ def labels(rendered) -> list[str]:
 # ---------------------------------------------------------------------------------------------- active jobs
 def test_queued_without_a_place_in_line():
     rendered = render(make_job())
-    assert rendered.content.endswith("\n⏳ Waiting to start. Job #42.")
+    assert rendered.content.endswith("\n⏳ Waiting to start. Job #42 · 1 credit.")
     assert rendered.content.startswith("**a cat** · `neta-lumina` · <@111111111111111111>")
     assert labels(rendered) == ["cancel", "refresh"]
     assert not rendered.final
@@ -63,7 +63,7 @@ def test_queued_without_a_place_in_line():
     ],
 )
 def test_queued_shows_a_coarse_place_in_line(position, shown):
-    assert f"Waiting to start {shown}. Job #42." in render(make_job(), position=position).content
+    assert f"Waiting to start {shown}. Job #42 · 1 credit." in render(make_job(), position=position).content
 
 
 def test_queue_place_buckets():
@@ -73,19 +73,18 @@ def test_queue_place_buckets():
 
 
 def test_submitting_names_the_kind_of_service():
-    assert "📨 Sending to the image service. Job #42." in render(make_job(status="submitting")).content
+    assert "📨 Sending to the image service. Job #42 · 1 credit." in render(make_job(status="submitting")).content
     video = make_job(status="submitting", kind="video", model_key="luma-video")
-    assert "📨 Sending to the video service. Job #42." in render(video).content
+    assert "📨 Sending to the video service. Job #42 · 1 credit." in render(video).content
 
 
 def test_running_shows_when_it_started_and_when_it_is_usually_ready():
     job = make_job(status="running", submitted_at=T0 + 2)
     soon = render(job, now=T0 + 10)
-    assert f"🎨 Making your image, started <t:{int(T0 + 2)}:R>, usually ready <t:{int(T0 + 42)}:R>. Job #42." in (
-        soon.content
-    )
+    line = f"🎨 Making your image, started <t:{int(T0 + 2)}:R>, usually ready <t:{int(T0 + 42)}:R>. Job #42 · 1 credit."
+    assert line in soon.content
     late = render(job, now=T0 + 60)
-    assert ", should be ready any moment. Job #42." in late.content
+    assert ", should be ready any moment. Job #42 · 1 credit." in late.content
     unknown = render(job, typical_duration_s=None)
     assert "started" in unknown.content
     assert "ready" not in unknown.content
@@ -249,7 +248,7 @@ def test_a_long_prompt_never_crowds_out_the_status_line(prompt):
     assert rendered.content.endswith("❌ The service refused this prompt. Your 1 credit was refunded.")
     assert len(prompt_preview(prompt)) <= PROMPT_PREVIEW_CHARS
     assert prompt_preview(prompt).endswith("…")
-    assert render(make_job(status="running", prompt=prompt, submitted_at=T0)).content.endswith("Job #42.")
+    assert render(make_job(status="running", prompt=prompt, submitted_at=T0)).content.endswith("Job #42 · 1 credit.")
     assert_embed_within_limits(details_embed(failed))
 
 

@@ -208,7 +208,7 @@ async def add_finished_job(repo: JobRepository, db: Database, media: MediaStore,
         deadline_at=T0 + 600,
     )
     async with db.transaction() as conn:
-        job_id = await repo.insert(conn, new)
+        job_id = (await repo.insert(conn, new)).id
         if finished_at is not None:
             await repo.finish(conn, job_id, status="succeeded", now=finished_at)
         records = []

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from bot.storage.database import Database
-from bot.storage.steps import LeaseLost, StepRepository
+from bot.storage.steps import OWN_LEASE_GRACE, LeaseLost, StepRepository
 from tests.quota.helpers import T0, insert_job
 
 LEASE = 30.0
@@ -50,6 +50,28 @@ async def test_a_claimed_step_is_fenced_and_comes_back_when_its_lease_expires(db
     assert await steps.renew("b", [lease.step_id for lease in taken], now=T0 + 2 + LEASE, lease_s=LEASE) >= 1
     assert await steps.release_all("b") >= 1
     assert await steps.count() == 3
+
+
+async def test_a_lease_renewed_late_stays_with_its_live_process(db):
+    """An overloaded process renews late: its lease ran out, but nobody took the step, so the renewal still holds
+    it; its own claims leave such a step to its running handler for OWN_LEASE_GRACE leases (another process may
+    take it over at once, and the process itself once the grace is over: a handler that died)."""
+    steps = StepRepository(db)
+    await add_steps(db, 2)
+    held = await steps.claim("poll", owner="a", now=T0 + 1, lease_s=LEASE, limit=2)
+    late = T0 + 1 + LEASE + 5
+    assert await steps.claim("poll", owner="a", now=late, lease_s=LEASE, limit=5) == []
+    assert await steps.renew("a", [held[0].step_id], now=late, lease_s=LEASE) == 1  # ran out, still its own
+    async with db.transaction() as conn:
+        await steps.hold(conn, held[0])  # the fence did not move: its handler's writes still count
+    other = await steps.claim("poll", owner="b", now=late, lease_s=LEASE, limit=5)
+    assert [lease.step_id for lease in other] == [held[1].step_id]  # not renewed: another process takes it
+    renewed_until = late + LEASE
+    grace_over = renewed_until + OWN_LEASE_GRACE * LEASE  # its handler died: the process takes the step up again
+    before = await steps.claim("poll", owner="a", now=grace_over - 1, lease_s=LEASE, limit=5)
+    assert held[0].step_id not in {lease.step_id for lease in before}
+    after = await steps.claim("poll", owner="a", now=grace_over, lease_s=LEASE, limit=5)
+    assert [lease.step_id for lease in after] == [held[0].step_id]
 
 
 async def test_a_submit_lane_claims_no_more_than_the_providers_free_slots(db):
