@@ -1,8 +1,6 @@
-"""Pure rendering of a job into what its Discord message shows: content, embeds, files and buttons.
-
-No I/O: everything the message depends on comes in through ``JobRecord`` and ``RenderContext``. ``Rendered.key``
-identifies what a person sees, so delivery edits only when it changes.
-"""
+"""Pure rendering of a job into what its Discord message shows: content, embeds, files and buttons. No I/O:
+everything comes in through ``JobRecord`` and ``RenderContext``; ``Rendered.key`` identifies what a person sees,
+so delivery edits only when it changes."""
 
 from __future__ import annotations
 

@@ -10,38 +10,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from bot.storage.database import Connection, Database, fetch_all, fetch_one
+from bot.storage.step_records import Lease, LeaseLost, Orphan, lease_from_row
 
 STEP_KINDS = ("submit", "poll", "download", "message", "ping")
 # The steps that move a job forward upstream; an active job has exactly one of them.
 RUN_KINDS = ("submit", "poll", "download")
-
-
-class LeaseLost(Exception):
-    """The step is no longer ours: write nothing more for it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    step_id: int
-    job_id: int
-    kind: str
-    lane: str
-    fence: int
-    attempts: int
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Orphan:
-    """An unfinished job with no step to move it on, or a finished one whose message was never confirmed."""
-
-    job_id: int
-    status: str
-    has_result: bool
 
 
 _WANT_SQL = """INSERT INTO job_steps (job_id, kind, lane, due_at, priority, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -69,18 +44,6 @@ _CLAIM_SQL = {"sqlite": _CLAIM.format(lock=""), "postgresql": _CLAIM.format(lock
 # PostgreSQL: the submit lanes of one provider in every process count its free slots one at a time (a transaction
 # lock, released at commit); each count then sees the claims committed before it (READ COMMITTED).
 _CAPACITY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(?))"
-
-
-def _lease(row: Any) -> Lease:
-    return Lease(
-        step_id=int(row["id"]),
-        job_id=int(row["job_id"]),
-        kind=str(row["kind"]),
-        lane=str(row["lane"]),
-        fence=int(row["fence"]),
-        attempts=int(row["attempts"]),
-        due_at=float(row["due_at"]),
-    )
 
 
 class StepRepository:
@@ -216,7 +179,7 @@ class StepRepository:
                 _CLAIM_SQL[self._db.dialect],
                 (owner, now + lease_s, lane, now, now, owner, own_expired, wanted),
             )
-            leases = [_lease(row) for row in rows]
+            leases = [lease_from_row(row) for row in rows]
             if capacity is not None and leases:
                 await conn.executemany(
                     "UPDATE jobs SET status = 'submitting' WHERE id = ? AND status = 'queued'",
@@ -237,7 +200,7 @@ class StepRepository:
                RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
             (owner, now + lease_s, job_id, kind),
         )
-        return None if row is None else _lease(row)
+        return None if row is None else lease_from_row(row)
 
     async def put_leased(
         self, conn: Connection, job_id: int, kind: str, lane: str, *, owner: str, now: float, lease_s: float
@@ -252,7 +215,7 @@ class StepRepository:
             (job_id, kind, lane, now, now, owner, now + lease_s),
         )
         assert row is not None
-        return _lease(row)
+        return lease_from_row(row)
 
     async def claim_one(self, step_id: int, *, owner: str, now: float, lease_s: float) -> Lease | None:
         """Lease one known step now, whatever its due time (e.g. the first message of a job, sent by the command
@@ -265,7 +228,7 @@ class StepRepository:
                    RETURNING id, job_id, kind, lane, fence, attempts, due_at""",
                 (owner, now + lease_s, step_id, now),
             )
-        return None if row is None else _lease(row)
+        return None if row is None else lease_from_row(row)
 
     async def step_id(self, job_id: int, kind: str) -> int | None:
         row = await self._db.fetch_one("SELECT id FROM job_steps WHERE job_id = ? AND kind = ?", (job_id, kind))

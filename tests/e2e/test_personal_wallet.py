@@ -25,7 +25,7 @@ def _user_installed_channel(fake: FakeDiscord) -> tuple[int, int]:
 
 
 async def test_a_dm_job_draws_on_the_personal_wallet(tmp_path, fake_discord, fakes):
-    settings = e2e_settings(tmp_path, fake_discord, fakes, personal_daily_limit=4)
+    settings = e2e_settings(tmp_path, fake_discord, fakes, personal_daily_limit=3)  # low after one: a note
     async with bot_running(settings, fake_discord) as bot:
         record, job = await run(fake_discord, bot, "imagine", {"prompt": "a cat"}, guild_id=None)
         receipt = await ack_text(fake_discord, record, contains="✅")
@@ -34,9 +34,9 @@ async def test_a_dm_job_draws_on_the_personal_wallet(tmp_path, fake_discord, fak
         wallets = await _wallets(bot, job.id)
     assert job.status == "succeeded"
     assert wallets == {0}
-    assert (personal.used, personal.limit, personal.limit_source) == (1, 4, "personal")
+    assert (personal.used, personal.limit, personal.limit_source) == (1, 3, "personal")
     assert server.used == 0
-    assert "3 credits left in your personal wallet" in receipt
+    assert "2 credits left in your personal wallet" in receipt
 
 
 async def test_a_user_installed_app_in_a_server_without_the_bot_draws_on_the_personal_wallet(fake_discord, settings):

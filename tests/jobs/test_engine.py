@@ -639,7 +639,7 @@ async def test_a_job_cancelled_while_its_output_downloads_leaves_no_files_behind
 
 
 async def test_an_output_that_stays_unreachable_fails_the_job_in_minutes_not_at_its_deadline(tmp_path):
-    from bot.jobs.runner import DOWNLOAD_TRIES
+    from bot.jobs.result_steps import DOWNLOAD_TRIES
 
     async with rig(tmp_path, first_poll_s=5.0) as r:
         r.provider.duration_s = 0
