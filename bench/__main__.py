@@ -25,7 +25,7 @@ from bench.run import Options, ScenarioResult, run_scenario
 from bench.scenarios import BY_NAME, SCENARIOS
 
 DEFAULT_SCALE = 0.5
-QUICK_SCALE = 0.05
+QUICK_SCALE = 0.02
 NOTES = """How to read it:
 - **Detection latency**: from the moment the fake service's job became done to the moment the fake Discord
   received the request carrying the result's file (the bot's poll, download and delivery together). The
@@ -54,7 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=12, help="seed of the job durations (default 12)")
     parser.add_argument("--baseline-jobs", type=int, default=250, help="jobs per baseline loop at most (250)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up on a scenario after this (s)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="stop waiting for deliveries after this (s, 600)")
     parser.add_argument("--write", type=Path, metavar="FILE", help="also write the markdown report (BENCHMARKS.md)")
     parser.add_argument("--logs", type=Path, help="keep the bot's logs here (default: a temporary directory)")
     args = parser.parse_args(argv)

@@ -37,7 +37,7 @@ def test_quick_run_reports_every_figure_of_every_scenario_with_every_job_deliver
     assert finished.returncode == 0, finished.stdout + finished.stderr
     markdown = out.read_text()
     assert "python -m bench --quick" in markdown
-    assert "Scale factor: **0.05**" in markdown
+    assert "Scale factor: **0.02**" in markdown
 
     header, *rows = table_rows(markdown, "## Results")
     ran = [s.name for s in SCENARIOS if s.available()]
