@@ -63,6 +63,7 @@ def rows(loops: Sequence[str]) -> list[Row]:
             "wall time, bot's CPU, fakes' CPU (s)",
             lambda r: f"{r.bot.wall_s:.0f}, {r.bot.cpu_s:.0f}, {r.bot.fakes_cpu_s:.0f}",
         ),
+        Row("commands answered after Discord's 3 s window", lambda r: str(r.bot.late_acks)),
         Row("jobs accepted per second", lambda r: fmt(r.bot.accepted / r.bot.intake_s, 1)),
         Row("peak jobs in flight (accepted, not delivered)", lambda r: str(r.bot.peak_in_flight)),
         Row("detection latency p50 / p95 / p99 (s)", lambda r: " / ".join(fmt(_lat(r, p)) for p in (50, 95, 99))),
@@ -88,6 +89,8 @@ def rows(loops: Sequence[str]) -> list[Row]:
 
 def _delivered_cell(result: ScenarioResult) -> str:
     cell = f"{result.bot.sent} / {result.bot.accepted} / {result.bot.delivered}"
+    failed = sum(n for status, n in result.bot.statuses.items() if status != "succeeded")
+    cell += f" ({failed} not succeeded)" if failed else ""
     return cell + (f" (stopped after {result.bot.wall_s:.0f} s)" if result.bot.timed_out else "")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from bench.baselines import LOOPS
 from bench.bot_process import BotProcess, bot_env, free_port
 from bench.scenarios import Scenario
+from bot.jobs.delivery_paths import nonce_for
 from tests.e2e.harness import provider_fakes
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.recording import RecordedRequest
@@ -59,6 +60,7 @@ class BotFigures:
     peak_rss_mib: float
     lag_p99_s: float | None
     peak_in_flight: int
+    late_acks: int
     wall_s: float
     fakes_cpu_s: float
     timed_out: bool
@@ -88,7 +90,7 @@ async def run_scenario(scenario: Scenario, options: Options, log_dir: Path) -> S
             users = [int(discord.add_user(f"user{n}")["id"]) for n in range(min(USERS, jobs))]
             channels = [int(discord.add_channel(discord.default_guild_id, f"c{n}").id) for n in range(CHANNELS)]
             upstream = getattr(fakes, scenario.provider)
-            bot = await bot_phase(scenario, options, jobs, workdir, discord, fakes, upstream, users, channels)
+            bot = await bot_phase(scenario, options, jobs, workdir, discord, fakes, upstream, users, channels, log_dir)
             (log_dir / f"{scenario.name}.bot.log").write_bytes((workdir / "bot.log").read_bytes())
             baselines = await baseline_phase(scenario, options, jobs, upstream)
     return ScenarioResult(scenario, jobs, bot, baselines)
@@ -104,6 +106,7 @@ async def bot_phase(
     upstream: Any,
     users: list[int],
     channels: list[int],
+    log_dir: Path,
 ) -> BotFigures:
     clock = JobClock(scenario.model, scale=options.scale, seed=options.seed, hold=scenario.burst).attach(upstream)
     port = free_port()
@@ -118,6 +121,7 @@ async def bot_phase(
         fakes_before = own_cpu_s()
         timed_out = False
         first_request = len(discord.requests)
+        violations_before = len(discord.violations)
         lags: list[float] = []
         sampler = asyncio.create_task(sample_lag(bot, lags))
         started = time.time()
@@ -142,6 +146,9 @@ async def bot_phase(
     rows = read_jobs(workdir / "bot.sqlite3")
     requests = discord.requests[first_request:]
     delivered_at, per_job = attribute_requests(requests, tokens, rows)
+    undelivered = [n for n in range(jobs) if n not in delivered_at]
+    if undelivered:
+        dump_undelivered(log_dir / f"{scenario.name}.undelivered.json", undelivered, tokens, rows, requests)
     latencies = []
     polls = []
     for row in rows:
@@ -173,6 +180,7 @@ async def bot_phase(
         peak_rss_mib=rss,
         lag_p99_s=lag_p99(before, after, lags),
         peak_in_flight=peak_in_flight(rows),
+        late_acks=sum(1 for v in discord.violations[violations_before:] if "deadline:" in v),
         wall_s=wall,
         fakes_cpu_s=fakes_cpu,
         timed_out=timed_out,
@@ -268,17 +276,19 @@ def prompt_number(prompt: str) -> int | None:
 def attribute_requests(
     requests: list[RecordedRequest], tokens: dict[str, int], rows: list[sqlite3.Row]
 ) -> tuple[dict[int, float], Counter[int]]:
-    """Which command each Discord request served (by its interaction token, or the job's message id on bot-token
-    routes); when each job's result (a file) first reached Discord."""
+    """Which command each Discord request served (by its interaction token, the job's message id on bot-token
+    routes, or the nonce of a new message); when each job's result (a file) first reached Discord."""
     by_message = {int(row["message_id"]): prompt_number(row["prompt"]) for row in rows if row["message_id"]}
+    by_nonce = {nonce_for(int(row["id"])): prompt_number(row["prompt"]) for row in rows}
     delivered: dict[int, float] = {}
     per_job: Counter[int] = Counter()
     for request in requests:
         n = tokens.get(request.interaction_token or "")
-        if n is None:
-            parts = request.path.split("/")
-            if len(parts) >= 5 and parts[1] == "channels" and parts[4].isdigit():
-                n = by_message.get(int(parts[4]))
+        parts = request.path.split("/")
+        if n is None and len(parts) >= 5 and parts[1] == "channels" and parts[4].isdigit():
+            n = by_message.get(int(parts[4]))
+        if n is None and isinstance(request.json, dict):  # a new message (the command was not answered in time)
+            n = by_nonce.get(str(request.json.get("nonce")))
         if n is None:
             continue
         per_job[n] += 1
@@ -286,6 +296,22 @@ def attribute_requests(
         if ok and request.files and n not in delivered and request.received_at is not None:
             delivered[n] = request.received_at.timestamp()
     return delivered, per_job
+
+
+def dump_undelivered(
+    path: Path, numbers: list[int], tokens: dict[str, int], rows: list[sqlite3.Row], requests: list[RecordedRequest]
+) -> None:
+    """For the jobs whose file never reached Discord: their row and the requests made for them (up to 200)."""
+    by_number = {prompt_number(row["prompt"]): dict(row) for row in rows}
+    token_of = {n: token for token, n in tokens.items()}
+    found = []
+    for n in numbers[:200]:
+        token = token_of.get(n)
+        row = by_number.get(n, {})
+        row.pop("interaction_token", None)
+        sent = [r.summary() for r in requests if token is not None and r.interaction_token == token]
+        found.append({"command": n, "job": row, "requests": sent})
+    path.write_text(json.dumps({"undelivered": len(numbers), "first": found}, indent=1, default=str))
 
 
 def peak_in_flight(rows: list[sqlite3.Row]) -> int:
