@@ -37,13 +37,14 @@ class Lognormal:
 
 
 # Per model key of the bot. Images take a few seconds (typical ranges seen on the services: neta-lumina 4–10 s,
-# uni-1 8–20 s, uni-1-max longer, kawaii-3d 5–12 s); a 5 s Luma video takes minutes (providers.md §2.7).
+# uni-1 8–20 s, uni-1-max longer, kawaii-3d 5–12 s); a 5 s Luma video takes 1–5 minutes, about 3 in the one
+# timed example (providers.md §2.7).
 MODELS: dict[str, Lognormal] = {
     "neta-lumina": Lognormal(6.0, 0.35),
     "uni-1": Lognormal(11.0, 0.3),
     "uni-1-max": Lognormal(16.0, 0.3),
     "kawaii-3d": Lognormal(7.0, 0.3),
-    "luma-video": Lognormal(100.0, 0.3),
+    "luma-video": Lognormal(150.0, 0.3),
 }
 
 
