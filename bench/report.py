@@ -133,7 +133,7 @@ def markdown_table(cells: list[list[str]]) -> str:
 class Target:
     key: str
     text: str
-    check: Callable[[ScenarioResult], tuple[bool, str]]
+    check: Callable[[ScenarioResult], tuple[bool | None, str]]  # None: not measured
 
 
 def _latency_target(r: ScenarioResult) -> tuple[bool, str]:
@@ -156,9 +156,9 @@ def _rest_target(r: ScenarioResult) -> tuple[bool, str]:
     return value <= 3, f"{fmt(value)} per job"
 
 
-def _limit(value: float | None, limit: float, text: str) -> tuple[bool, str]:
+def _limit(value: float | None, limit: float, text: str) -> tuple[bool | None, str]:
     if value is None or math.isnan(value):
-        return False, "not measured"
+        return None, "n/a"
     return value <= limit, text.format(value)
 
 
@@ -193,7 +193,8 @@ def target_lines(results: Sequence[ScenarioResult]) -> list[list[str]]:
             out.append([target.text, "(not run)", "", "not measured", ""])
         for r in judged:
             met, measured = target.check(r)
-            out.append([target.text, r.scenario.name, measured, "met" if met else "**missed**", ""])
+            verdict = "not measured" if met is None else "met" if met else "**missed**"
+            out.append([target.text, r.scenario.name, measured, verdict, ""])
     return out
 
 
