@@ -35,6 +35,7 @@ from tests.fakes.discord.interactions import (
 from tests.fakes.discord.limits import Problem
 from tests.fakes.discord.monetization import CONSUMABLE, Monetization
 from tests.fakes.discord.openapi import SpecIndex, load_spec
+from tests.fakes.discord.ratelimits import RateLimiter
 from tests.fakes.discord.recording import RecordedRequest, RequestLog, read_body
 from tests.fakes.discord.rest import Reply, RestApi, RestSettings
 from tests.fakes.discord.state import FakeChannel, FakeGuild, FakeState, InteractionRecord
@@ -88,6 +89,8 @@ class FakeDiscord:
     - ``spec_path``: Discord's OpenAPI spec; request bodies are validated against it when the file exists
       (``None`` turns spec validation off). Limits of ``limits.py`` are always checked.
     - ``token`` is the only bot token accepted; ``application_id``/``bot_user_id`` identify the bot.
+    - ``rate_limits=True`` enforces Discord's rate limits (``ratelimits.py``: per-route buckets with their headers,
+      50 requests/s globally for bot-token routes); ``rate_limiter.refused`` lists the 429s it gave.
     - A default user (``default_user_id``), guild (``default_guild_id``) and text channel
       (``default_channel_id``) exist; payload builders use them unless told otherwise.
     """
@@ -100,8 +103,10 @@ class FakeDiscord:
         bot_user_id: int = DEFAULT_BOT_USER_ID,
         token: str = "fake-bot-token",
         shard_count: int = 1,
+        rate_limits: bool = False,
     ) -> None:
         self.token = token
+        self.rate_limiter: RateLimiter | None = RateLimiter() if rate_limits else None
         self.application_id = application_id
         self.bot_user_id = bot_user_id
         self.clock_offset = timedelta()
@@ -511,14 +516,22 @@ class FakeDiscord:
             interaction_token=token_match.group(1) if token_match else None,
         )
         self._log.add(recorded)
-        rule = self._take_fail_rule(request.method, path)
+        limiter = self.rate_limiter
+        verdict = None if limiter is None else limiter.check(request.method, path, bot_auth=auth == "bot")
         try:
-            reply = rule.reply() if rule is not None else await self.rest.process(recorded)
+            if verdict is not None and verdict.refused:
+                reply = Reply(429, verdict.body)
+            elif (rule := self._take_fail_rule(request.method, path)) is not None:
+                reply = rule.reply()
+            else:
+                reply = await self.rest.process(recorded)
         except ApiError as exc:
             reply = Reply(exc.status, exc.body)
         except Exception as exc:  # a bug in the fake must fail the test, not make discord.py retry a 500
             self._report(recorded, Problem("", f"the fake crashed: {exc!r}", source="fake"))
             reply = Reply(400, {"message": f"fake discord crashed: {exc!r}", "code": 0})
+        if verdict is not None:
+            reply.headers = {**verdict.headers, **reply.headers}
         recorded.status, recorded.response = reply.status, reply.body
         self._log.answered(recorded)
         if reply.body is None:

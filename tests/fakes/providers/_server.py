@@ -116,6 +116,7 @@ class FakeProviderServer:
         self.outcomes: deque[Outcome] = deque()
         self.clock: Callable[[], float] = time.monotonic
         self.media_ttl_s: float | None = None
+        self.job_hooks: list[Callable[[FakeJob], None]] = []  # run on each new job (e.g. durations.py's timings)
         self.output_format = "png"
         self._scripts: list[Scripted] = []
         self._media: dict[str, Media] = {}
@@ -186,6 +187,8 @@ class FakeProviderServer:
             fmt=fmt or self.output_format,
         )
         self.jobs[job_id] = job
+        for hook in self.job_hooks:
+            hook(job)
         return job
 
     # ----------------------------------------------------------------- media
