@@ -22,7 +22,14 @@ from providers import registry
 ROOT = Path(__file__).resolve().parents[1]
 # Settings of the bot that pace its work against the services' timeline; multiplied by the scale factor, like the
 # fake jobs' durations and the baselines' intervals. Discord's rate limits are not scaled.
-SCALED_CORE = {"EDIT_MIN_INTERVAL_S": 2.0, "QUEUE_EDIT_INTERVAL_S": 10.0, "COMPLETION_PING_AFTER_S": 60.0}
+SCALED_CORE = {
+    "EDIT_MIN_INTERVAL_S": 2.0,
+    "QUEUE_EDIT_INTERVAL_S": 10.0,
+    "COMPLETION_PING_AFTER_S": 60.0,
+    "POLL_TARGET_LATENCY_S": 1.8,
+}
+# Not scaled: how often the learned poll plan is refitted (a cost, not a pace); short, so the warm-up is short.
+FIXED_CORE = {"POLL_STATS_REFRESH_S": "2"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _DROPPED = ("DISCORD_", "DATABASE_", "ENGINE_", "SHARD_", "WEBHOOK_", "HTTP_", "DEV_GUILD_ID", "OPERATOR_")
 
@@ -39,11 +46,9 @@ def provider_env(blocks: dict[str, dict[str, Any]], scale: float, in_flight: int
     env: dict[str, str] = {}
     for spec in registry.specs():
         fields = spec.settings.model_fields
-        typical = spec.models[0].capabilities.typical_duration_s
         values: dict[str, Any] = {
             "poll_interval_s": fields["poll_interval_s"].default * scale,
             "max_poll_interval_s": fields["max_poll_interval_s"].default * scale,
-            "first_poll_s": (fields["first_poll_s"].default or 0.75 * typical) * scale,
             "max_concurrency": in_flight + 10,
             "requests_per_minute": 10_000_000,
         }
@@ -72,6 +77,7 @@ def bot_env(
             "HTTP_PORT": str(http_port),
             "PYTHONPATH": str(ROOT),
             **{name: str(default * scale) for name, default in SCALED_CORE.items()},
+            **FIXED_CORE,
             **provider_env(blocks, scale, in_flight),
         }
     )

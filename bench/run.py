@@ -32,6 +32,12 @@ USERS = 500
 CHANNELS = 20
 UNACKNOWLEDGED_MAX = 100  # commands sent but not yet acknowledged by the bot: intake follows the bot's pace
 LAG_SAMPLE_S = 1.0
+# Every scenario but the burst starts with a bot that has history, as one in production has: WARMUP_JOBS jobs
+# delivered first (not measured), then two refreshes of the learned poll plan (POLL_STATS_REFRESH_S, set to
+# WARMUP_REFRESH_S here). Without it the plan starts from each model's typical duration, which is not scaled like
+# the fake jobs' durations.
+WARMUP_JOBS = 40
+WARMUP_REFRESH_S = 2.0
 
 
 @dataclass
@@ -116,6 +122,12 @@ async def bot_phase(
     bot = BotProcess(workdir, env, port)
     await bot.start(discord)
     try:
+        warm = 0 if scenario.burst else min(WARMUP_JOBS, jobs)
+        if warm:  # a bot that has run before: the learned poll plan has its history (see WARMUP_JOBS)
+            await send_commands(discord, scenario, warm, users, channels, prefix="warmup")
+            database = workdir / "bot.sqlite3"
+            await wait_until(lambda: delivered_count(database) >= warm, options.timeout_s, "the warm-up delivered")
+            await asyncio.sleep(WARMUP_REFRESH_S * 2)
         before = await bot.scrape()
         cpu_before = bot.cpu_s()
         fakes_before = own_cpu_s()
@@ -131,7 +143,7 @@ async def bot_phase(
             clock.release()
         database = workdir / "bot.sqlite3"
         try:
-            await wait_until(lambda: delivered_count(database) >= jobs, options.timeout_s, "every job delivered")
+            await wait_until(lambda: delivered_count(database) >= jobs + warm, options.timeout_s, "every job delivered")
         except TimeoutError as exc:
             timed_out = True
             print(f"  {scenario.name}: {exc}", file=sys.stderr)
@@ -143,7 +155,7 @@ async def bot_phase(
         rss = bot.peak_rss_mib()
     finally:
         await bot.stop()
-    rows = read_jobs(workdir / "bot.sqlite3")
+    rows = [row for row in read_jobs(workdir / "bot.sqlite3") if row["prompt"].startswith("bench ")]
     requests = discord.requests[first_request:]
     delivered_at, per_job = attribute_requests(requests, tokens, rows)
     undelivered = [n for n in range(jobs) if n not in delivered_at]
@@ -189,14 +201,14 @@ async def bot_phase(
 
 
 async def send_commands(
-    discord: FakeDiscord, scenario: Scenario, jobs: int, users: list[int], channels: list[int]
+    discord: FakeDiscord, scenario: Scenario, jobs: int, users: list[int], channels: list[int], prefix: str = "bench"
 ) -> dict[str, int]:
     """The commands as INTERACTION_CREATE, as fast as the bot acknowledges them (at most ``UNACKNOWLEDGED_MAX``
     waiting); returns interaction token → command number."""
     tokens: dict[str, int] = {}
     waiting: list[Any] = []
     for n in range(jobs):
-        options: dict[str, Any] = {"prompt": f"bench {n}"}
+        options: dict[str, Any] = {"prompt": f"{prefix} {n}"}
         if scenario.command == "imagine":
             options["model"] = scenario.model
         payload = discord.slash_command(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.settings import Settings
+from tests.fakes.providers.callbacks import WAVESPEED_SECRET
 
 Command = Literal["imagine", "video"]
 
@@ -64,7 +65,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "100 image jobs, webhooks on",
         100,
         6,
-        env={"WEBHOOK_PUBLIC_URL": "{http_url}"},
+        env={"WEBHOOK_PUBLIC_URL": "{http_url}", "WAVESPEED__WEBHOOK_SECRET": WAVESPEED_SECRET},
         requires="webhook_public_url",
         targets=("webhook", "rest", "429", "cpu", "db", "lag"),
     ),
