@@ -117,7 +117,10 @@ async def bot_phase(
     clock = JobClock(scenario.model, scale=options.scale, seed=options.seed, hold=scenario.burst).attach(upstream)
     port = free_port()
     extra = {k: v.format(http_port=port, http_url=f"http://127.0.0.1:{port}") for k, v in scenario.env.items()}
-    env = bot_env(workdir, discord, fakes.settings_blocks(), scale=options.scale, in_flight=jobs, http_port=port)
+    env = bot_env(
+        workdir, discord, fakes.settings_blocks(), scale=options.scale, in_flight=jobs, http_port=port,
+        fixed_first_poll=options.quick,
+    )  # fmt: skip
     env.update(extra)
     bot = BotProcess(workdir, env, port)
     await bot.start(discord)
@@ -255,6 +258,9 @@ def lag_p99(before: Any, after: Any, samples: list[float]) -> float | None:
         total = counts[-1][1]
         if total > 0:
             return next(le for le, count in counts if count >= 0.99 * total)
+    if not samples:  # a scenario shorter than one sample: the gauge as the scenario ended
+        last = after.total("genbot_event_loop_lag_seconds")
+        samples = [] if last is None else [last]
     return percentile(samples, 99) if samples else None
 
 
