@@ -37,6 +37,7 @@ LAG_SAMPLE_S = 1.0
 # WARMUP_REFRESH_S here). Without it the plan starts from each model's typical duration, which is not scaled like
 # the fake jobs' durations.
 WARMUP_JOBS = 40
+WARMUP_SECOND_WAVE = 5
 WARMUP_REFRESH_S = 2.0
 
 
@@ -125,11 +126,17 @@ async def bot_phase(
     bot = BotProcess(workdir, env, port)
     await bot.start(discord)
     try:
-        warm = 0 if scenario.burst else min(WARMUP_JOBS, jobs)
-        if warm:  # a bot that has run before: the learned poll plan has its history (see WARMUP_JOBS)
-            await send_commands(discord, scenario, warm, users, channels, prefix="warmup")
-            database = workdir / "bot.sqlite3"
-            await wait_until(lambda: delivered_count(database) >= warm, options.timeout_s, "the warm-up delivered")
+        warm = 0
+        # A bot that has run before: the learned poll plan has its history (see WARMUP_JOBS). The plan is refitted
+        # when a poll finds it due, so a second, small wave makes the polls that refit it on the first wave's jobs.
+        for wave in () if scenario.burst else (min(WARMUP_JOBS, jobs), WARMUP_SECOND_WAVE):
+            await send_commands(discord, scenario, wave, users, channels, prefix=f"warmup{warm}")
+            warm += wave
+            await wait_until(
+                lambda done=warm: delivered_count(workdir / "bot.sqlite3") >= done,
+                options.timeout_s,
+                "the warm-up delivered",
+            )
             await asyncio.sleep(WARMUP_REFRESH_S * 2)
         before = await bot.scrape()
         cpu_before = bot.cpu_s()

@@ -86,7 +86,12 @@ def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None
     normal = NormalDist()
     logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in seen]
     mu = sum(logs) / len(logs)
-    log_sigma = math.log(max(MIN_SIGMA, math.sqrt(sum((x - mu) ** 2 for x in logs) / len(logs))))
+    # Jobs found done at their first look say nothing about the spread: with few jobs seen running first, a narrow
+    # fit just under that look would keep the first poll there for good (every job found done at it again). The
+    # prior's spread at least puts the first poll earlier, so the next refresh has jobs seen running.
+    two_sided = sum(1 for low, _ in seen if low > 0)
+    min_sigma = MIN_SIGMA if two_sided >= MIN_SAMPLES // 2 else PRIOR_SIGMA
+    log_sigma = math.log(max(min_sigma, math.sqrt(sum((x - mu) ** 2 for x in logs) / len(logs))))
 
     def cost(mu: float, log_sigma: float) -> float:
         sigma = math.exp(log_sigma)
@@ -103,7 +108,7 @@ def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None
     for _ in range(200):  # pattern search: a few dozen evaluations of a smooth two-parameter function
         moved = False
         for d_mu, d_log_sigma in ((step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step)):
-            candidate = (mu + d_mu, max(math.log(MIN_SIGMA), log_sigma + d_log_sigma))
+            candidate = (mu + d_mu, max(math.log(min_sigma), log_sigma + d_log_sigma))
             value = cost(*candidate)
             if value < best - 1e-9:
                 best, (mu, log_sigma), moved = value, candidate, True

@@ -77,6 +77,20 @@ def test_jobs_found_done_at_the_first_look_count_as_shorter_not_as_long_as_that_
     assert RunTimes.learned(seen, 10.0).quantile(0.5) < first_look
 
 
+def test_jobs_all_found_done_at_the_first_look_move_the_first_poll_earlier_not_keep_it():
+    """A plan that starts too late (a prior longer than the real run times) finds nearly every job done at its first
+    look. A narrow fit just under that look would keep the first poll there at every refresh; the fitted plan must
+    poll well before it, so the next refresh sees jobs running."""
+    first_look = 4.8
+    rng = random.Random(3)
+    durations = [3.0 * math.exp(rng.gauss(0, 0.35)) for _ in range(40)]
+    seen = [(0.0, first_look) if d <= first_look else (first_look, first_look + 0.9) for d in durations]
+    assert sum(1 for low, _ in seen if low > 0) < MIN_SAMPLES // 2  # almost all found done at the first look
+    runs = RunTimes.learned(seen, 8.0)
+    plan = PollPlan(target_s=0.9, cap_s=15.0)
+    assert next_poll_at(runs, plan, 0.0) < first_look - 2 * plan.target_s
+
+
 def test_polls_start_a_target_after_the_low_quantile_then_every_target_then_back_off_to_the_cap():
     runs = RunTimes(tuple(float(t) for t in range(10, 31)))  # 10 … 30 s
     times = poll_times(runs, PollPlan(target_s=2.0, cap_s=8.0), until=60)
