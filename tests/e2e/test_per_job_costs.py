@@ -11,7 +11,8 @@ from tests.fakes.discord import FakeDiscord
 JOBS = 5
 # Round trips per image job, through the whole engine (write, reserve, first render, submit, polls, download,
 # result): about 70 here when this was written (5 jobs at once: small claim batches, extra polls), about 50 at scale
-# in the old in-process benchmark, 62 to 300 before the engine was made leaner. Generous: it catches a statement per tick or per job.
+# in the old in-process benchmark, 62 to 300 before the engine was made leaner. Generous: it catches a statement
+# per tick or per job.
 ROUND_TRIPS_PER_JOB = 90
 
 
