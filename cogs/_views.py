@@ -56,8 +56,7 @@ class JobButton(
                 return
             await handler(interaction, self.job_id)
         except Exception as exc:
-            text = error_text(exc, where=f"button {self.action} of job {self.job_id}")
-            await send_ephemeral(interaction, text, view=refusal_view(exc, interaction.client.settings.credit_packs))
+            await _refuse(interaction, exc, f"button {self.action} of job {self.job_id}")
 
 
 EDIT_MODAL_ID = re.compile(rf"{CUSTOM_ID_PREFIX}-edit:(?P<job_id>[0-9]+)")
@@ -123,42 +122,52 @@ def _text_value(components: list[Any]) -> str | None:
     return None
 
 
+def _modal_for(interaction: discord.Interaction[Bot], pattern: re.Pattern[str]) -> tuple[int, str] | None:
+    """(job id, text typed) of a not yet answered modal submission whose custom id matches ``pattern``."""
+    if interaction.type is not discord.InteractionType.modal_submit or interaction.response.is_done():
+        return None
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = pattern.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return None
+    return int(match["job_id"]), _text_value(data.get("components") or []) or ""
+
+
+async def _refuse(interaction: discord.Interaction[Bot], exc: Exception, where: str) -> None:
+    """The refusal of a button or a modal, with Discord's purchase buttons when it is for lack of personal credits."""
+    text = error_text(exc, where=where)
+    await send_ephemeral(interaction, text, view=refusal_view(exc, interaction.client.settings.credit_packs))
+
+
 async def on_edit_modal_submit(interaction: discord.Interaction[Bot]) -> None:
     """Listener for every interaction: starts the image edit an Edit modal asked for."""
-    if interaction.type is not discord.InteractionType.modal_submit or interaction.response.is_done():
+    submitted = _modal_for(interaction, EDIT_MODAL_ID)
+    if submitted is None:
         return
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-    match = EDIT_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
-    if match is None:
-        return
-    job_id = int(match["job_id"])
+    job_id, typed = submitted
     try:
         await _defer_follow_up(interaction, job_id)
-        parsed = parse_prompt(_text_value(data.get("components") or []) or "")
+        parsed = parse_prompt(typed)
         if not parsed.prompt:
             await send_ephemeral(interaction, msg("Write what should change in the image."))
             return
         await _start_follow_up(interaction, job_id, "edit", prompt=parsed.prompt, flags=parsed.flags)
     except Exception as exc:
-        text = error_text(exc, where=f"edit modal of job {job_id}")
-        await send_ephemeral(interaction, text, view=refusal_view(exc, interaction.client.settings.credit_packs))
+        await _refuse(interaction, exc, f"edit modal of job {job_id}")
 
 
 async def on_extend_modal_submit(interaction: discord.Interaction[Bot]) -> None:
     """Listener for every interaction: starts the video extension an Extend modal asked for."""
-    if interaction.type is not discord.InteractionType.modal_submit or interaction.response.is_done():
+    submitted = _modal_for(interaction, EXTEND_MODAL_ID)
+    if submitted is None:
         return
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
-    match = EXTEND_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
-    if match is None:
-        return
-    job_id = int(match["job_id"])
+    job_id, typed = submitted
     try:
         await _defer_follow_up(interaction, job_id)
-        parsed = parse_prompt(_text_value(data.get("components") or []) or "")
+        parsed = parse_prompt(typed)
         await _start_follow_up(interaction, job_id, "extend", prompt=parsed.prompt or None, flags=parsed.flags)
     except Exception as exc:
-        await send_ephemeral(interaction, error_text(exc, where=f"extend modal of job {job_id}"))
+        await _refuse(interaction, exc, f"extend modal of job {job_id}")
 
 
 async def _start_follow_up(
