@@ -100,6 +100,21 @@ def redacted_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+def sql_statements(script: str) -> list[str]:
+    """The statements of a migration script, one by one (Python 3.11's ``executescript`` commits any open
+    transaction first, so a migration cannot run through it inside ``BEGIN IMMEDIATE``)."""
+    statements, start = [], 0
+    for end, char in enumerate(script, 1):
+        if char == ";" and sqlite3.complete_statement(script[start:end]):
+            statements.append(script[start:end].strip())
+            start = end
+    if script[start:].strip() and not all(
+        line.strip().startswith("--") for line in script[start:].splitlines() if line.strip()
+    ):
+        raise ValueError(f"migration ends with an incomplete statement: {script[start:].strip()[:80]!r}")
+    return statements
+
+
 def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration shipped with the package for ``dialect``, in order."""
     found = []
@@ -189,22 +204,25 @@ class Database:
                 await asyncio.sleep(0.1)
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        """Apply each missing migration in its own write transaction. The version is read after the write lock is
+        taken: another process starting at the same moment may have applied the migration while we waited, and
+        applying it again could rebuild a table a second time or set the version back."""
         for number, name, sql in migrations():
-            async with conn.execute("PRAGMA user_version") as cur:
-                row = await cur.fetchone()
-            if row is not None and row[0] >= number:
-                continue
+            await conn.execute("BEGIN IMMEDIATE")
             try:
-                await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
-            except sqlite3.OperationalError:
-                # Another process may have applied it first: only a real failure if we are still behind.
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
                 async with conn.execute("PRAGMA user_version") as cur:
                     row = await cur.fetchone()
-                if row is None or row[0] < number:
-                    raise
-                continue
+                if row is not None and row[0] >= number:
+                    await conn.execute("ROLLBACK")
+                    continue
+                for statement in sql_statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {number}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
             log.info("database %s: applied migration %s", self.path, name)
 
     @property

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from bot.storage.database import Database, migrations
+from bot.storage.database import Database, migrations, sql_statements
 
 
 @pytest.fixture
@@ -51,6 +51,45 @@ async def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_pat
     assert await first.schema_version() == await second.schema_version() == migrations()[-1][0]
     await first.close()
     await second.close()
+
+
+async def test_a_migration_another_process_applied_while_we_waited_is_not_applied_again(tmp_path):
+    # Another process holds the write lock while it applies 0006 (which rebuilds the ledger) and 0007; we start
+    # at version 5 and wait for the lock. Reading the version before the lock re-applied 0006 over its work: the
+    # purchase's entitlement id was lost and the version went back to 6.
+    path = tmp_path / "upgrade.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    for number, _, sql in migrations()[:5]:
+        other.executescript(f"{sql}\nPRAGMA user_version = {number};")
+    other.execute("BEGIN IMMEDIATE")
+    ours = asyncio.create_task(Database(path).open())
+    await asyncio.sleep(0.5)  # we are now waiting on the write lock
+    for number, _, sql in migrations()[5:]:
+        for statement in sql_statements(sql):
+            other.execute(statement)
+        if number == 6:
+            other.execute(
+                "INSERT INTO credit_ledger (guild_id, user_id, kind, bonus_delta, created_at, entitlement_id)"
+                " VALUES (0, 7, 'purchase', 100, 0, 42)"
+            )
+    other.execute(f"PRAGMA user_version = {migrations()[-1][0]}")
+    other.execute("COMMIT")
+    db = await ours
+    assert await db.schema_version() == migrations()[-1][0]
+    assert await db.fetch_value("SELECT entitlement_id FROM credit_ledger WHERE kind = 'purchase'") == 42
+    await db.close()
+    other.close()
+
+
+def test_migration_scripts_split_into_their_statements():
+    script = "-- a comment; with a semicolon\nCREATE TABLE a (x TEXT DEFAULT ';');\nCREATE INDEX i ON a (x);\n-- end\n"
+    assert sql_statements(script) == [
+        "-- a comment; with a semicolon\nCREATE TABLE a (x TEXT DEFAULT ';');",
+        "CREATE INDEX i ON a (x);",
+    ]
+    with pytest.raises(ValueError, match="incomplete statement"):
+        sql_statements("CREATE TABLE a (x)")
 
 
 async def test_transaction_rolls_back_on_error(db):
