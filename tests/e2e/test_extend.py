@@ -250,3 +250,21 @@ async def test_a_private_video_is_extended_only_by_its_requester_and_stays_priva
     assert callback.json["data"]["content"] == "Only the person who started this private job can use its buttons."
     assert (child.status, child.ephemeral, child.origin) == ("succeeded", True, "extend")
     assert ack == {"type": 5, "data": {"flags": 64}}  # its message is private too
+
+
+async def test_an_extend_refused_for_personal_credits_offers_the_packs(tmp_path, fake_discord, fakes):
+    sku = fake_discord.add_sku("500 credits")
+    settings = e2e_settings(tmp_path, fake_discord, fakes, credit_packs={sku: 500}, personal_daily_limit=10)
+    async with bot_running(settings, fake_discord) as bot:
+        parent = await video(fake_discord, bot, "a kite rises", guild_id=None)  # the day's 10 credits
+        counts = await charges(bot)
+        modal = await open_box(fake_discord, parent, guild_id=None)
+        record = await send_box(fake_discord, modal, "it climbs", parent.message_id, guild_id=None)
+        refusal = await fake_discord.wait_for(
+            lambda r: r.interaction_token == record.token and "Not enough credits" in str(r.json)
+        )
+        assert await charges(bot) == counts
+    rows = (refusal.json.get("data") or refusal.json).get("components") or []
+    premium = [c for row in rows for c in row.get("components", []) if c.get("style") == 6]
+    assert [b["sku_id"] for b in premium] == [str(sku)]
+    assert fakes.luma_reseller.extended == []
