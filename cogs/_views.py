@@ -290,9 +290,17 @@ async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:
         else:
             await send_ephemeral(interaction, msg("Only the person who made this (or a moderator) can delete it."))
         return
-    await interaction.delete_original_response()
     message_id = interaction.message.id if interaction.message is not None else None
-    await services.engine.jobs.message_deleted(job.id, message_id)
+    try:
+        await services.engine.jobs.delete_message(job.id, message_id, interaction.delete_original_response)
+    except discord.Forbidden:
+        await send_ephemeral(
+            interaction,
+            msg(
+                "Discord did not let the bot delete this message; it may lack the permission here. Nothing was changed."
+            ),
+        )
+        return
     log.info("job %s: message %s deleted by %s", job.id, message_id, requester.user_id)
 
 

@@ -344,11 +344,22 @@ class JobService:
         self._engine.wake(DISCORD_LANE)
         return True
 
-    async def message_deleted(self, job_id: int, message_id: int | None) -> bool:
-        """A message showing the job was deleted. Only the job's own message matters (not, say, the copy of its
-        result sent to DMs): then delivery stops editing it. True if it was the job's message."""
+    async def delete_message(self, job_id: int, message_id: int | None, delete: Callable[[], Awaitable[None]]) -> None:
+        """Delete a message showing the job with ``delete``. The job's own message is marked deleted first, so
+        nothing sends it again once it is gone, even after a crash between the two (its Delete button still works
+        then); if Discord refuses the delete, the mark is taken back. Any other failure (the connection, a cancel)
+        leaves the outcome unknown: the mark stays, so a message that is gone is never posted again. A copy of the
+        result (e.g. in DMs) is only deleted."""
         job = await self._jobs.get(job_id)
-        if job is None or message_id is None or message_id != job.message_id:
-            return False
-        await self._jobs.mark_message_deleted(job.id, self._clock())
-        return True
+        stamp = None
+        if job is not None and message_id is not None and message_id == job.message_id:
+            stamp = self._clock()
+            await self._jobs.mark_message_deleted(job.id, stamp)
+        try:
+            await delete()
+        except discord.NotFound:
+            return  # already gone
+        except discord.HTTPException:
+            if stamp is not None:
+                await self._jobs.unmark_message_deleted(job_id, stamp)
+            raise

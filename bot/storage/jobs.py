@@ -363,6 +363,10 @@ class JobRepository:
             (now, now, job_id),
         )
 
+    async def unmark_message_deleted(self, job_id: int, stamp: float) -> None:
+        sql = "UPDATE jobs SET message_deleted_at = NULL WHERE id = ? AND message_deleted_at = ?"
+        await self._db.execute(sql, (job_id, stamp))
+
     async def mark_purged(self, job_id: int, now: float) -> None:
         await self._db.execute("UPDATE jobs SET outputs_purged_at = ? WHERE id = ?", (now, job_id))
 
@@ -389,12 +393,5 @@ class JobRepository:
         return [row_to_job(row) for row in rows]
 
 
-__all__ = [
-    "ACTIVE_JOBS_SQL",
-    "ACTIVE_STATUSES",
-    "TERMINAL_STATUSES",
-    "JobRecord",
-    "JobRepository",
-    "NewJob",
-    "OutputRecord",
-]
+# The records are imported from here as well as from bot.storage.job_records.
+__all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "JobRecord", "NewJob", "OutputRecord"]

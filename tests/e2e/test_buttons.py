@@ -224,6 +224,37 @@ async def test_delete_is_for_the_requester_or_a_moderator(fake_discord, fakes, s
         assert second.message_id not in fake_discord.messages
 
 
+async def test_a_delete_discord_refuses_takes_its_mark_back(fake_discord, fakes, settings):
+    async with bot_running(settings, fake_discord) as bot:
+        job = await started(fake_discord, bot, {"prompt": "stays"})
+        fake_discord.fail_next("DELETE", r"/webhooks/\d+/[^/]+/messages/@original", status=403, code=50013)
+        record, _ = await click(fake_discord, f"gen:delete:{job.id}", job.message_id)
+        await fake_discord.wait_for(lambda r: r.interaction_token == record.token and r.method == "DELETE")
+        error = await followup_text(fake_discord, record)
+        kept = await bot.services.job_records.get(job.id)
+        assert kept is not None
+        assert kept.message_deleted_at is None  # still the job's message: delivery keeps it current
+        assert job.message_id in fake_discord.messages
+    assert error.startswith("Discord did not let the bot delete this message")
+
+
+async def test_a_delete_whose_outcome_is_unknown_keeps_the_mark_and_can_be_clicked_again(fake_discord, fakes, settings):
+    async def connection_lost() -> None:  # as if the process died while the delete was on its way
+        raise ConnectionResetError
+
+    async with bot_running(settings, fake_discord) as bot:
+        job = await started(fake_discord, bot, {"prompt": "goes"})
+        with pytest.raises(ConnectionResetError):
+            await bot.services.engine.jobs.delete_message(job.id, job.message_id, connection_lost)
+        marked = await bot.services.job_records.get(job.id)
+        assert marked is not None
+        assert marked.message_deleted_at is not None  # nothing sends a message that may be gone
+        assert job.message_id in fake_discord.messages
+        await click(fake_discord, f"gen:delete:{job.id}", job.message_id)
+        await fake_discord.wait_for(lambda r: r.method == "DELETE" and r.path.endswith("/messages/@original"))
+    assert job.message_id not in fake_discord.messages
+
+
 async def test_cancel_refunds_a_queued_job_and_keeps_a_running_jobs_credits(tmp_path, fake_discord, fakes):
     settings = e2e_settings(tmp_path, fake_discord, fakes, providers={"luma_agents": {"max_concurrency": 1}})
     fakes.luma_agents.timing = Timing(queued_s=0, processing_s=30)
