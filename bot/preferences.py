@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from bot.catalogue import Catalogue
+from bot.clock import shared_clock
 from bot.errors import InvalidInput
 from bot.i18n import msg
 from bot.prompting.preferences import check_preferences, clean_text, merged
@@ -25,7 +25,7 @@ ACK_WAIT_S = 1.0
 
 class PreferenceService:
     def __init__(
-        self, repository: PreferenceRepository, catalogue: Catalogue, *, clock: Callable[[], float] = time.time
+        self, repository: PreferenceRepository, catalogue: Catalogue, *, clock: Callable[[], float] = shared_clock
     ) -> None:
         self._repository = repository
         self._catalogue = catalogue

@@ -13,6 +13,7 @@ import aiohttp
 import discord
 
 from bot.catalogue import Catalogue
+from bot.clock import shared_clock
 from bot.credits.purchases import Purchases
 from bot.credits.service import QuotaService
 from bot.fetch import Fetcher
@@ -111,6 +112,9 @@ class Services:
 
     async def start(self, client: discord.Client) -> None:
         """Called from the bot's setup hook, once the Discord HTTP client exists: resume every unfinished job."""
+        if self.database.dialect == "postgresql":  # processes on other machines compare our leases and due times
+            await shared_clock.sync(self.database)
+            self._background.append(asyncio.create_task(shared_clock.keep_in_sync(self.database), name="clock"))
         steps = StepRepository(self.database)
         transitions = JobTransitions(self.database, self.job_records, self.quota, steps)
         engine = StepEngine(

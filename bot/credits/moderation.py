@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from bot import i18n
+from bot.clock import shared_clock
 from bot.credits.periods import Periods
 from bot.credits.rules import check_credits, clean_reason
 from bot.errors import InvalidInput
@@ -31,7 +31,7 @@ class CreditModeration:
         periods: Periods,
         server_settings: ServerSettingsService,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self._db = database
         self._periods = periods

@@ -5,10 +5,10 @@ sweep at start, another process) finds the row and adds nothing."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bot.clock import shared_clock
 from bot.credits.wallets import PERSONAL_WALLET
 from bot.storage.credits import CreditRepository, NewLedgerEntry
 from bot.storage.database import Database
@@ -24,7 +24,9 @@ class PackSettlement:
 
 
 class CreditPacks:
-    def __init__(self, database: Database, packs: Mapping[int, int], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, database: Database, packs: Mapping[int, int], *, clock: Callable[[], float] = shared_clock
+    ) -> None:
         self._db = database
         self._credits = CreditRepository(database)
         self._packs = dict(packs)

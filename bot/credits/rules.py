@@ -4,11 +4,11 @@ and the messages that refuse. Reads only."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from bot import i18n
+from bot.clock import shared_clock
 from bot.credits.periods import Periods
 from bot.credits.types import MAX_CREDITS, MAX_REASON_LENGTH, LimitSource, QuotaStatus
 from bot.credits.wallets import is_personal
@@ -71,7 +71,7 @@ def ban_message(guild_id: int, reason: str | None) -> Msg:
 
 class CreditRules:
     def __init__(
-        self, database: Database, settings: Settings, periods: Periods, *, clock: Callable[[], float] = time.time
+        self, database: Database, settings: Settings, periods: Periods, *, clock: Callable[[], float] = shared_clock
     ) -> None:
         self._settings = settings
         self._periods = periods

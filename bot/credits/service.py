@@ -3,9 +3,9 @@ for the job engine and the commands."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
+from bot.clock import shared_clock
 from bot.credits.moderation import CreditModeration
 from bot.credits.packs import CreditPacks
 from bot.credits.periods import Periods
@@ -24,7 +24,7 @@ class QuotaService:
         settings: Settings,
         server_settings: ServerSettingsService,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self.periods = Periods(settings.quota_reset_hour_utc)
         self.rules = CreditRules(database, settings, self.periods, clock=clock)

@@ -11,10 +11,10 @@ failed (refunded) and its message is due.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bot.clock import shared_clock
 from bot.jobs.callback_links import secret_matches, takes_callbacks
 from bot.jobs.outcomes import DOWNLOAD_LANE, GENERIC_FAILURE, POLL_LANE, dump_state, submit_lane
 from bot.jobs.transitions import JobTransitions
@@ -45,7 +45,7 @@ class CallbackInbox:
         jobs: JobRepository,
         providers: Mapping[str, Provider],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self._db = database
         self._jobs = jobs

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.clock import shared_clock
 from bot.jobs.delivery_errors import PathFailed, TransientFailure, classify
 from bot.jobs.delivery_paths import (
     DEFAULT_UPLOAD_LIMIT,
@@ -82,7 +82,7 @@ class Outbox:
         wake: Callable[[str], None] = lambda lane: None,
         providers: Mapping[str, object] | None = None,
         waiting: Callable[[str], str | None] = lambda provider: None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:

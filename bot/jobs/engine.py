@@ -15,11 +15,11 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.clock import shared_clock
 from bot.jobs.delivery import DISCORD_LANE
 from bot.jobs.lanes import Lane, LaneSpec, LeaseKeeper
 from bot.jobs.outcomes import DOWNLOAD_LANE, POLL_LANE, QUEUE_TIMEOUT, RESTARTED_WHILE_SUBMITTING, submit_lane
@@ -59,7 +59,7 @@ class StepEngine:
     jobs: JobRepository
     steps: StepRepository
     transitions: JobTransitions
-    clock: Clock = time.time
+    clock: Clock = shared_clock
     sleep: Sleep = asyncio.sleep
     owner: str = ""
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
+from bot.clock import shared_clock
 from bot.jobs.media_store import MediaStore
 from bot.storage.jobs import JobRepository
 
@@ -41,7 +41,7 @@ async def purge_unused_inputs(jobs: JobRepository, media: MediaStore, *, retenti
 
 
 async def purge_forever(
-    jobs: JobRepository, media: MediaStore, *, retention_s: float, clock: Callable[[], float] = time.time
+    jobs: JobRepository, media: MediaStore, *, retention_s: float, clock: Callable[[], float] = shared_clock
 ) -> None:
     while True:
         try:

@@ -7,7 +7,6 @@ option the bot adjusted, or credits running low."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import discord
 
 from bot.catalogue import Catalogue, ModelEntry
+from bot.clock import shared_clock
 from bot.credits.service import QuotaService
 from bot.credits.types import Reservation
 from bot.credits.wallets import is_personal
@@ -69,7 +69,7 @@ class JobService:
         engine: StepEngine,
         delivery: Outbox,
         admission: Callable[[str], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self._settings = settings
         self._db = database

@@ -8,10 +8,10 @@ that lost its lease changes nothing."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
+from bot.clock import shared_clock
 from bot.credits.service import QuotaService
 from bot.storage.database import Connection, Database
 from bot.storage.jobs import ACTIVE_STATUSES, JobRecord, JobRepository, OutputRecord
@@ -33,7 +33,7 @@ class JobTransitions:
         steps: StepRepository,
         *,
         on_message: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self._db = database
         self._jobs = jobs

@@ -4,9 +4,10 @@ job engine showed a sign of life recently; otherwise each problem is named."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from bot.clock import shared_clock
 
 DB_TIMEOUT_S = 5.0
 
@@ -17,7 +18,7 @@ class Health:
     stall_s: float
     gateway: Callable[[], bool | None] = lambda: None  # None: no gateway in this process (a worker)
     heartbeat: Callable[[], float | None] = lambda: None  # when the engine last showed life; None: not started
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = shared_clock
     worker: bool = False
     last: dict[str, str] = field(default_factory=dict)
 

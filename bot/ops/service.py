@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
+from bot.clock import shared_clock
 from bot.errors import NotAllowed
 from bot.i18n import N_, Msg, msg
 from bot.ops.alerts import Alerter
@@ -81,7 +81,7 @@ class Operations:
         jobs: JobRepository,
         *,
         session: aiohttp.ClientSession | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = shared_clock,
     ) -> None:
         self.settings = settings
         self.repo = OperationsRepository(database)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.clock import shared_clock
 from bot.server_settings.config import DM_CONFIG, ServerConfig
 from bot.storage.audit import AuditAction, audited_change
 from bot.storage.database import Connection, Database
@@ -24,7 +25,7 @@ def _changed(before: ServerConfig, after: ServerConfig) -> tuple[dict[str, Any],
 
 
 class ServerSettingsService:
-    def __init__(self, database: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], float] = shared_clock) -> None:
         self._db = database
         self._repo = ServerSettingsRepository(database)
         self._clock = clock
