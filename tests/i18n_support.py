@@ -165,8 +165,8 @@ def bare_provider_texts_in(source: str, where: str) -> list[str]:
 
 
 def _bare_texts(node: ast.expr) -> bool:
-    """A literal or f-string with words in ``node`` outside any ``msg(...)`` call (dict keys are codes, not texts;
-    a parenthesised value is looked into)."""
+    """A literal or f-string with words in ``node`` outside any call such as ``msg(...)``: dict values, tuples,
+    lists, concatenations and conditionals are looked into; dict keys are codes, not texts."""
     if isinstance(node, ast.Constant | ast.JoinedStr):
         return _has_words(node)
     if isinstance(node, ast.Call):
