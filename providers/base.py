@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
+from providers.messages import Message
+
 
 class Kind(StrEnum):
     IMAGE = "image"
@@ -101,16 +103,16 @@ class Output:
 class JobState:
     """A snapshot of an upstream job.
 
-    ``failure_message`` is written for a person to read (never a raw provider body); ``retryable`` says whether
-    running the same request again may succeed. ``poll_after_s`` is a hint from the provider for the next poll.
-    ``upstream_status`` is the provider's own state string, for logs.
+    ``failure_message`` is written for a person to read (a ``providers.messages.Message``, never a raw provider
+    body); ``retryable`` says whether running the same request again may succeed. ``poll_after_s`` is a hint from
+    the provider for the next poll. ``upstream_status`` is the provider's own state string, for logs.
     """
 
     remote_id: str
     status: JobStatus
     outputs: tuple[Output, ...] = ()
     failure_code: str | None = None
-    failure_message: str | None = None
+    failure_message: Message | None = None
     retryable: bool = False
     poll_after_s: float | None = None
     request_id: str | None = None

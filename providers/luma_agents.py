@@ -23,6 +23,7 @@ from providers.errors import (
     ModeratedError,
     ProtocolError,
 )
+from providers.messages import Message, msg
 from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -61,25 +62,28 @@ _STATUS_MAP: dict[str, JobStatus] = {
 }
 
 # failure_code → (message for the user, retryable), per providers.md §3.5.
-_FAILURES: dict[str, tuple[str, bool]] = {
+_FAILURES: dict[str, tuple[Message, bool]] = {
     "content_moderated": (ModeratedError.default_user_message, False),
-    "generation_failed": ("The service failed while making this image. Trying again may work.", True),
+    "generation_failed": (msg("The service failed while making this image. Trying again may work."), True),
     "budget_exhausted": (InsufficientFundsError.default_user_message, False),
-    "output_not_found": ("The service made the image but could not hand it over. Trying again may work.", True),
+    "output_not_found": (msg("The service made the image but could not hand it over. Trying again may work."), True),
     "image_too_large": (
-        "The image you gave is too large for the service. Use a smaller image (fewer pixels, under 50 MB).",
+        msg("The image you gave is too large for the service. Use a smaller image (fewer pixels, under 50 MB)."),
         False,
     ),
     "unsupported_format": (
-        "The service cannot read that image format. Convert it to PNG or JPEG and try again.",
+        msg("The service cannot read that image format. Convert it to PNG or JPEG and try again."),
         False,
     ),
-    "corrupt_input": ("The service could not decode the image you gave it. Use a different PNG or JPEG file.", False),
+    "corrupt_input": (
+        msg("The service could not decode the image you gave it. Use a different PNG or JPEG file."),
+        False,
+    ),
     "invalid_request": (InvalidRequestError.default_user_message, False),
-    "rate_limited": ("The service was too busy to finish this image. Trying again in a minute should work.", True),
+    "rate_limited": (msg("The service was too busy to finish this image. Trying again in a minute should work."), True),
 }
-_UNKNOWN_FAILURE = ("The service could not make this image.", False)
-_NO_OUTPUT = ("The service finished the job but sent no image back. Trying again may work.", True)
+_UNKNOWN_FAILURE = (msg("The service could not make this image."), False)
+_NO_OUTPUT = (msg("The service finished the job but sent no image back. Trying again may work."), True)
 
 _unknown_states_seen: set[str] = set()
 
@@ -104,25 +108,30 @@ class _Generation(BaseModel):
     output: list[_Output] | None = None
 
 
-def _refuse(detail: str, user_message: str) -> InvalidRequestError:
+def _refuse(detail: str, user_message: Message) -> InvalidRequestError:
     return InvalidRequestError(detail, provider=LumaAgentsProvider.name, user_message=user_message)
 
 
-def _image_ref(image: ImageInput, what: str) -> dict[str, str]:
+def _image_ref(image: ImageInput, what: Message) -> dict[str, str]:
     if len(image.data) > MAX_INPUT_BYTES:
         raise InputImageError(
             f"{what} is {len(image.data)} bytes",
             provider=LumaAgentsProvider.name,
-            user_message=f"The {what} is larger than 50 MB. Use a smaller PNG or JPEG image.",
+            user_message=msg("The {what} is larger than 50 MB. Use a smaller PNG or JPEG image.", what=what),
         )
     return {"data": image.base64(), "media_type": image.media_type}
 
 
-def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+def _check_choice(name: Message, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise _refuse(
             f"{name}={value!r}",
-            f"Luma uni-1 does not offer {name} {value!r}. Choose one of: " + ", ".join(allowed) + ".",
+            msg(
+                "Luma uni-1 does not offer {name} {value}. Choose one of: {choices}.",
+                name=name,
+                value=repr(value),
+                choices=", ".join(allowed),
+            ),
         )
 
 
@@ -130,43 +139,53 @@ def _to_body(request: GenerationRequest) -> dict[str, Any]:
     """The JSON body of ``POST /generations``. Raises ``InvalidRequestError`` for anything the API would refuse."""
     if request.model not in MODELS:
         raise _refuse(
-            f"unknown model {request.model!r}", "This model is not offered by Luma Agents. Choose another model."
+            f"unknown model {request.model!r}", msg("This model is not offered by Luma Agents. Choose another model.")
         )
     if request.kind not in MAX_REFERENCES:
-        raise _refuse(f"kind {request.kind}", "Luma uni-1 makes and edits images only. Choose an image command.")
+        raise _refuse(f"kind {request.kind}", msg("Luma uni-1 makes and edits images only. Choose an image command."))
     if not request.prompt.strip():
-        raise _refuse("empty prompt", "Write a prompt describing the image.")
+        raise _refuse("empty prompt", msg("Write a prompt describing the image."))
     if len(request.prompt) > PROMPT_MAX_LENGTH:
         raise _refuse(
             f"prompt is {len(request.prompt)} chars",
-            f"The prompt is too long ({len(request.prompt)} characters). Shorten it to {PROMPT_MAX_LENGTH} or fewer.",
+            msg(
+                "The prompt is too long ({length} characters). Shorten it to {limit} or fewer.",
+                length=len(request.prompt),
+                limit=PROMPT_MAX_LENGTH,
+            ),
         )
-    _check_choice("aspect ratio", request.aspect_ratio, ASPECT_RATIOS)
-    _check_choice("style", request.style, STYLES)
-    _check_choice("output format", request.output_format, OUTPUT_FORMATS)
+    _check_choice(msg("aspect ratio"), request.aspect_ratio, ASPECT_RATIOS)
+    _check_choice(msg("style"), request.style, STYLES)
+    _check_choice(msg("output format"), request.output_format, OUTPUT_FORMATS)
     limit = MAX_REFERENCES[request.kind]
     if len(request.reference_images) > limit:
         raise _refuse(
             f"{len(request.reference_images)} reference images for {request.kind}",
-            f"Too many reference images ({len(request.reference_images)}): use at most {limit} for this command.",
+            msg(
+                "Too many reference images ({count}): use at most {limit} for this command.",
+                count=len(request.reference_images),
+                limit=limit,
+            ),
         )
     if request.kind is Kind.IMAGE_EDIT and request.source_image is None:
-        raise _refuse("image_edit without source", "Attach the image you want to edit.")
+        raise _refuse("image_edit without source", msg("Attach the image you want to edit."))
     if request.kind is Kind.IMAGE and request.source_image is not None:
-        raise _refuse("source image on a text-to-image request", "Use the edit command to change an existing image.")
+        raise _refuse(
+            "source image on a text-to-image request", msg("Use the edit command to change an existing image.")
+        )
     if request.user_id is not None and len(request.user_id) > USER_ID_MAX_LENGTH:
         raise _refuse(
             f"user_id is {len(request.user_id)} chars",
-            "The bot could not send this request (its user id is too long). An operator has been told.",
+            msg("The bot could not send this request (its user id is too long). An operator has been told."),
         )
 
     body: dict[str, Any] = {"prompt": request.prompt, "model": request.model, "type": request.kind.value}
     optional = {"aspect_ratio": request.aspect_ratio, "style": request.style, "output_format": request.output_format}
     body.update({key: value for key, value in optional.items() if value is not None})
     if request.reference_images:
-        body["image_ref"] = [_image_ref(img, "reference image") for img in request.reference_images]
+        body["image_ref"] = [_image_ref(img, msg("reference image")) for img in request.reference_images]
     if request.source_image is not None:
-        body["source"] = _image_ref(request.source_image, "image to edit")
+        body["source"] = _image_ref(request.source_image, msg("image to edit"))
     if request.user_id is not None:
         body["user_id"] = request.user_id
     if request.web_search is not None:

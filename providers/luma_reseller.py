@@ -49,6 +49,7 @@ from providers.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from providers.messages import Message, msg
 from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,16 @@ _NOT_FOUND_CODES = frozenset({"task_not_exist", "task_not_found"})
 _MODERATION_WORDS = ("moderation", "not allowed", "nsfw", "policy", "inappropriate", "safety")
 _IMAGE_WORDS = ("image", "keyframe")
 
-_FAILED_MESSAGE = "The video service could not make this video. Trying again may work."
-_IMAGE_FAILED_MESSAGE = "The video service could not use the start or end frame you gave it. Try a different image."
-_NO_OUTPUT_MESSAGE = "The video service finished the job but sent no video back. Trying again may work."
-_EMPTY_EXTEND_PROMPT_MESSAGE = "Write a prompt describing how the video goes on."
-_CANNOT_EXTEND_MESSAGE = (
+_FAILED_MESSAGE = msg("The video service could not make this video. Trying again may work.")
+_IMAGE_FAILED_MESSAGE = msg(
+    "The video service could not use the start or end frame you gave it. Try a different image."
+)
+_NO_OUTPUT_MESSAGE = msg("The video service finished the job but sent no video back. Trying again may work.")
+_EMPTY_EXTEND_PROMPT_MESSAGE = msg("Write a prompt describing how the video goes on.")
+_CANNOT_EXTEND_MESSAGE = msg(
     "The video service can no longer extend this video (it may be too old). Make a new video and extend that."
 )
+_VIDEO_ONLY_MESSAGE = msg("Luma only makes videos. Use the video command.")
 
 
 class _Media(BaseModel):
@@ -134,13 +138,21 @@ class _Generation(BaseModel):
     estimate_wait_seconds: Any = None
 
 
-def _refuse(detail: str, user_message: str) -> InvalidRequestError:
+def _refuse(detail: str, user_message: Message) -> InvalidRequestError:
     return InvalidRequestError(detail, provider=LumaResellerProvider.name, user_message=user_message)
 
 
-def _check_choice(what: str, value: object, allowed: tuple[object, ...], shown: str) -> None:
+def _check_choice(what: Message, value: object, allowed: tuple[object, ...], shown: str) -> None:
     if value is not None and value not in allowed:
-        raise _refuse(f"{what}={value!r}", f"Luma video does not offer {what} {value}. Choose one of: {shown}.")
+        raise _refuse(
+            f"{what}={value!r}",
+            msg(
+                "Luma video does not offer {what} {value}. Choose one of: {choices}.",
+                what=what,
+                value=value,
+                choices=shown,
+            ),
+        )
 
 
 def _to_body(request: GenerationRequest, *, model_name: str | None = None) -> dict[str, Any]:
@@ -153,16 +165,16 @@ def _to_body(request: GenerationRequest, *, model_name: str | None = None) -> di
     An end frame alone is allowed: both fields are independently optional in the doc, as Luma's keyframes are.
     """
     if request.kind is not Kind.VIDEO:
-        raise _refuse(f"kind {request.kind}", "Luma only makes videos. Use the video command.")
+        raise _refuse(f"kind {request.kind}", _VIDEO_ONLY_MESSAGE)
     if not request.prompt.strip():
-        raise _refuse("empty prompt", "Write a prompt describing the video.")
-    _check_choice("aspect ratio", request.aspect_ratio, ASPECT_RATIOS, ", ".join(ASPECT_RATIOS))
-    _check_choice("duration", request.duration_s, DURATIONS_S, "5 or 10 seconds")
-    _check_choice("resolution", request.resolution, RESOLUTIONS, ", ".join(RESOLUTIONS))
+        raise _refuse("empty prompt", msg("Write a prompt describing the video."))
+    _check_choice(msg("aspect ratio"), request.aspect_ratio, ASPECT_RATIOS, ", ".join(ASPECT_RATIOS))
+    _check_choice(msg("duration"), request.duration_s, DURATIONS_S, msg("5 or 10 seconds"))
+    _check_choice(msg("resolution"), request.resolution, RESOLUTIONS, ", ".join(RESOLUTIONS))
     if request.reference_images or request.source_image is not None:
         raise _refuse(
             "reference/source images on a video request",
-            "Luma video takes no reference images. Give a start frame (and optionally an end frame) instead.",
+            msg("Luma video takes no reference images. Give a start frame (and optionally an end frame) instead."),
         )
 
     body: dict[str, Any] = {
@@ -375,7 +387,9 @@ class LumaResellerProvider(HttpAdapter):
 
     async def submit(self, request: GenerationRequest) -> JobState:
         if request.model not in self.models:
-            raise _refuse(f"unknown model {request.model!r}", "This model is not offered here. Choose another model.")
+            raise _refuse(
+                f"unknown model {request.model!r}", msg("This model is not offered here. Choose another model.")
+            )
         if request.extend_of is not None:
             return await self.extend(request.extend_of, request)
         model_name = self._model_name if request.model == self._model_name else None
@@ -385,7 +399,7 @@ class LumaResellerProvider(HttpAdapter):
         """A new job continuing the finished video ``task_id`` (same answer as a submit). A relay that no longer
         knows the video, or will not extend it, refuses with a 4xx: that is told as such, not as bad settings."""
         if request.kind is not Kind.VIDEO:
-            raise _refuse(f"kind {request.kind}", "Luma only makes videos. Use the video command.")
+            raise _refuse(f"kind {request.kind}", _VIDEO_ONLY_MESSAGE)
         try:
             return await self._create(f"{SUBMIT_PATH}/{quote(task_id, safe='')}/extend", _extend_body(request))
         except InvalidRequestError as exc:

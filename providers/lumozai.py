@@ -41,6 +41,7 @@ from providers.errors import (
     ProviderError,
     RateLimitedError,
 )
+from providers.messages import msg
 from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,8 @@ _HINTS: tuple[tuple[tuple[str, ...], type[ProviderError]], ...] = (
     (("not found", "no query results"), NotFoundError),
 )
 
-FAILED_MESSAGE = "The service could not make this image. Try again, perhaps with a different prompt."
-NO_OUTPUT_MESSAGE = "The service finished the job but sent no image back. Try again."
+FAILED_MESSAGE = msg("The service could not make this image. Try again, perhaps with a different prompt.")
+NO_OUTPUT_MESSAGE = msg("The service finished the job but sent no image back. Try again.")
 
 
 class _Data(BaseModel):
@@ -156,7 +157,13 @@ def _check_range(label: str, value: float, bounds: tuple[float, float] | None) -
         raise InvalidRequestError(
             f"{label}={value!r} outside [{low}, {high}]",
             provider=NAME,
-            user_message=f"{label} must be between {_number(low)} and {_number(high)}; you gave {value}.",
+            user_message=msg(
+                "{label} must be between {low} and {high}; you gave {value}.",
+                label=label,
+                low=_number(low),
+                high=_number(high),
+                value=value,
+            ),
         )
 
 
@@ -165,7 +172,12 @@ def _check_choice(label: str, value: str, choices: tuple[str, ...]) -> None:
         raise InvalidRequestError(
             f"{label}={value!r} not in {choices}",
             provider=NAME,
-            user_message=f"{label} must be one of {', '.join(choices)}; you gave {value!r}.",
+            user_message=msg(
+                "{label} must be one of {choices}; you gave {value}.",
+                label=label,
+                choices=", ".join(choices),
+                value=repr(value),
+            ),
         )
 
 
@@ -178,17 +190,19 @@ def _to_body(request: GenerationRequest) -> dict[str, str]:
         raise InvalidRequestError(
             f"kind {request.kind} not supported",
             provider=NAME,
-            user_message="This model only makes images from a prompt; choose an image model for that.",
+            user_message=msg("This model only makes images from a prompt; choose an image model for that."),
         )
     if request.reference_images or request.source_image or request.start_frame or request.end_frame:
         raise InvalidRequestError(
             "image inputs given",
             provider=NAME,
-            user_message="This model does not take input images. Remove the image and try again.",
+            user_message=msg("This model does not take input images. Remove the image and try again."),
         )
     prompt = request.prompt.strip()
     if not prompt:
-        raise InvalidRequestError("empty prompt", provider=NAME, user_message="Write a prompt describing the image.")
+        raise InvalidRequestError(
+            "empty prompt", provider=NAME, user_message=msg("Write a prompt describing the image.")
+        )
     if TRIGGER.lower() not in prompt.lower():
         prompt = f"{TRIGGER}, {prompt}"
     aspect_ratio = request.aspect_ratio or "1:1"

@@ -45,6 +45,7 @@ from providers.errors import (
     ProtocolError,
     UnavailableError,
 )
+from providers.messages import Message, msg
 from providers.registry import ModelSpec, ProviderSettings, ProviderSpec
 
 log = logging.getLogger(__name__)
@@ -96,25 +97,30 @@ _MEDIA_TYPES = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _RATIO_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*")
 
-_FIX_REQUEST_MESSAGE = "The service rejected these settings. Change the prompt or options and try again."
-_RETRY_MESSAGE = "The service had a temporary problem making this image. Try again in a minute."
-_FAILURE_MESSAGES: dict[int, str] = {
+_FIX_REQUEST_MESSAGE = msg("The service rejected these settings. Change the prompt or options and try again.")
+_RETRY_MESSAGE = msg("The service had a temporary problem making this image. Try again in a minute.")
+_CANNOT_MAKE_MESSAGE = msg(
+    "The service could not make an image from this request. Change the prompt or options and try again."
+)
+_TOO_SLOW_MESSAGE = msg("The service took too long making this image. Try again in a minute.")
+_FAILURE_MESSAGES: dict[int, Message] = {
     1200: ModeratedError.default_user_message,
     1400: _FIX_REQUEST_MESSAGE,
     1401: _FIX_REQUEST_MESSAGE,
-    1402: "The service could not read an input file. Try again without it.",
-    1403: "The service could not make an image from this request. Change the prompt or options and try again.",
-    1405: "The service could not make an image from this request. Change the prompt or options and try again.",
+    1402: msg("The service could not read an input file. Try again without it."),
+    1403: _CANNOT_MAKE_MESSAGE,
+    1405: _CANNOT_MAKE_MESSAGE,
     5000: _RETRY_MESSAGE,
     5003: UnavailableError.default_user_message,
-    5004: "The service took too long making this image. Try again in a minute.",
+    5004: _TOO_SLOW_MESSAGE,
 }
-_STATUS_FAILURES: dict[str, tuple[str, bool]] = {
-    "cancelled": ("The job was cancelled at the service before it finished. Try again.", False),
-    "timeout": ("The service took too long making this image. Try again in a minute.", True),
-    "deleted": ("The service deleted this job before it finished. Try again.", False),
+_STATUS_FAILURES: dict[str, tuple[Message, bool]] = {
+    "cancelled": (msg("The job was cancelled at the service before it finished. Try again."), False),
+    "timeout": (_TOO_SLOW_MESSAGE, True),
+    "deleted": (msg("The service deleted this job before it finished. Try again."), False),
 }
-_GENERIC_FAILURE = "The service could not make this image. Try again, or change the prompt."
+_GENERIC_FAILURE = msg("The service could not make this image. Try again, or change the prompt.")
+_NO_OUTPUT_MESSAGE = msg("The service finished the job but sent no image back. Try again.")
 
 
 def size_for_aspect_ratio(ratio: str) -> tuple[int, int]:
@@ -139,30 +145,36 @@ def size_for_aspect_ratio(ratio: str) -> tuple[int, int]:
     return side(width), side(height)
 
 
-def _refuse(detail: str, user_message: str) -> InvalidRequestError:
+def _refuse(detail: str, user_message: Message) -> InvalidRequestError:
     return InvalidRequestError(detail, provider=WaveSpeedProvider.name, user_message=user_message)
 
 
 def _to_body(request: GenerationRequest, *, base64_output: bool = False, sync_mode: bool = False) -> dict[str, Any]:
     """The JSON body for ``POST /api/v3/<model>``; raises ``InvalidRequestError`` for what the API would refuse."""
     if request.model != MODEL:
-        raise _refuse(f"unknown model {request.model!r}", "This model is not served by WaveSpeed. Pick another model.")
+        raise _refuse(
+            f"unknown model {request.model!r}", msg("This model is not served by WaveSpeed. Pick another model.")
+        )
     if request.kind is not Kind.IMAGE:
         raise _refuse(
             f"kind {request.kind} not supported",
-            "Neta Lumina only makes new images from a prompt. Pick another model for image edits or videos.",
+            msg("Neta Lumina only makes new images from a prompt. Pick another model for image edits or videos."),
         )
     if request.reference_images or request.source_image or request.start_frame or request.end_frame:
         raise _refuse(
             "image inputs not supported",
-            "Neta Lumina does not take input images. Remove the images, or pick a model that takes them.",
+            msg("Neta Lumina does not take input images. Remove the images, or pick a model that takes them."),
         )
     if not request.prompt.strip():
-        raise _refuse("empty prompt", "Write a prompt describing the image you want.")
+        raise _refuse("empty prompt", msg("Write a prompt describing the image you want."))
     if len(request.prompt) > PROMPT_MAX_LENGTH:
         raise _refuse(
             f"prompt of {len(request.prompt)} characters",
-            f"The prompt is too long ({len(request.prompt)} characters). Keep it under {PROMPT_MAX_LENGTH}.",
+            msg(
+                "The prompt is too long ({length} characters). Keep it under {limit}.",
+                length=len(request.prompt),
+                limit=PROMPT_MAX_LENGTH,
+            ),
         )
     body: dict[str, Any] = {"prompt": request.prompt}
 
@@ -172,7 +184,13 @@ def _to_body(request: GenerationRequest, *, base64_output: bool = False, sync_mo
         if not (low <= width <= high and low <= height <= high):
             raise _refuse(
                 f"size {width}x{height} out of range",
-                f"Width and height must each be between {low} and {high} pixels (you asked for {width}×{height}).",
+                msg(
+                    "Width and height must each be between {low} and {high} pixels (you asked for {width}×{height}).",
+                    low=low,
+                    high=high,
+                    width=width,
+                    height=height,
+                ),
             )
         body["size"] = f"{width}*{height}"
     elif request.aspect_ratio is not None:
@@ -181,7 +199,7 @@ def _to_body(request: GenerationRequest, *, base64_output: bool = False, sync_mo
         except ValueError:
             raise _refuse(
                 f"bad aspect ratio {request.aspect_ratio!r}",
-                f"“{request.aspect_ratio}” is not an aspect ratio. Use width:height, such as 16:9.",
+                msg("“{ratio}” is not an aspect ratio. Use width:height, such as 16:9.", ratio=request.aspect_ratio),
             ) from None
         body["size"] = f"{width}*{height}"
 
@@ -189,7 +207,11 @@ def _to_body(request: GenerationRequest, *, base64_output: bool = False, sync_mo
         if not SEED_RANGE[0] <= request.seed <= SEED_RANGE[1]:
             raise _refuse(
                 f"seed {request.seed} out of range",
-                f"The seed must be a whole number from {SEED_RANGE[0]} to {SEED_RANGE[1]} (-1 picks one at random).",
+                msg(
+                    "The seed must be a whole number from {low} to {high} (-1 picks one at random).",
+                    low=SEED_RANGE[0],
+                    high=SEED_RANGE[1],
+                ),
             )
         body["seed"] = request.seed
 
@@ -200,7 +222,10 @@ def _to_body(request: GenerationRequest, *, base64_output: bool = False, sync_mo
         if fmt not in OUTPUT_FORMATS:
             raise _refuse(
                 f"output_format {request.output_format!r}",
-                f"Neta Lumina saves images as {', '.join(OUTPUT_FORMATS)}. Pick one of those formats.",
+                msg(
+                    "Neta Lumina saves images as {formats}. Pick one of those formats.",
+                    formats=", ".join(OUTPUT_FORMATS),
+                ),
             )
         body["output_format"] = fmt
 
@@ -317,7 +342,7 @@ def _parse(data: Any, *, output_format: str | None = None, request_id: str | Non
         return JobState(
             status=JobStatus.FAILED,
             failure_code="no_output",
-            failure_message="The service finished the job but sent no image back. Try again.",
+            failure_message=_NO_OUTPUT_MESSAGE,
             retryable=True,
             **common,
         )

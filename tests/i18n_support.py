@@ -22,7 +22,7 @@ from providers import registry
 from providers.errors import ProviderError
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("bot", "cogs")
+SOURCES = ("bot", "cogs", "providers")  # providers/: ``providers.messages.msg``, the same marker
 # Which positional arguments of each marker are message ids.
 MARKERS = {"msg": (0,), "N_": (0,), "tr": (1,), "plural": (1, 2)}
 
@@ -33,27 +33,57 @@ class Found:
     where: str
 
 
+@dataclass(frozen=True)
+class MsgCall:
+    text: str
+    params: frozenset[str] | None  # None: passed as **mapping, not checkable
+    where: str
+
+
+def _sources() -> list[Path]:
+    """The modules whose messages are collected (``bot/i18n`` and ``providers/messages.py``, which define the
+    markers, excepted)."""
+    skipped = (ROOT / "bot" / "i18n", ROOT / "providers" / "messages.py")
+    paths = [path for top in SOURCES for path in sorted((ROOT / top).rglob("*.py"))]
+    return [path for path in paths if not any(path.is_relative_to(skip) for skip in skipped)]
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
 def code_messages() -> list[Found]:
-    """Every argument of ``msg``, ``tr``, ``N_`` and ``plural`` in ``bot/`` and ``cogs/`` (``bot/i18n`` itself
-    excepted), with where it is."""
+    """Every argument of ``msg``, ``tr``, ``N_`` and ``plural`` in ``bot/``, ``cogs/`` and ``providers/``, with
+    where it is."""
     found: list[Found] = []
-    for top in SOURCES:
-        for path in sorted((ROOT / top).rglob("*.py")):
-            if path.is_relative_to(ROOT / "bot" / "i18n"):
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
                 continue
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            for node in ast.walk(tree):
-                if not isinstance(node, ast.Call):
+            for index in MARKERS.get(_called(node), ()):
+                if index >= len(node.args):
                     continue
-                func = node.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-                for index in MARKERS.get(name, ()):
-                    if index >= len(node.args):
-                        continue
-                    arg = node.args[index]
-                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                    literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-                    found.append(Found(arg.value if literal else None, where))  # type: ignore[union-attr]
+                arg = node.args[index]
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                found.append(Found(arg.value if literal else None, where))  # type: ignore[union-attr]
+    return found
+
+
+def msg_calls() -> list[MsgCall]:
+    """Every ``msg("literal", **params)`` call, with the names of the parameters it passes."""
+    found: list[MsgCall] = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and _called(node) == "msg" and node.args):
+                continue
+            arg = node.args[0]
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                continue
+            names = [k.arg for k in node.keywords]
+            params = None if None in names else frozenset(n for n in names if n is not None)
+            found.append(MsgCall(arg.value, params, f"{path.relative_to(ROOT)}:{node.lineno}"))
     return found
 
 
@@ -78,7 +108,7 @@ def unwrapped_texts() -> list[str]:
     """Where a literal English text (plain or f-string) goes to people without ``msg``/``tr``: an error's message,
     ``send_ephemeral``'s text, a button's label, or a ``content=``/``title=``/``label=``… keyword with words."""
     found: list[str] = []
-    for top in SOURCES:
+    for top in ("bot", "cogs"):  # providers/: unwrapped_provider_texts
         for path in sorted((ROOT / top).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if not isinstance(node, ast.Call):
@@ -94,6 +124,62 @@ def unwrapped_texts() -> list[str]:
                     if _has_words(arg):
                         found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
+
+
+# In providers/: where a text for people is given (an error's ``user_message``, a job state's ``failure_message``,
+# an adapter's ``_refuse(detail, user_message)``), and the names of the constants and tables that hold such texts.
+PROVIDER_SHOWN_KEYWORDS = ("user_message", "failure_message")
+PROVIDER_SHOWN_ARGUMENT = {"_refuse": 1}
+PROVIDER_TEXT_NAMES = ("MESSAGE", "FAILURE", "NO_OUTPUT")
+
+
+def unwrapped_provider_texts() -> list[str]:
+    """Where an adapter gives people a bare English text (plain or f-string) instead of ``msg(...)``: as
+    ``user_message=``/``failure_message=``, as ``_refuse``'s message, or in a ``default_user_message``, a
+    ``*_MESSAGE`` constant or a failure table. Only ``msg`` texts reach the catalogues with their parameters."""
+    found: list[str] = []
+    for path in sorted((ROOT / "providers").rglob("*.py")):
+        found += bare_provider_texts_in(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    return found
+
+
+def bare_provider_texts_in(source: str, where: str) -> list[str]:
+    """``unwrapped_provider_texts`` for one module's source: ``where:line`` of each bare text, in line order."""
+    found: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            index = PROVIDER_SHOWN_ARGUMENT.get(_called(node))
+            shown = [node.args[index]] if index is not None and index < len(node.args) else []
+            shown += [k.value for k in node.keywords if k.arg in PROVIDER_SHOWN_KEYWORDS]
+            found += [node.lineno for arg in shown if _bare_texts(arg)]
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            holds_texts = any(
+                name == "default_user_message" or any(part in name.upper() for part in PROVIDER_TEXT_NAMES)
+                for name in names
+            )
+            if holds_texts and node.value is not None and _bare_texts(node.value):
+                found.append(node.lineno)
+    return [f"{where}:{line}" for line in sorted(found)]
+
+
+def _bare_texts(node: ast.expr) -> bool:
+    """A literal or f-string with words in ``node`` outside any call such as ``msg(...)``: dict values, tuples,
+    lists, concatenations and conditionals are looked into; dict keys are codes, not texts."""
+    if isinstance(node, ast.Constant | ast.JoinedStr):
+        return _has_words(node)
+    if isinstance(node, ast.Call):
+        return False  # msg(...), or a value computed elsewhere
+    if isinstance(node, ast.Dict):
+        return any(_bare_texts(value) for value in node.values)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(_bare_texts(item) for item in node.elts)
+    if isinstance(node, ast.BinOp):
+        return _bare_texts(node.left) or _bare_texts(node.right)
+    if isinstance(node, ast.IfExp):
+        return _bare_texts(node.body) or _bare_texts(node.orelse)
+    return False
 
 
 def _has_words(node: ast.expr) -> bool:
@@ -125,27 +211,18 @@ async def command_strings() -> tuple[set[str], set[str]]:
 
 
 def provider_texts() -> set[str]:
-    """Texts ``providers/`` (which cannot import ``bot``) gives for people: each error class's default message, each
-    adapter's ``*_MESSAGE`` constants (the messages its errors carry) and each model's blurb. They reach people as
-    plain strings, which ``bot.i18n.render`` translates."""
-    texts = {cls.default_user_message for cls in _subclasses(ProviderError)} | _message_constants()
+    """Texts ``providers/`` gives for people that are not ``msg(...)`` literals in its code: each error class's
+    default message (also a ``msg`` literal, checked here through the classes themselves, a plugin's too) and each
+    model's blurb (a plain string, which ``bot.i18n.render`` translates)."""
+    texts = {cls.default_user_message.text for cls in provider_error_classes()}
     return texts | {model.blurb for spec in registry.specs() for model in spec.models if model.blurb}
 
 
-def _message_constants() -> set[str]:
-    """Module-level string constants named ``*_MESSAGE`` in ``providers/``."""
-    found: set[str] = set()
-    for path in sorted((ROOT / "providers").rglob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Constant):
-                continue
-            named = any(isinstance(t, ast.Name) and t.id.endswith("_MESSAGE") for t in node.targets)
-            if named and isinstance(node.value.value, str):
-                found.add(node.value.value)
-    return found
+def provider_error_classes() -> set[type[ProviderError]]:
+    return _subclasses(ProviderError)
 
 
-def _subclasses(cls: type) -> set[type]:
+def _subclasses(cls: type[ProviderError]) -> set[type[ProviderError]]:
     found = {cls}
     for sub in cls.__subclasses__():
         found |= _subclasses(sub)
@@ -166,11 +243,15 @@ def missing_report(lang: str, missing: list[str], *, section: str = "messages") 
 
 __all__ = [
     "Found",
+    "MsgCall",
     "Where",
     "code_messages",
     "command_strings",
     "missing_report",
+    "msg_calls",
     "placeholders",
+    "provider_error_classes",
     "provider_texts",
+    "unwrapped_provider_texts",
     "unwrapped_texts",
 ]

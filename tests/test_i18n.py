@@ -1,5 +1,6 @@
-"""Languages: every message the code uses and every command text has a zh-CN and a ja translation with the same
-placeholders; command names follow Discord's rules; the lookup picks the language and falls back to English."""
+"""Languages: every message the code uses (the adapters' in ``providers/`` too) and every command text has a zh-CN
+and a ja translation with the same placeholders; no text reaches people unwrapped; command names follow Discord's
+rules; the lookup picks the language and falls back to English."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from bot.render.replies import error_text
 from tests.fakes.discord.limits import check_command_name
 from tests.i18n_support import (
     Where,
+    bare_provider_texts_in,
     code_messages,
     command_strings,
     missing_report,
+    msg_calls,
     placeholders,
     provider_texts,
+    unwrapped_provider_texts,
     unwrapped_texts,
 )
 from tests.jobs.jobs_factory import make_job
@@ -46,6 +50,41 @@ def test_every_message_id_in_the_code_is_a_literal():
 def test_no_text_reaches_people_without_going_through_the_catalogues():
     found = unwrapped_texts()
     assert not found, f"wrap these texts in msg(...) or tr(locale, ...) (see ARCHITECTURE.md, Languages): {found}"
+
+
+def test_no_provider_gives_people_a_bare_text():
+    found = unwrapped_provider_texts()
+    assert not found, (
+        f"an adapter's text for people must be msg(...) from providers.messages, values in params: {found}"
+    )
+
+
+def test_the_provider_check_finds_bare_and_f_string_texts():
+    source = """
+class TooBig(InvalidRequestError):
+    default_user_message = "The file is too big."
+class Fine(InvalidRequestError):
+    default_user_message = msg("The file is fine.")
+FAILED_MESSAGE = "The service failed."
+_FAILURES = {"code": ("The service broke.", True), "ok": (msg("Fine."), False)}
+_GOOD_MESSAGE = msg("Good.")
+def check(label, low):
+    raise InvalidRequestError("x", user_message=f"{label} must be over {low}.")
+    raise InvalidRequestError(f"{label} below {low}", user_message=msg("{label} is under {low}.", label=label, low=low))
+    raise _refuse("detail", f"{label} is wrong.")
+    raise _refuse(f"detail {label}", msg("{label} is wrong.", label=label))
+    return JobState("r", JobStatus.FAILED, failure_message="It failed.")
+"""
+    assert bare_provider_texts_in(source, "p.py") == ["p.py:3", "p.py:6", "p.py:7", "p.py:10", "p.py:12", "p.py:14"]
+
+
+def test_every_msg_call_passes_exactly_the_placeholders_of_its_text():
+    wrong = [
+        (call.where, sorted(call.params), sorted(placeholders(call.text)))
+        for call in msg_calls()
+        if call.params is not None and call.params != placeholders(call.text)
+    ]
+    assert not wrong, f"msg(text, **params): the params must name the text's placeholders (where, given, text): {wrong}"
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)

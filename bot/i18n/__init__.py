@@ -5,6 +5,8 @@ the locale of whoever reads it (errors raised deep in ``bot/``); ``tr(locale, te
 ``render(value, locale)`` renders a ``Msg`` or a plain string (a plain string known to the catalogues, such as
 a failure text stored with a job, is translated too). ``N_(text)`` marks a constant that is rendered later;
 ``plural(count, one, other)`` picks the English form by count.
+The adapters in ``providers/`` (which cannot import ``bot``) make their texts with ``providers.messages.msg``: a
+``Message``, the base class of ``Msg``, which ``render`` renders the same way.
 The catalogues are ``locales/zh-CN.json`` and ``locales/ja.json`` (``messages``: English text → translation, the
 same ``{placeholders}``; ``names``: command, group and option names); ``commands.py`` is the command translator.
 """

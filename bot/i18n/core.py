@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from providers.messages import Message
+
 LANGUAGES = ("en", "zh-CN", "ja")
 LOCALES_DIR = Path(__file__).with_name("locales")
 
@@ -32,26 +34,13 @@ def language(locale: object) -> str:
     return "en"
 
 
-class Msg(str):
+class Msg(Message):
     """A message to render in the reader's language. As a ``str`` it is the English text, so code that only
-    needs English (logs, tests, older callers) keeps working."""
-
-    text: str
-    params: dict[str, Any]
-
-    def __new__(cls, text: str, params: Mapping[str, Any] | None = None) -> Msg:
-        params = dict(params or {})
-        self = super().__new__(cls, _format(text, params, "en"))
-        self.text = text
-        self.params = params
-        return self
+    needs English (logs, tests, older callers) keeps working. The adapters' texts (``providers.messages.Message``,
+    its base) are rendered the same way."""
 
     def render(self, locale: object) -> str:
-        lang = language(locale)
-        return _format(CATALOGUES.get(lang, {}).get(self.text, self.text), self.params, lang)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Msg, (self.text, self.params))
+        return _render_message(self, language(locale))
 
 
 def msg(text: str, /, **params: Any) -> Msg:
@@ -78,14 +67,20 @@ def render(value: str | None, locale: object) -> str:
     """A ``Msg`` in the language of ``locale``; a plain string translated when the catalogues know it."""
     if value is None:
         return ""
-    if isinstance(value, Msg):
-        return value.render(locale)
     lang = language(locale)
+    if isinstance(value, Message):
+        return _render_message(value, lang)
     return CATALOGUES.get(lang, {}).get(value, value) if lang != "en" else value
 
 
-def _format(text: str, params: Mapping[str, Any], lang: str) -> str:
-    if not params:
+def _render_message(message: Message, lang: str) -> str:
+    if lang == "en":
+        return str(message)
+    text = CATALOGUES.get(lang, {}).get(message.text, message.text)
+    if not message.params:
         return text
-    shown = {key: (value.render(lang) if isinstance(value, Msg) else value) for key, value in params.items()}
+    shown = {
+        key: (_render_message(value, lang) if isinstance(value, Message) else value)
+        for key, value in message.params.items()
+    }
     return text.format(**shown)

@@ -16,6 +16,7 @@ from bot.credits.service import QuotaService
 from bot.storage.database import Connection, Database
 from bot.storage.jobs import ACTIVE_STATUSES, JobRecord, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository
+from providers import messages
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,15 @@ class JobTransitions:
         upstream_status: str | None = None,
         from_statuses: Sequence[str] = ACTIVE_STATUSES,
     ) -> bool:
-        """``fail`` inside the caller's transaction (which calls ``on_message`` after it commits)."""
+        """``fail`` inside the caller's transaction (which calls ``on_message`` after it commits). ``message`` (a
+        ``providers.messages.Message``) is stored with its parameters, to be shown later in the reader's language."""
         ended = await self._jobs.finish(
             conn,
             job_id,
             status="failed",
             now=now,
             error_code=code,
-            error_message=message,
+            error_message=messages.dump(message),
             upstream_status=upstream_status,
             from_statuses=from_statuses,
         )

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from providers import messages
+
 ACTIVE_STATUSES = ("queued", "submitting", "running")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
@@ -49,7 +51,7 @@ class JobRecord:
     upstream_status: str | None
     upstream_request_id: str | None
     error_code: str | None
-    error_message: str | None
+    error_message: str | None  # a providers.messages.Message when it was stored with its parameters
     created_at: float
     submitted_at: float | None
     finished_at: float | None
@@ -131,6 +133,8 @@ _BOOL_COLUMNS = ("token_edits_original", "ephemeral", "guild_installed", "channe
 def row_to_job(row: sqlite3.Row, outputs: Sequence[OutputRecord] = ()) -> JobRecord:
     data = dict(row)
     data["params"] = json.loads(data["params"])
+    if data["error_message"] is not None:
+        data["error_message"] = messages.load(data["error_message"])
     for column in _BOOL_COLUMNS:
         data[column] = bool(data[column])
     return JobRecord(**data, outputs=tuple(outputs))

@@ -1,6 +1,7 @@
 """Languages end to end, through the real discord.py client: refusals in the user's locale, the public job message
-(and its buttons) in the server's locale while the user's own texts follow theirs, the synced command payload with
-zh-CN and ja localizations, and the locales kept with a job across a restart."""
+(and its buttons) in the server's locale while the user's own texts follow theirs, a service's refusal translated
+with its values (also after a restart), the synced command payload with zh-CN and ja localizations, and the locales
+kept with a job across a restart."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from bot.__main__ import sync_commands
 from bot.i18n.core import CATALOGUES, NAMES
+from providers import wavespeed
 from tests.e2e.commands_support import refused
 from tests.e2e.harness import bot_running, delivered, latest_job_id
 from tests.fakes.discord.limits import check_commands
@@ -128,3 +130,34 @@ async def test_the_synced_commands_carry_zh_cn_and_ja_localizations(fake_discord
             item = stack.pop()
             assert set(item.get("name_localizations") or {}) == {"zh-CN", "ja"}, item["name"]
             stack += item.get("options") or []
+
+
+async def test_a_services_refusal_reaches_a_japanese_server_and_a_chinese_user_translated_with_its_values(
+    fake_discord, fakes, settings, monkeypatch
+):
+    # The service takes shorter prompts than the bot knew when it started: WaveSpeed refuses at submit.
+    monkeypatch.setattr(wavespeed, "PROMPT_MAX_LENGTH", 10)
+    guild = fake_discord.add_guild("日本語サーバー")
+    guild.locale = "ja"
+    async with bot_running(settings, fake_discord) as bot:
+        await fake_discord.dispatch(
+            fake_discord.slash_command(
+                "imagine", {"prompt": "a lighthouse at dusk", "model": "neta-lumina"}, guild_id=guild.id, locale="en-US"
+            )
+        )
+        job = await delivered(bot, await latest_job_id(bot))
+    assert job.status == "failed"
+    assert job.error_message == "The prompt is too long (20 characters). Keep it under 10."  # English for en readers
+    assert not fakes.wavespeed.requests_to("POST", "/api/v3/wavespeed-ai/neta-lumina")
+    public = fake_discord.messages[job.message_id]["content"]
+    assert "❌ プロンプトが長すぎます（20文字）。10文字以内にしてください。" in public
+
+    async with bot_running(settings, fake_discord) as bot:  # read back from the row by another process
+        details = await fake_discord.dispatch(
+            fake_discord.button_click(f"gen:details:{job.id}", job.message_id, guild_id=guild.id, locale="zh-CN")
+        )
+        reply = await fake_discord.wait_for(
+            lambda r: r.interaction_token == details.token and r.method == "PATCH" and r.path.endswith("@original")
+        )
+    fields = {field["name"]: field["value"] for field in reply.json["embeds"][0]["fields"]}
+    assert fields["失败原因"] == "提示词太长了（20 个字符）。请控制在 10 个字符以内。"
