@@ -72,8 +72,9 @@ def rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3
 async def burst(fake_discord: Any, numbers: range, sent: list[Any]) -> None:
     """Slash commands as fast as the gateway takes them; those sent while the bot is down are not received."""
     for n in numbers:
-        # No live gateway session (the bot is down): Discord would say the application did not respond.
-        with contextlib.suppress(RuntimeError):
+        # No live gateway session (the bot is down), or one closing under the send (just killed): the bot never
+        # got it, and Discord would say the application did not respond.
+        with contextlib.suppress(RuntimeError, ConnectionError):
             sent.append(await fake_discord.dispatch(fake_discord.slash_command("imagine", {"prompt": f"cat {n}"})))
         await asyncio.sleep(0.005)
 
