@@ -188,6 +188,9 @@ class Lane:
                     due = await self._steps.next_due(self.name)
                 except Exception:
                     log.exception("lane %s: could not read its next due time", self.name)
+                # A hint heard during that read found the lane not idling yet: it is in the heap, read it now.
+                hint = self._steps.due_hint(self.name, now)
+                due = hint if due is None or (hint is not None and hint < due) else due
             if due is not None and due > now:
                 timeout = min(self._idle_s, due - now)
         waker = asyncio.ensure_future(self._wake.wait())
