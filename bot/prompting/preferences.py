@@ -80,8 +80,8 @@ def apply_preferences(
     given = _given(flags, slash)
     kept: dict[str, str | bool] = {}
     for name, value in preferred.items():
-        if name in given or (name == "ar" and "size" in given):
-            continue  # what the member gave this time wins
+        if name in given or (name == "ar" and "size" in given) or (name == "size" and "ar" in given):
+            continue  # what the member gave this time wins (--size would override a ratio they gave)
         try:
             resolve_options(entry, kind, {name: value}, {})
         except InvalidInput:

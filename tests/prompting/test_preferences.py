@@ -180,3 +180,12 @@ def test_set_changes_only_what_is_given_and_none_removes_one():
     assert merged(old, model_key="", aspect_ratio=None, private=False, suffix="") == Preferences(
         1, aspect_ratio="16:9", private=False
     )
+
+
+@pytest.mark.parametrize(("slash", "text"), [({}, "a cat --ar 16:9"), ({"ar": "16:9"}, "a cat")])
+def test_a_ratio_given_leaves_the_preferred_size_out_without_a_note(slash, text):
+    # --size overrides --ar when both are given: a --size from the suffix must not override the member's own ratio.
+    preferences = Preferences(1, suffix="--size 1024x768 --seed 7")
+    _, _, options, notes = job(text, preferences, slash=slash, slash_model="neta-lumina")
+    assert options == {"aspect_ratio": "16:9", "seed": 7}
+    assert notes == ()
