@@ -53,6 +53,9 @@ class Bot(commands.AutoShardedBot):
         self.settings = services.settings
         self.run_engine = run_engine
         self._sweeps: set[asyncio.Task[int]] = set()
+        self._sweep_again = False
+        self._sessions = 0  # gateway sessions of shard 0 so far (each READY of it)
+        self._swept_sessions = -1  # the sessions the running (or last) sweep began after
         self._ready_once = False
 
     async def setup_hook(self) -> None:
@@ -83,16 +86,29 @@ class Bot(commands.AutoShardedBot):
 
     async def on_shard_ready(self, shard_id: int) -> None:
         # Entitlement events come on shard 0: after it identified again (its missed events are not replayed), look.
-        if shard_id == 0 and self._ready_once:
-            self._sweep_purchases()
+        if shard_id == 0:
+            self._sessions += 1
+            if self._ready_once:
+                self._sweep_purchases()
 
     def _sweep_purchases(self) -> None:
-        """Settle purchases made while no process was connected, or settled but not consumed before a crash."""
+        """Settle purchases made while no process was connected, or settled but not consumed before a crash. Asked
+        for by a new session of shard 0 while a sweep runs (it may have listed before that session's missed
+        purchases), the sweep runs once more when it ends."""
         if self._sweeps:
+            self._sweep_again = self._sweep_again or self._sessions != self._swept_sessions
             return
-        task = asyncio.create_task(self.services.purchases.sweep(self), name="credit-pack-sweep")
+        task = asyncio.create_task(self._sweep_until_current(), name="credit-pack-sweep")
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
+
+    async def _sweep_until_current(self) -> int:
+        consumed = 0
+        while True:
+            self._sweep_again, self._swept_sessions = False, self._sessions
+            consumed += await self.services.purchases.sweep(self)
+            if not self._sweep_again:
+                return consumed
 
     async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
         await self.services.purchases.on_entitlement(entitlement)

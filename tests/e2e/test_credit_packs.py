@@ -4,12 +4,15 @@ an out-of-credits refusal offers Discord's premium purchase buttons when packs a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
+from bot.app import Bot
 from bot.credits import purchases as purchases_module
 from bot.credits.packs import CreditPacks
+from bot.credits.purchases import Purchases
 from tests.e2e.commands_support import ack_text, charges, run
 from tests.e2e.harness import bot_running, e2e_settings, eventually
 from tests.e2e.moderation_support import command
@@ -87,6 +90,37 @@ async def test_a_new_session_looks_for_purchases_missed_while_disconnected(fake_
         assert await purchases(bot) == [(entitlement_id, USER, 500)]
         assert await personal_bonus(bot) == 500
     assert len(fake_discord.requests_to("GET", listed)) == 2
+
+
+async def test_a_new_session_while_a_sweep_runs_looks_again_once_it_ends(fake_discord, pack_settings, sku, monkeypatch):
+    sweep, request_sweep = Purchases.sweep, Bot._sweep_purchases
+    gate = asyncio.Event()
+    swept: list[int] = []
+    requested: list[bool] = []
+
+    async def slow_sweep(self, client):
+        consumed = await sweep(self, client)
+        swept.append(consumed)
+        if len(swept) == 1:  # listed already, still at work (e.g. settling, or paging through past purchases)
+            await gate.wait()
+        return consumed
+
+    def sweep_requested(self):
+        requested.append(True)
+        request_sweep(self)
+
+    monkeypatch.setattr(Purchases, "sweep", slow_sweep)
+    monkeypatch.setattr(Bot, "_sweep_purchases", sweep_requested)
+    async with bot_running(pack_settings, fake_discord) as bot:
+        await eventually(lambda: swept)  # the start's sweep has listed (nothing) and is still running
+        entitlement_id = int(fake_discord.entitle(USER, sku)["id"])  # its event was lost with the old session
+        before = len(requested)
+        await fake_discord.invalidate_session(resumable=False)  # a new READY while that sweep runs
+        await eventually(lambda: len(requested) > before)
+        gate.set()
+        await eventually(lambda: fake_discord.monetization.consumed(entitlement_id))
+        assert await purchases(bot) == [(entitlement_id, USER, 500)]
+        assert await personal_bonus(bot) == 500
 
 
 async def test_a_crash_before_the_ledger_row_settles_it_once_on_the_next_start(
