@@ -22,6 +22,10 @@ from providers.errors import ProviderError
 DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 2700, float("inf"))
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, float("inf"))
 LAG_INTERVAL_S = 0.5
+# An upstream job not seen unfinished for this long ended where this process did not see it (polled to its end or
+# its callback taken by another process, cancelled, past its deadline): forgotten, checked once a minute.
+FORGET_UNSEEN_S = 3600.0
+FORGET_EVERY_S = 60.0
 
 # Every metric, by name, as exported (counters get ``_total``): README.md lists the same.
 DOCUMENTED = (
@@ -179,6 +183,7 @@ class InstrumentedProvider:
         self._on_error = on_error
         self._clock = clock
         self._last_seen: dict[str, float] = {}  # remote id → when it was last seen unfinished
+        self._forgotten_at = clock()
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self.inner, item)
@@ -209,7 +214,11 @@ class InstrumentedProvider:
 
     def _seen(self, state: JobState) -> None:
         if state.remote_id and not state.status.terminal:
-            self._last_seen[state.remote_id] = self._clock()
+            now = self._clock()
+            self._last_seen[state.remote_id] = now
+            if now - self._forgotten_at >= FORGET_EVERY_S:
+                self._forgotten_at = now
+                self._last_seen = {key: at for key, at in self._last_seen.items() if now - at < FORGET_UNSEEN_S}
 
     async def _call(self, operation: str, call: Any) -> JobState:
         try:
