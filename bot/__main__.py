@@ -188,7 +188,8 @@ async def run_bot(settings: Settings, *, sync: bool = False, guild_id: int | Non
     from bot.runtime import open_services
 
     token = require_token(settings)
-    async with open_services(settings) as services:
+    # A one-off sync serves no health, metrics or callbacks: the running bot may hold HTTP_PORT.
+    async with open_services(settings, serve_http=not sync) as services:
         bot = Bot(services, run_engine=not sync, **({} if sync or worker else settings.shard_options()))
         async with bot:
             if sync:

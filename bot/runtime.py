@@ -205,7 +205,7 @@ class Services:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, serve_http: bool = True) -> AsyncIterator[Services]:
     discord.http.Route.BASE = settings.discord_api_base_url
     timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=120)
     async with (
@@ -244,7 +244,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             add_callback_route(app, services.callbacks)
         lag = asyncio.create_task(ops.metrics.measure_loop_lag(), name="event-loop-lag")
         try:
-            async with serving(app, settings.http_host, settings.http_port) as port:
+            async with serving(app, settings.http_host, settings.http_port if serve_http else None) as port:
                 ops.http_port = port
                 yield services
         finally:

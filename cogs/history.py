@@ -127,7 +127,7 @@ class JobCommands(app_commands.Group):
                 locale=interaction.locale.value,
             ),
             model_title=entry.title if entry else None,
-            extended_by=await services.chains.extensions_of(job.id),
+            extended_by=await services.chains.extensions_of(job.id, viewer_id=interaction.user.id),
         )
         kwargs = message_kwargs(rendered)
         await interaction.edit_original_response(

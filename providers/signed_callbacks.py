@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 
 from providers.base import CallbackRefused
@@ -33,7 +34,9 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float, 
     try:
         sent_at = float(timestamp)
     except ValueError:
-        raise CallbackRefused("webhook-timestamp is not a number", 401) from None
+        sent_at = math.nan
+    if not math.isfinite(sent_at):
+        raise CallbackRefused("webhook-timestamp is not a number", 401)
     expected = signature(secret, delivery_id, timestamp, body)
     # Several signatures may be listed ("v3,<hex> v3,<hex>", e.g. while a secret is rotated): one must match.
     matches = False

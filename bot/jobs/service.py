@@ -347,9 +347,9 @@ class JobService:
     async def delete_message(self, job_id: int, message_id: int | None, delete: Callable[[], Awaitable[None]]) -> None:
         """Delete a message showing the job with ``delete``. The job's own message is marked deleted first, so
         nothing sends it again once it is gone, even after a crash between the two (its Delete button still works
-        then); if Discord refuses the delete, the mark is taken back. Any other failure (the connection, a cancel)
-        leaves the outcome unknown: the mark stays, so a message that is gone is never posted again. A copy of the
-        result (e.g. in DMs) is only deleted."""
+        then); if Discord refuses the delete (4xx), the mark is taken back. Any other failure (a 5xx, the
+        connection, a cancel) leaves the outcome unknown: the mark stays, so a message that is gone is never posted
+        again. A copy of the result (e.g. in DMs) is only deleted."""
         job = await self._jobs.get(job_id)
         stamp = None
         if job is not None and message_id is not None and message_id == job.message_id:
@@ -359,7 +359,7 @@ class JobService:
             await delete()
         except discord.NotFound:
             return  # already gone
-        except discord.HTTPException:
-            if stamp is not None:
+        except discord.HTTPException as exc:
+            if stamp is not None and exc.status < 500:  # refused; after a 5xx the outcome is unknown
                 await self._jobs.unmark_message_deleted(job_id, stamp)
             raise

@@ -12,10 +12,11 @@ class JobChains:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def extensions_of(self, job_id: int) -> tuple[int, ...]:
-        """The ids of the jobs that extend ``job_id``, oldest first."""
+    async def extensions_of(self, job_id: int, *, viewer_id: int) -> tuple[int, ...]:
+        """The ids of the jobs that extend ``job_id``, oldest first, leaving out other members' private ones."""
         rows = await self._db.fetch_all(
-            "SELECT id FROM jobs WHERE parent_job_id = ? AND origin = 'extend' ORDER BY id LIMIT ?",
-            (job_id, CHAIN_LIMIT),
+            """SELECT id FROM jobs WHERE parent_job_id = ? AND origin = 'extend' AND (ephemeral = 0 OR user_id = ?)
+               ORDER BY id LIMIT ?""",
+            (job_id, viewer_id, CHAIN_LIMIT),
         )
         return tuple(int(row["id"]) for row in rows)

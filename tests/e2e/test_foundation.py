@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -68,6 +69,18 @@ async def test_sync_registers_a_valid_command_list_on_request(tmp_path, fake_dis
     assert options["prompt"]["required"] is True
     assert options["reference"]["type"] == 11
     assert options["model"]["autocomplete"] is True
+
+
+async def test_sync_works_while_the_running_bot_holds_the_http_port(tmp_path, fake_discord):
+    with socket.socket() as taken:  # the running bot's health, metrics and callbacks
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run_cli(
+            tmp_path, fake_discord, "sync", "--guild", "1200000000000000200", HTTP_HOST="127.0.0.1", HTTP_PORT=str(port)
+        )
+    assert code == 0, err
+    assert out.startswith("Synced ")
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,8 @@ def test_the_signature_is_the_documented_hmac():
         ({"webhook-signature": "v3," + "0" * 64}, "signature does not match"),
         ({"webhook-signature": ""}, "unsigned"),
         ({"webhook-timestamp": "soon"}, "not a number"),
+        ({"webhook-timestamp": "nan"}, "not a number"),
+        ({"webhook-timestamp": "inf"}, "not a number"),
         ({"webhook-id": "msg_other"}, "signature does not match"),
     ],
 )
