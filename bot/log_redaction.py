@@ -40,6 +40,8 @@ _TOKEN_PATTERNS: Final = (
     # The token segment of webhook and interaction-callback paths.
     re.compile(r"(?<=/webhooks/)(\d+/)[^/\s?#\"'<>]+"),
     re.compile(r"(?<=/interactions/)(\d+/)[^/\s?#\"'<>]+"),
+    # The secret segment of the bot's own callback URLs (/callbacks/<provider>/<job id>/<secret>).
+    re.compile(r"(?<=/callbacks/)([\w\-]+/\d+/)[^/\s?#\"'<>]+"),
     # Bot tokens: <base64 user id>.<timestamp>.<hmac>.
     re.compile(r"[A-Za-z0-9_\-]{24,}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,}"),
 )

@@ -51,8 +51,10 @@ def test_secrets_and_tokens_are_masked_in_messages_and_arguments(captured):
     log.warning("callback /interactions/99/some-opaque-token-value/callback failed")
     log.info("token=%r", BOT_TOKEN.replace(".GaBcDe.", ".HxYzWv."))  # bot-token shaped, not the configured one
     log.info("row %s", {"interaction_token": INTERACTION_TOKEN})
+    log.info("notify_hook=https://bot.example/callbacks/luma_reseller/42/per-job-callback-secret?x=1")
     text = stream.getvalue()
-    for secret in (API_KEY, INTERACTION_TOKEN[:40], "some-opaque-token-value", "HxYzWv"):
+    assert "/callbacks/luma_reseller/42/[redacted]?x=1" in text
+    for secret in (API_KEY, INTERACTION_TOKEN[:40], "some-opaque-token-value", "HxYzWv", "per-job-callback-secret"):
         assert secret not in text
     assert "/webhooks/1234567890/[redacted]/messages/@original" in text
     assert "/interactions/99/[redacted]/callback" in text
