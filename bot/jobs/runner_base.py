@@ -95,6 +95,7 @@ class RunnerBase:
             self._run_times_seen,
             typical_s=self._typical_s,
             clock=clock,
+            sleep=sleep,
             refresh_s=settings.poll_stats_refresh_s,
         )
         # With WEBHOOK_PUBLIC_URL: submissions carry a callback, and polls are only a safety net.
