@@ -29,6 +29,9 @@ MIN_SAMPLES = 20  # below this, the prior is used (centred on the samples' media
 MIN_CENTRE_SAMPLES = 5
 MIN_SIGMA = 0.03
 SIGMA_MARGIN = 1.07  # a fitted spread is widened a little: too narrow costs latency, too wide only polls
+# The fit's prior belief about the median: the model's typical duration, give or take a factor e (one unit of the
+# log). Hundreds of jobs outweigh it; it keeps the fit finite when every job was found done at its first look.
+PRIOR_LOG_SD = 1.0
 LOW_Q = 0.02  # before this quantile (plus one target) nobody polls
 HIGH_Q = 0.975  # after this one, polls back off
 TAIL_GROWTH = 1.5
@@ -56,7 +59,7 @@ class RunTimes:
         that the prior, centred on their middle when there are a few."""
         clean = [(max(0.0, low), high) for low, high in seen if 0 < high < math.inf and low < high]
         if len(clean) >= MIN_SAMPLES:
-            fitted = fit_lognormal(clean)
+            fitted = fit_lognormal(clean, typical_s)
             if fitted is not None:
                 median, sigma = fitted
                 return cls.prior(median, sigma * SIGMA_MARGIN)
@@ -78,10 +81,14 @@ class RunTimes:
         return bisect.bisect_right(self.points, t) / len(self.points)
 
 
-def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None:
+def fit_lognormal(seen: list[tuple[float, float]], typical_s: float) -> tuple[float, float] | None:
     """(median, sigma) of the log-normal most likely to have produced these intervals (interval-censored maximum
-    likelihood): a job found done at its first look only says it took less than that, and taking the look's time
-    as its run time would push the first poll later at every refresh. Pure CPU: run it off the event loop."""
+    likelihood, with the weak prior ``PRIOR_LOG_SD`` on the median around ``typical_s``): a job found done at its
+    first look only says it took less than that, and taking the look's time as its run time would push the first
+    poll later at every refresh. Jobs that all say only that would let the median fall without end (a plan polling
+    from the first second, its window over before the jobs are done); the prior stops it where they are still
+    likely. Pure CPU: run it off the event loop."""
+    prior_mu = math.log(typical_s)
     groups = Counter((round(low, 2), round(high, 2)) for low, high in seen)
     normal = NormalDist()
     logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in seen]
@@ -95,7 +102,7 @@ def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None
 
     def cost(mu: float, log_sigma: float) -> float:
         sigma = math.exp(log_sigma)
-        total = 0.0
+        total = 0.5 * ((mu - prior_mu) / PRIOR_LOG_SD) ** 2
         for (low, high), count in groups.items():
             p = normal.cdf((math.log(high) - mu) / sigma)
             if low > 0:
