@@ -56,10 +56,12 @@ class RunTimes:
     def learned(cls, seen: list[tuple[float, float]], typical_s: float) -> RunTimes:
         """From what finished jobs showed: each ran between ``low`` (last seen running; 0 when found done at the
         first look) and ``high`` seconds (found done). A log-normal fitted to them once there are enough; before
-        that the prior, centred on their middle when there are a few."""
+        that the prior, centred on their middle when there are a few. Jobs still running count in the fit as
+        (last seen running, infinity)."""
         clean = [(max(0.0, low), high) for low, high in seen if 0 < high < math.inf and low < high]
         if len(clean) >= MIN_SAMPLES:
-            fitted = fit_lognormal(clean, typical_s)
+            running = [(low, high) for low, high in seen if high == math.inf and low > 0]
+            fitted = fit_lognormal([*clean, *running], typical_s)
             if fitted is not None:
                 median, sigma = fitted
                 return cls.prior(median, sigma * SIGMA_MARGIN)
@@ -91,12 +93,13 @@ def fit_lognormal(seen: list[tuple[float, float]], typical_s: float) -> tuple[fl
     prior_mu = math.log(typical_s)
     groups = Counter((round(low, 2), round(high, 2)) for low, high in seen)
     normal = NormalDist()
-    logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in seen]
+    finished = [(low, high) for low, high in seen if high < math.inf]
+    logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in finished]
     mu = sum(logs) / len(logs)
     # Jobs found done at their first look say nothing about the spread: with few jobs seen running first, a narrow
     # fit just under that look would keep the first poll there for good (every job found done at it again). The
     # prior's spread at least puts the first poll earlier, so the next refresh has jobs seen running.
-    two_sided = sum(1 for low, _ in seen if low > 0)
+    two_sided = sum(1 for low, _ in finished if low > 0)
     min_sigma = MIN_SIGMA if two_sided >= MIN_SAMPLES // 2 else PRIOR_SIGMA
     log_sigma = math.log(max(min_sigma, math.sqrt(sum((x - mu) ** 2 for x in logs) / len(logs))))
 
@@ -104,7 +107,7 @@ def fit_lognormal(seen: list[tuple[float, float]], typical_s: float) -> tuple[fl
         sigma = math.exp(log_sigma)
         total = 0.5 * ((mu - prior_mu) / PRIOR_LOG_SD) ** 2
         for (low, high), count in groups.items():
-            p = normal.cdf((math.log(high) - mu) / sigma)
+            p = normal.cdf((math.log(high) - mu) / sigma) if high < math.inf else 1.0
             if low > 0:
                 p -= normal.cdf((math.log(low) - mu) / sigma)
             total -= count * math.log(max(p, 1e-300))
