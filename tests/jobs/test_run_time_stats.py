@@ -17,7 +17,7 @@ from bot.jobs.run_time_stats import RunTimeStats
 from bot.storage.database import Database
 from bot.storage.run_times import RunTimeRepository
 from tests.jobs.rig import rig
-from tests.jobs.virtual import Driver, VirtualTime
+from tests.jobs.virtual import T0, Driver, VirtualTime
 from tests.quota.helpers import insert_job
 
 REFRESH_S = 60.0
@@ -117,3 +117,65 @@ async def test_the_engine_fits_at_start_refits_on_its_timer_without_polls_and_st
         await r.restart()  # a new process reads what the last one learned before it claims anything
         assert timer.done()
         assert r.runner.run_times.runs("neta-lumina").quantile(0.5) == pytest.approx(5.5, rel=0.1)
+
+
+async def test_jobs_still_running_count_so_a_refit_in_a_burst_is_not_fitted_on_its_early_finishers(db):
+    """A burst of jobs started together, refitted while it runs: the jobs found done so far are its early finishers.
+    Fitted alone they promise a short, narrow distribution (the plan would stop polling densely before the rest
+    finish); the jobs seen running count as "longer than that" and keep the fit near the truth."""
+    clock = VirtualTime()
+    rng = random.Random(5)
+    durations = sorted(3.0 * math.exp(rng.gauss(0, 0.35)) for _ in range(100))
+    now = 3.2  # seconds into the burst, polled every 0.9 s from 1.4 s
+    polls = [1.4 + 0.9 * n for n in range(10)]
+    repo = RunTimeRepository(db)
+    stats = kept_fresh(db, clock)
+    async with db.transaction() as conn:
+        for n, duration in enumerate(durations):
+            before = [t for t in polls if t < duration and t <= now]
+            found = next(t for t in polls if t >= duration)
+            if found <= now:
+                job_id = await insert_job(conn, user_id=2000 + n, guild_id=1, status="succeeded")
+                seen = before[-1] if before else 0.0
+                await repo.record(conn, job_id, "neta-lumina", seen_running_s=seen, done_s=found, now=clock())
+            else:
+                stats.seen_running(10_000 + n, "neta-lumina", before[-1])
+    early_only = RunTimes.learned(list((await repo.recent(since=0, per_model=500))["neta-lumina"]), TYPICAL_S)
+    await stats.refresh()
+    with_running = stats.runs("neta-lumina")
+    truth_median = 3.0
+    assert early_only.quantile(0.5) < 0.8 * truth_median
+    assert with_running.quantile(0.5) == pytest.approx(truth_median, rel=0.15)
+    assert with_running.quantile(0.9) > 1.3 * early_only.quantile(0.9)
+
+
+async def test_a_job_seen_running_is_followed_until_it_ends_or_is_not_seen_for_a_while(db):
+    clock = VirtualTime()
+    stats = RunTimeStats(
+        RunTimeRepository(db), typical_s=lambda model: TYPICAL_S, clock=clock, sleep=clock.sleep, running_stale_s=120
+    )
+    stats.seen_running(1, "neta-lumina", 2.5)
+    stats.seen_running(1, "neta-lumina", 3.4)
+    stats.seen_running(2, "neta-lumina", 1.0)
+    assert stats.ended(1) == 3.4  # the poll before the one that found it done
+    assert stats.ended(1) is None
+    clock.now += 121
+    await stats.refresh()  # job 2 was not seen for two caps: it ended elsewhere (a callback, another process)
+    assert stats.ended(2) is None
+
+
+async def test_a_job_found_done_records_when_its_poll_before_saw_it_running_even_after_a_refit(tmp_path):
+    """The plan changed while the job ran (a refit): what the job showed is the time its previous poll actually
+    saw it running, not the poll the new plan would have made before."""
+    async with rig(tmp_path, extra={"poll_stats_refresh_s": 10.0}) as r:  # typical 40 s: the prior
+        job = await r.add()
+        await r.driver.advance(5)
+        await record_jobs(r.db, "neta-lumina", r.clock(), median_s=33.0)  # other jobs: a plan unlike the prior
+        await r.run_until_finished(job.id)
+        seen = [tuple(row) for row in await r.db.fetch_all(
+            "SELECT seen_running_s, done_s FROM job_run_times WHERE job_id = ?", (job.id,)
+        )]  # fmt: skip
+    polls = r.provider.poll_times("r1")
+    assert len(polls) >= 3
+    assert seen == [(pytest.approx(polls[-2] - T0), pytest.approx(polls[-1] - T0))]
+    assert r.runner.run_times.runs("neta-lumina") != RunTimes.prior(40.0)
