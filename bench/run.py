@@ -33,11 +33,10 @@ CHANNELS = 20
 UNACKNOWLEDGED_MAX = 100  # commands sent but not yet acknowledged by the bot: intake follows the bot's pace
 LAG_SAMPLE_S = 1.0
 # Every scenario but the burst starts with a bot that has history, as one in production has: WARMUP_JOBS jobs
-# delivered first (not measured), then two refreshes of the learned poll plan (POLL_STATS_REFRESH_S, set to
-# WARMUP_REFRESH_S here). Without it the plan starts from each model's typical duration, which is not scaled like
-# the fake jobs' durations.
+# delivered first (not measured), then two periods of the timer that refits the learned poll plan
+# (POLL_STATS_REFRESH_S, set to WARMUP_REFRESH_S here). Without it the plan starts from each model's typical
+# duration, which is not scaled like the fake jobs' durations.
 WARMUP_JOBS = 40
-WARMUP_SECOND_WAVE = 5
 WARMUP_REFRESH_S = 2.0
 
 
@@ -126,16 +125,13 @@ async def bot_phase(
     bot = BotProcess(workdir, env, port)
     await bot.start(discord)
     try:
-        warm = 0
-        # A bot that has run before: the learned poll plan has its history (see WARMUP_JOBS). The plan is refitted
-        # when a poll finds it due, so a second, small wave makes the polls that refit it on the first wave's jobs.
-        for wave in () if scenario.burst else (min(WARMUP_JOBS, jobs), WARMUP_SECOND_WAVE):
-            await send_commands(discord, scenario, wave, users, channels, prefix=f"warmup{warm}")
-            warm += wave
+        # A bot that has run before: the learned poll plan has its history (see WARMUP_JOBS), refitted by its timer
+        # while the bot idles.
+        warm = 0 if scenario.burst else min(WARMUP_JOBS, jobs)
+        if warm:
+            await send_commands(discord, scenario, warm, users, channels, prefix="warmup")
             await wait_until(
-                lambda done=warm: delivered_count(workdir / "bot.sqlite3") >= done,
-                options.timeout_s,
-                "the warm-up delivered",
+                lambda: delivered_count(workdir / "bot.sqlite3") >= warm, options.timeout_s, "the warm-up delivered"
             )
             await asyncio.sleep(WARMUP_REFRESH_S * 2)
         before = await bot.scrape()

@@ -126,11 +126,14 @@ class StepEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Sweep once (adopting jobs that lack a step), then start claiming."""
+        """Sweep once (adopting jobs that lack a step) and read the models' run times, then start claiming."""
         try:
             await self.sweep()
         except Exception:
             log.exception("the first sweep failed; the sweep loop tries again")
+        if self.runner is not None:
+            await self.runner.run_times.refresh()
+            self._tasks.append(asyncio.create_task(self.runner.run_times.keep_fresh(), name="engine-run-times"))
         for lane in self.lanes.values():
             lane.start()
         keeper = LeaseKeeper(
@@ -148,8 +151,6 @@ class StepEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(lane.stop(self.grace_s) for lane in self.lanes.values()), return_exceptions=True)
-        if self.runner is not None:
-            await self.runner.run_times.close()
         try:
             released = await self.steps.release_all(self.owner)
             log.info("job engine stopped; %d lease(s) handed back", released)
@@ -163,14 +164,14 @@ class StepEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(lane.stop(0) for lane in self.lanes.values()), return_exceptions=True)
-        if self.runner is not None:
-            await self.runner.run_times.close()
 
     def quiet(self, parked: set[object]) -> bool:
         """For tests on virtual time: nothing can progress until a timer in ``parked`` fires."""
         if any(task._fut_waiter not in parked for task in self._line_tasks):  # type: ignore[attr-defined]
             return False
         if self._tasks and not self.sweep_idle:
+            return False
+        if self.runner is not None and not self.runner.run_times.idle:
             return False
         return all(lane.quiet(parked) for lane in self.lanes.values())
 

@@ -29,6 +29,9 @@ MIN_SAMPLES = 20  # below this, the prior is used (centred on the samples' media
 MIN_CENTRE_SAMPLES = 5
 MIN_SIGMA = 0.03
 SIGMA_MARGIN = 1.07  # a fitted spread is widened a little: too narrow costs latency, too wide only polls
+# The fit's prior belief about the median: the model's typical duration, give or take a factor e (one unit of the
+# log). Hundreds of jobs outweigh it; it keeps the fit finite when every job was found done at its first look.
+PRIOR_LOG_SD = 1.0
 LOW_Q = 0.02  # before this quantile (plus one target) nobody polls
 HIGH_Q = 0.975  # after this one, polls back off
 TAIL_GROWTH = 1.5
@@ -53,10 +56,12 @@ class RunTimes:
     def learned(cls, seen: list[tuple[float, float]], typical_s: float) -> RunTimes:
         """From what finished jobs showed: each ran between ``low`` (last seen running; 0 when found done at the
         first look) and ``high`` seconds (found done). A log-normal fitted to them once there are enough; before
-        that the prior, centred on their middle when there are a few."""
+        that the prior, centred on their middle when there are a few. Jobs still running count in the fit as
+        (last seen running, infinity)."""
         clean = [(max(0.0, low), high) for low, high in seen if 0 < high < math.inf and low < high]
         if len(clean) >= MIN_SAMPLES:
-            fitted = fit_lognormal(clean)
+            running = [(low, high) for low, high in seen if high == math.inf and low > 0]
+            fitted = fit_lognormal([*clean, *running], typical_s)
             if fitted is not None:
                 median, sigma = fitted
                 return cls.prior(median, sigma * SIGMA_MARGIN)
@@ -78,26 +83,31 @@ class RunTimes:
         return bisect.bisect_right(self.points, t) / len(self.points)
 
 
-def fit_lognormal(seen: list[tuple[float, float]]) -> tuple[float, float] | None:
+def fit_lognormal(seen: list[tuple[float, float]], typical_s: float) -> tuple[float, float] | None:
     """(median, sigma) of the log-normal most likely to have produced these intervals (interval-censored maximum
-    likelihood): a job found done at its first look only says it took less than that, and taking the look's time
-    as its run time would push the first poll later at every refresh. Pure CPU: run it off the event loop."""
+    likelihood, with the weak prior ``PRIOR_LOG_SD`` on the median around ``typical_s``): a job found done at its
+    first look only says it took less than that, and taking the look's time as its run time would push the first
+    poll later at every refresh. Jobs that all say only that would let the median fall without end (a plan polling
+    from the first second, its window over before the jobs are done); the prior stops it where they are still
+    likely. Pure CPU: run it off the event loop."""
+    prior_mu = math.log(typical_s)
     groups = Counter((round(low, 2), round(high, 2)) for low, high in seen)
     normal = NormalDist()
-    logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in seen]
+    finished = [(low, high) for low, high in seen if high < math.inf]
+    logs = [math.log((low + high) / 2 if low > 0 else high / 2) for low, high in finished]
     mu = sum(logs) / len(logs)
     # Jobs found done at their first look say nothing about the spread: with few jobs seen running first, a narrow
     # fit just under that look would keep the first poll there for good (every job found done at it again). The
     # prior's spread at least puts the first poll earlier, so the next refresh has jobs seen running.
-    two_sided = sum(1 for low, _ in seen if low > 0)
+    two_sided = sum(1 for low, _ in finished if low > 0)
     min_sigma = MIN_SIGMA if two_sided >= MIN_SAMPLES // 2 else PRIOR_SIGMA
     log_sigma = math.log(max(min_sigma, math.sqrt(sum((x - mu) ** 2 for x in logs) / len(logs))))
 
     def cost(mu: float, log_sigma: float) -> float:
         sigma = math.exp(log_sigma)
-        total = 0.0
+        total = 0.5 * ((mu - prior_mu) / PRIOR_LOG_SD) ** 2
         for (low, high), count in groups.items():
-            p = normal.cdf((math.log(high) - mu) / sigma)
+            p = normal.cdf((math.log(high) - mu) / sigma) if high < math.inf else 1.0
             if low > 0:
                 p -= normal.cdf((math.log(low) - mu) / sigma)
             total -= count * math.log(max(p, 1e-300))

@@ -261,6 +261,8 @@ class Runner(ResultSteps):
             await self._fail(job, "timeout", RUN_TIMEOUT, lease, upstream_status=state.upstream_status)
         else:
             now = self._clock()
+            if job.submitted_at is not None:
+                self.run_times.seen_running(job.id, job.model_key, now - job.submitted_at)
             due = now + await self._next_poll_delay(job, state, now)
             if job.deadline_at is not None:  # the last poll at the deadline, not a tail gap past it
                 due = min(due, max(job.deadline_at, now))

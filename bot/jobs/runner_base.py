@@ -95,7 +95,10 @@ class RunnerBase:
             self._run_times_seen,
             typical_s=self._typical_s,
             clock=clock,
+            sleep=sleep,
             refresh_s=settings.poll_stats_refresh_s,
+            # A job in flight is polled at least once per cap: one not seen for two has ended elsewhere.
+            running_stale_s=2 * max((block.max_poll_interval_s for block in self.blocks.values()), default=60.0),
         )
         # With WEBHOOK_PUBLIC_URL: submissions carry a callback, and polls are only a safety net.
         self.callback_links: CallbackLinks | None = None
@@ -109,6 +112,7 @@ class RunnerBase:
     async def _fail(
         self, job: JobRecord, code: str, message: str, lease: Lease, *, upstream_status: str | None = None
     ) -> None:
+        self.run_times.ended(job.id)
         try:
             ended = await self._transitions.fail(
                 job.id, code=code, message=message, upstream_status=upstream_status, lease=lease
@@ -155,11 +159,15 @@ class RunnerBase:
         )
 
     async def _seen_running(self, job: JobRecord, now: float) -> tuple[float, float] | None:
-        """A poll found the job done: (last seen running, found done) in seconds after acceptance, as its schedule
-        says, for the learned plan. Read before the transaction that records it."""
+        """A poll found the job done: (last seen running, found done) in seconds after acceptance, for the learned
+        plan: when this process's poll before saw it running, else as its schedule says (the plan may have been
+        refitted since that poll). Read before the transaction that records it."""
+        last_seen = self.run_times.ended(job.id)
         if job.submitted_at is None:
             return None
         elapsed = max(0.0, now - job.submitted_at)
+        if last_seen is not None and last_seen < elapsed:  # this process's own poll before: the time itself
+            return last_seen, elapsed
         seen = seen_running_until(
             self.blocks[job.provider],
             self.plans[job.provider],

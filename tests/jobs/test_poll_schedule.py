@@ -71,7 +71,7 @@ def test_jobs_found_done_at_the_first_look_count_as_shorter_not_as_long_as_that_
     rng = random.Random(2)
     durations = [truth * math.exp(rng.gauss(0, 0.2)) for _ in range(400)]
     seen = [(0.0, first_look) if d <= first_look else (first_look, first_look + 1.8) for d in durations]
-    fitted = fit_lognormal(seen)
+    fitted = fit_lognormal(seen, 10.0)
     assert fitted is not None
     assert fitted[0] == pytest.approx(truth, rel=0.1)
     assert RunTimes.learned(seen, 10.0).quantile(0.5) < first_look
@@ -89,6 +89,21 @@ def test_jobs_all_found_done_at_the_first_look_move_the_first_poll_earlier_not_k
     runs = RunTimes.learned(seen, 8.0)
     plan = PollPlan(target_s=0.9, cap_s=15.0)
     assert next_poll_at(runs, plan, 0.0) < first_look - 2 * plan.target_s
+
+
+@pytest.mark.parametrize("typical_s", [3.0, 8.0, 60.0])
+def test_jobs_every_one_found_done_at_the_first_look_give_a_plan_that_still_waits_for_them(typical_s):
+    """Nothing but "shorter than the first look" would let the fitted median fall towards zero: a plan polling from
+    the first second whose window is over before the jobs are done, every job then seen only in the slow tail. The
+    prior around the typical duration keeps the median where such jobs are still likely, whatever that duration."""
+    first_look = 5.0
+    seen = [(0.0, first_look)] * 40
+    fitted = fit_lognormal(seen, typical_s)
+    assert fitted is not None
+    assert first_look / 3 < fitted[0] < first_look
+    runs = RunTimes.learned(seen, typical_s)
+    plan = PollPlan(target_s=0.9, cap_s=15.0)
+    assert first_look / 3 < next_poll_at(runs, plan, 0.0) < first_look - 2 * plan.target_s
 
 
 def test_polls_start_a_target_after_the_low_quantile_then_every_target_then_back_off_to_the_cap():
