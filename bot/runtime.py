@@ -125,6 +125,7 @@ class Services:
             transitions=transitions,
         )
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        transitions.hand = engine  # a result's message goes straight to this process's discord lane
         transitions.on_ended = self.ops.job_ended
         self.ops.client, self.ops.engine = client, engine
         self.ops.line_changed = engine.show_line
@@ -153,7 +154,7 @@ class Services:
         runner.held, runner.refused = self.ops.is_paused, self.ops.provider_refused
         if self.settings.webhook_public_url is not None:
             runner.callback_links = CallbackLinks(self.settings.webhook_public_url, self.providers)
-        self.callbacks.transitions, self.callbacks.wake = transitions, engine.wake
+        self.callbacks.transitions, self.callbacks.wake, self.callbacks.hand = transitions, engine.wake, engine
         outbox = Outbox(
             client=client,
             database=self.database,

@@ -4,8 +4,10 @@ poll that found the same state would have been, in one transaction committed bef
 Refused (4xx, logged without the secret or the body): an unknown provider or job, a wrong per-job secret, a bad or
 stale signature (WaveSpeed), a delivery taken before, a callback for another upstream job or for a job that has
 already finished. A job still being submitted answers 503 (the provider may send it again; polling finds it
-anyway). The step engine of any process then carries on from the database: a download is due now, or the job
-failed (refunded) and its message is due.
+anyway). The step engine carries on from the database: a download is due now, or the job failed (refunded) and its
+message is due. A result's download is leased to this process in the callback's own transaction when its
+download lane has room, and handed to that lane at once, no claim in between (if this process dies first, the
+lease runs out and any process claims the step).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass
 
 from bot.clock import shared_clock
 from bot.jobs.callback_links import secret_matches, takes_callbacks
+from bot.jobs.lanes import Handoff
 from bot.jobs.outcomes import DOWNLOAD_LANE, GENERIC_FAILURE, POLL_LANE, dump_state, submit_lane
 from bot.jobs.transitions import JobTransitions
 from bot.storage.callbacks import CallbackRepository
 from bot.storage.database import Connection, Database
 from bot.storage.jobs import JobRepository
 from bot.storage.run_times import RunTimeRepository
-from bot.storage.steps import StepRepository
+from bot.storage.steps import Lease, StepRepository
 from providers.base import Callback, CallbackRefused, JobStatus, Provider
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class CallbackInbox:
         # Set when the job engine starts (``Services.start``): until then callbacks are answered 503.
         self.transitions: JobTransitions | None = None
         self.wake: Callable[[str], None] = lambda lane: None
+        self.hand: Handoff | None = None  # this process's engine: a result's download is run here at once
         # Told of every answer (metrics): provider (only a known one, else "unknown"), status.
         self.answered: Callable[[str, int], None] = lambda provider, status: None
         self.taken = 0
@@ -111,34 +115,36 @@ class CallbackInbox:
         if transitions is None:
             return Answer(503, "starting; send again")
 
-        async def apply(conn: Connection) -> Answer:
+        async def apply(conn: Connection) -> tuple[Answer, Lease | None]:
             return await self._apply(conn, transitions, provider, job_id, callback)
 
-        answer = await self._db.transact(apply, attempts=3)
-        if answer.status == 200:
+        answer, download = await self._db.transact(apply, attempts=3)
+        if download is not None and self.hand is not None:
+            await self.hand.take(download)
+        elif answer.status == 200:
             self._after(provider, callback.state.status)
         return answer
 
     async def _apply(
         self, conn: Connection, transitions: JobTransitions, provider: str, job_id: int, callback: Callback
-    ) -> Answer:
+    ) -> tuple[Answer, Lease | None]:
         now = self._clock()
         state = callback.state
         await self._steps.lock_job(conn, job_id)
         job = await self._jobs.get_in(conn, job_id)
         if job is None or job.provider != provider:
-            return Answer(404, "unknown job")
+            return Answer(404, "unknown job"), None
         if job.finished:
-            return Answer(409, f"job already {job.status}")
+            return Answer(409, f"job already {job.status}"), None
         if job.status != "running" or job.remote_id is None:
-            return Answer(503, "job not accepted yet; send again")
+            return Answer(503, "job not accepted yet; send again"), None
         if state.remote_id != job.remote_id:
-            return Answer(403, "callback for another upstream job")
+            return Answer(403, "callback for another upstream job"), None
         delivery = callback.delivery_id or f"{state.remote_id}:{state.upstream_status or state.status}"
         if not await self._repo.first_delivery(conn, provider, delivery, job_id, now):
-            return Answer(409, "delivery already taken (replayed)")
+            return Answer(409, "delivery already taken (replayed)"), None
         if job.upstream_result is not None:
-            return Answer(409, "result already known")
+            return Answer(409, "result already known"), None
         if state.status is JobStatus.SUCCEEDED:
             if job.submitted_at is not None:  # told at once: the run time is known to the moment
                 done_s = max(0.0, now - job.submitted_at)
@@ -146,9 +152,9 @@ class CallbackInbox:
                     conn, job_id, job.model_key, seen_running_s=done_s - EXACT_S, done_s=done_s, now=now
                 )
             await self._jobs.keep_result(conn, job_id, dump_state(state), state.upstream_status)
-            await self._steps.drop(conn, job_id, "poll")
-            await self._steps.put(conn, job_id, "download", DOWNLOAD_LANE, due_at=now, now=now)
-        elif state.status is JobStatus.FAILED and state.retryable and state.failure_code == "no_output":
+            await self._steps.drop_run_steps(conn, job_id)  # its poll: a poller mid-poll then writes nothing
+            return Answer(200, "ok"), await self._download_step(conn, job_id, now)
+        if state.status is JobStatus.FAILED and state.retryable and state.failure_code == "no_output":
             # Done, but without a usable output in the callback: a poll now asks the way a poll knows how.
             await self._steps.want(conn, job_id, "poll", POLL_LANE, due_at=now, now=now)
         elif state.status is JobStatus.FAILED:
@@ -162,7 +168,18 @@ class CallbackInbox:
                 poll_errors=job.poll_errors, visible=True,
             )  # fmt: skip
             await transitions.show(conn, job_id, now=now)
-        return Answer(200, "ok")
+        return Answer(200, "ok"), None
+
+    async def _download_step(self, conn: Connection, job_id: int, now: float) -> Lease | None:
+        """The job's download, due now: leased to this process (returned, to hand to its lane after the commit)
+        when its download lane has room, else left for any process's download lane."""
+        hand = self.hand
+        if hand is not None and hand.has_room(DOWNLOAD_LANE):
+            return await self._steps.put_leased(
+                conn, job_id, "download", DOWNLOAD_LANE, owner=hand.owner, now=now, lease_s=hand.lease_s
+            )
+        await self._steps.put(conn, job_id, "download", DOWNLOAD_LANE, due_at=now, now=now)
+        return None
 
     def _after(self, provider: str, status: JobStatus) -> None:
         if status is JobStatus.SUCCEEDED:

@@ -37,6 +37,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 STOP_GRACE_S = 10.0
+HANDED_DOWNLOADS_PER_PLACE = 4
 
 
 class DiscordSteps(Protocol):
@@ -95,7 +96,14 @@ class StepEngine:
         ]
         specs += [
             LaneSpec(POLL_LANE, concurrency=self.settings.poll_workers, handler=runner.poll),
-            LaneSpec(DOWNLOAD_LANE, concurrency=self.settings.engine_download_concurrency, handler=runner.download),
+            LaneSpec(
+                DOWNLOAD_LANE,
+                concurrency=self.settings.engine_download_concurrency,
+                handler=runner.download,
+                # Callbacks' downloads handed over: they wait for a download place (the runner's semaphore) in
+                # memory rather than in the database, up to this many.
+                adopt_max=HANDED_DOWNLOADS_PER_PLACE * self.settings.engine_download_concurrency,
+            ),
             LaneSpec(DISCORD_LANE, concurrency=self.settings.engine_discord_concurrency, handler=self._discord_step),
         ]
         idle_s = self.settings.engine_idle_s
@@ -123,6 +131,23 @@ class StepEngine:
         found = self.lanes.get(lane)
         if found is not None:
             found.wake()
+
+    # ------------------------------------------------------------------ steps handed over (``lanes.Handoff``)
+    def has_room(self, lane: str) -> bool:
+        found = self.lanes.get(lane)
+        return found is not None and found.has_room()
+
+    async def take(self, lease: Lease) -> None:
+        """Run a step this process leased in the transaction that made it on its lane now; if the lane is
+        stopping, hand the step back (due now) for whoever runs next."""
+        found = self.lanes.get(lease.lane)
+        if found is not None and found.adopt(lease):
+            return
+        try:
+            await self.steps.release_one(lease, due_at=self.clock())
+        except Exception:
+            log.warning("step %s of job %s could not be handed back; its lease will expire", lease.kind, lease.job_id)
+        self.wake(lease.lane)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

@@ -3,7 +3,9 @@ concurrency, so a slow lane (a 60-second synchronous upstream, a Discord outage)
 
 A lane keeps nothing that matters in memory: it asks the database for due steps, leases them, and hands each to
 its handler. It sleeps until the lane's next due time, a local ``wake()``, a finished handler, or ``idle_s`` at
-most (work scheduled by another process is seen within that time).
+most (work scheduled by another process is seen within that time). A step this process leased in the transaction
+that made it (a callback's download, a result's message) is handed to the lane's handler at once (``adopt``):
+no claim, no wait for the lane's next round.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.storage.database import is_conflict
 from bot.storage.steps import Lease, StepRepository
@@ -25,6 +28,20 @@ RETRY_AFTER_ERROR_S = 30.0
 RETRY_AFTER_CONFLICT_S = 0.2  # a step whose transaction lost a deadlock (PostgreSQL) runs again at once
 
 
+class Handoff(Protocol):
+    """The engine as those who make a step see it (the callback inbox, a job's success): whether a lane of this
+    process can take a step now, and taking it. A step to hand over is leased to ``owner`` for ``lease_s`` in the
+    transaction that makes it; if the process dies before or while running it, the lease runs out and any
+    process claims it."""
+
+    owner: str
+    lease_s: float
+
+    def has_room(self, lane: str) -> bool: ...
+
+    async def take(self, lease: Lease) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LaneSpec:
     name: str
@@ -33,6 +50,7 @@ class LaneSpec:
     capacity: Callable[[], tuple[str, int] | None] = lambda: None  # a provider's free upstream slots
     paused_until: Callable[[], float] = lambda: 0.0  # e.g. a provider's Retry-After before acceptance
     claimed: Callable[[list[Lease]], None] | None = None  # told of each batch claimed (e.g. the line moved)
+    adopt_max: int | None = None  # most handlers running with adopted steps included (default: ``concurrency``)
 
 
 class Lane:
@@ -76,6 +94,25 @@ class Lane:
     def held(self) -> list[int]:
         """The steps this lane's handlers are working on (their leases are renewed)."""
         return [lease.step_id for lease in self._running.values()]
+
+    def has_room(self) -> bool:
+        """Whether a step leased outside a claim may be handed to this lane now (``adopt``)."""
+        most = self.spec.concurrency if self.spec.adopt_max is None else self.spec.adopt_max
+        return self._loop is not None and not self._stopping and len(self._running) < most
+
+    def adopt(self, lease: Lease) -> bool:
+        """Run a step of this lane that this process has just leased (in the transaction that made it), as if the
+        lane had claimed it: its lease is renewed, a stop waits for it, an unexpected error hands it back. False
+        when the lane is stopping: the caller hands the step back."""
+        if self._loop is None or self._stopping:
+            return False
+        self._start_handler(lease)
+        return True
+
+    def _start_handler(self, lease: Lease) -> None:
+        task = asyncio.create_task(self._run(lease), name=f"lane-{self.name}-job-{lease.job_id}")
+        self._running[task] = lease
+        task.add_done_callback(self._done)
 
     def start(self) -> None:
         self._steps.hint_listeners.append(self._heard)
@@ -135,9 +172,7 @@ class Lane:
             if claimed and self.spec.claimed is not None:
                 self.spec.claimed(claimed)
             for lease in claimed:
-                task = asyncio.create_task(self._run(lease), name=f"lane-{self.name}-job-{lease.job_id}")
-                self._running[task] = lease
-                task.add_done_callback(self._done)
+                self._start_handler(lease)
             self._saturated = free <= 0 or (bool(claimed) and len(claimed) == free)
             if claimed and len(claimed) == free:
                 await asyncio.sleep(0)

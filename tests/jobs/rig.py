@@ -242,6 +242,7 @@ class Rig:
             owner=owner,
         )
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
+        transitions.hand = engine
         runner = Runner(
             settings=self.settings,
             database=db,
@@ -308,7 +309,10 @@ class Rig:
 
     def quiet(self) -> bool:
         parked = self.clock.waiting()
-        return all(engine.quiet(parked) for engine in (self.engine, *self.others))
+        engines = (self.engine, *self.others)
+        for engine in engines:  # a handler waiting for a download place is idle while the places' holders are
+            parked |= set(getattr(engine.runner.downloads, "_waiters", None) or ()) if engine.runner else set()
+        return all(engine.quiet(parked) for engine in engines)
 
     async def position(self, job_id: int) -> int | None:
         return await self.engine.position(job_id)
