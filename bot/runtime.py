@@ -125,7 +125,6 @@ class Services:
             transitions=transitions,
         )
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
-        transitions.hand = engine  # a result's message goes straight to this process's discord lane
         transitions.on_ended = self.ops.job_ended
         self.ops.client, self.ops.engine = client, engine
         self.ops.line_changed = engine.show_line

@@ -4,7 +4,7 @@ concurrency, so a slow lane (a 60-second synchronous upstream, a Discord outage)
 A lane keeps nothing that matters in memory: it asks the database for due steps, leases them, and hands each to
 its handler. It sleeps until the lane's next due time, a local ``wake()``, a finished handler, or ``idle_s`` at
 most (work scheduled by another process is seen within that time). A step this process leased in the transaction
-that made it (a callback's download, a result's message) is handed to the lane's handler at once (``adopt``):
+that made it (a callback's download) is handed to the lane's handler at once (``adopt``):
 no claim, no wait for the lane's next round.
 """
 
@@ -29,7 +29,7 @@ RETRY_AFTER_CONFLICT_S = 0.2  # a step whose transaction lost a deadlock (Postgr
 
 
 class Handoff(Protocol):
-    """The engine as those who make a step see it (the callback inbox, a job's success): whether a lane of this
+    """The engine as those who make a step see it (the callback inbox): whether a lane of this
     process can take a step now, and taking it. A step to hand over is leased to ``owner`` for ``lease_s`` in the
     transaction that makes it; if the process dies before or while running it, the lease runs out and any
     process claims it."""

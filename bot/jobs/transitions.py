@@ -3,8 +3,7 @@ reservation, failure refunds it, cancelling refunds it if the job never reached 
 once, and each asks for the job's message to be sent again (final results first).
 
 A step holder passes its ``Lease``: the transaction then also proves the lease and removes the step, so a process
-that lost its lease changes nothing. A success leases the result's message step to this process in the same
-transaction when its discord lane has room, and hands it over at once (no claim, no wait for the lane)."""
+that lost its lease changes nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from typing import Literal
 
 from bot.clock import shared_clock
 from bot.credits.service import QuotaService
-from bot.jobs.lanes import Handoff
 from bot.storage.database import Connection, Database
 from bot.storage.jobs import ACTIVE_STATUSES, JobRecord, JobRepository, OutputRecord
 from bot.storage.steps import Lease, StepRepository
@@ -46,8 +44,6 @@ class JobTransitions:
         self._clock = clock
         # Told inside the transaction that ended a job (metrics, spending): (conn, the job as it ended, now).
         self.on_ended: Callable[[Connection, JobRecord, float], Awaitable[None]] | None = None
-        # The engine of this process (set when it starts): a result's message is handed straight to its lane.
-        self.hand: Handoff | None = None
 
     async def _ended(self, conn: Connection, job: JobRecord, now: float) -> None:
         if self.on_ended is not None:
@@ -92,21 +88,9 @@ class JobTransitions:
             await self._quota.commit(conn, job_id=lease.job_id, now=now)
             await self._ended(conn, ended, now)
             await self.show(conn, lease.job_id, now=now, final=True)
-            message = await self._lease_message(conn, lease.job_id, now)
+        self.on_message()
         log.info("job %s succeeded with %d output(s)", lease.job_id, len(outputs))
-        if message is not None and self.hand is not None:
-            await self.hand.take(message)
-        else:
-            self.on_message()
         return True
-
-    async def _lease_message(self, conn: Connection, job_id: int, now: float) -> Lease | None:
-        """The message step just asked for, leased to this process when its discord lane has room (else, or when
-        the lane is sending this job's message right now, the lane claims it as usual)."""
-        hand = self.hand
-        if hand is None or not hand.has_room(DISCORD_LANE):
-            return None
-        return await self._steps.lease_new(conn, job_id, "message", owner=hand.owner, now=now, lease_s=hand.lease_s)
 
     async def fail(
         self,

@@ -242,7 +242,6 @@ class Rig:
             owner=owner,
         )
         transitions.on_message = lambda: engine.wake(DISCORD_LANE)
-        transitions.hand = engine
         runner = Runner(
             settings=self.settings,
             database=db,

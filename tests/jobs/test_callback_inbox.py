@@ -16,7 +16,7 @@ from bot.jobs.transitions import JobTransitions
 from bot.server_settings.service import ServerSettingsService
 from bot.storage.callbacks import CallbackRepository
 from bot.storage.database import Database
-from bot.storage.jobs import JobRepository, OutputRecord
+from bot.storage.jobs import JobRepository
 from bot.storage.steps import Lease, LeaseLost, StepRepository
 from providers.base import Callback, JobState, JobStatus, Output
 from tests.fakes.clock import ManualClock
@@ -210,72 +210,3 @@ async def test_a_success_without_room_here_leaves_the_download_due_for_any_lane(
     assert woken == ["download"]
     [claimed] = await StepRepository(db).claim("download", owner="other-process", now=clock(), lease_s=30, limit=5)
     assert claimed.job_id == job_id
-
-
-async def downloading(db: Database, clock: ManualClock) -> tuple[int, JobTransitions, Lease]:
-    job_id, _, transitions = await running_job(db, clock)
-    steps = StepRepository(db)
-    async with db.transaction() as conn:
-        await steps.drop_run_steps(conn, job_id)
-        await steps.put(conn, job_id, "download", "download", due_at=clock(), now=clock())
-    [lease] = await steps.claim("download", owner="this-process", now=clock(), lease_s=30, limit=1)
-    return job_id, transitions, lease
-
-
-def output(job_id: int) -> OutputRecord:
-    return OutputRecord(job_id=job_id, idx=0, path=f"{job_id}/0.png", media_type="image/png", size_bytes=3)
-
-
-async def test_a_success_leases_the_results_message_to_this_process_in_its_own_transaction(db):
-    clock = ManualClock(T0 + 6)
-    job_id, transitions, lease = await downloading(db, clock)
-    transitions.hand = hand = Hand(db)
-    woken: list[str] = []
-    transitions.on_message = lambda: woken.append("discord")
-
-    assert await transitions.succeed(lease, [output(job_id)])
-    [(message, committed)] = hand.taken
-    assert (message.job_id, message.kind, message.lane) == (job_id, "message", "discord")
-    assert committed == [("message", "this-process")]
-    assert woken == []
-    job = await JobRepository(db).get(job_id)
-    assert job is not None
-    assert job.status == "succeeded"
-
-
-async def test_a_result_whose_message_is_being_sent_by_another_holder_is_left_to_that_holder(db):
-    """A progress edit in flight holds the message step: the success asks for it again (the holder hands it back
-    when it completes) and wakes the lane instead of taking it."""
-    clock = ManualClock(T0 + 6)
-    job_id, transitions, lease = await downloading(db, clock)
-    steps = StepRepository(db)
-    async with db.transaction() as conn:
-        await steps.put(conn, job_id, "message", "discord", due_at=clock(), now=clock())
-    [progress] = await steps.claim("discord", owner="other-process", now=clock(), lease_s=30, limit=1)
-    clock.advance(0.5)
-    transitions.hand = hand = Hand(db)
-    woken: list[str] = []
-    transitions.on_message = lambda: woken.append("discord")
-
-    assert await transitions.succeed(lease, [output(job_id)])
-    assert hand.taken == []
-    assert woken == ["discord"]
-    async with db.transaction() as conn:
-        assert await steps.complete(conn, progress)  # asked for again: handed back, not removed
-    [final] = await steps.claim("discord", owner="this-process", now=clock(), lease_s=30, limit=1)
-    assert (final.job_id, final.kind) == (job_id, "message")
-
-
-async def test_a_success_with_no_room_on_the_discord_lane_leaves_the_message_to_the_lane(db):
-    clock = ManualClock(T0 + 6)
-    job_id, transitions, lease = await downloading(db, clock)
-    transitions.hand = hand = Hand(db, room=False)
-    woken: list[str] = []
-    transitions.on_message = lambda: woken.append("discord")
-
-    assert await transitions.succeed(lease, [output(job_id)])
-    assert hand.taken == []
-    assert woken == ["discord"]
-    row = await db.fetch_one("SELECT lease_owner FROM job_steps WHERE job_id = ? AND kind = 'message'", (job_id,))
-    assert row is not None
-    assert row[0] is None

@@ -1,7 +1,8 @@
 """Steps handed over at once (``Lane.adopt``): a provider's callback has its download run by this process's
-download lane and the result's message by its discord lane, leased in the transactions that make them, with no
-claim and no wait for a lane's next round; a crash at each point of that path loses nothing and sends once; more
-callbacks than the lane takes in hand wait in the database; a step handed to a stopping engine is handed back."""
+download lane, leased in the callback's transaction, with no claim and no wait for the lane's next round (the
+result's message is then claimed by the discord lane, woken at once); a crash at each point of that path loses
+nothing and sends once; more callbacks than the lane takes in hand wait in the database; a step handed to a
+stopping engine is handed back."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ async def test_a_callbacks_result_is_downloaded_and_delivered_here_without_a_cla
     assert ledger == ["reserve", "commit"]
     assert r.fetcher.urls == [f"https://cdn.example/{remote_id}.png"]
     assert finals(r, job_id, at) == [at]  # the result's message, once
-    assert spy.claimed == []  # neither the download nor the message went through a claim
+    assert spy.claimed == [("discord", "message", 1)]  # the download went through no claim; the message lane woke
 
 
 @pytest.mark.parametrize("point", ["downloading", "sending the result"])
