@@ -282,6 +282,7 @@ class Runner(ResultSteps):
                         poll_errors=0,
                         request_id=state.request_id,
                         visible=visible,
+                        seen_running_at=now,
                     )
                     if visible or behind:
                         await self._transitions.show(conn, job.id, now=now, due_at=now if behind else progress_due)

@@ -160,13 +160,16 @@ class RunnerBase:
 
     async def _seen_running(self, job: JobRecord, now: float) -> tuple[float, float] | None:
         """A poll found the job done: (last seen running, found done) in seconds after acceptance, for the learned
-        plan: when this process's poll before saw it running, else as its schedule says (the plan may have been
-        refitted since that poll). Read before the transaction that records it."""
+        plan: when a poll before saw it running (this process's, else the time recorded with the job by any
+        process, also before a restart), else as its schedule says (a job polled before the column existed). Read
+        before the transaction that records it."""
         last_seen = self.run_times.ended(job.id)
         if job.submitted_at is None:
             return None
         elapsed = max(0.0, now - job.submitted_at)
-        if last_seen is not None and last_seen < elapsed:  # this process's own poll before: the time itself
+        if last_seen is None and job.seen_running_at is not None:
+            last_seen = job.seen_running_at - job.submitted_at
+        if last_seen is not None and last_seen < elapsed:  # a poll before saw it running: the time itself
             return last_seen, elapsed
         seen = seen_running_until(
             self.blocks[job.provider],

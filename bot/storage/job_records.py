@@ -83,6 +83,7 @@ class JobRecord:
     shown_place: int | None = None
     user_locale: str | None = None  # Discord locales (bot.i18n): the requester's and the server's
     guild_locale: str | None = None
+    seen_running_at: float | None = None  # when a poll last saw it running upstream (the learned poll plan)
     outputs: tuple[OutputRecord, ...] = ()
 
     @property

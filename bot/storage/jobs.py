@@ -205,12 +205,14 @@ class JobRepository:
         poll_errors: int,
         request_id: str | None = None,
         visible: bool = False,
+        seen_running_at: float | None = None,
     ) -> None:
         await conn.execute(
             """UPDATE jobs SET upstream_status = COALESCE(?, upstream_status), next_poll_at = ?, poll_errors = ?,
-                   upstream_request_id = COALESCE(upstream_request_id, ?), version = version + ?
+                   upstream_request_id = COALESCE(upstream_request_id, ?), version = version + ?,
+                   seen_running_at = COALESCE(?, seen_running_at)
                WHERE id = ? AND status = 'running'""",
-            (upstream_status, next_poll_at, poll_errors, request_id, int(visible), job_id),
+            (upstream_status, next_poll_at, poll_errors, request_id, int(visible), seen_running_at, job_id),
         )
 
     async def keep_result(self, conn: Connection, job_id: int, result: str, upstream_status: str | None) -> None:

@@ -179,3 +179,22 @@ async def test_a_job_found_done_records_when_its_poll_before_saw_it_running_even
     assert len(polls) >= 3
     assert seen == [(pytest.approx(polls[-2] - T0), pytest.approx(polls[-1] - T0))]
     assert r.runner.run_times.runs("neta-lumina") != RunTimes.prior(40.0)
+
+
+async def test_a_job_found_done_after_a_restart_records_the_poll_before_it_from_the_database(tmp_path):
+    """The process that saw the job running is gone (a restart, or another process polls it next): the time that
+    poll saw it running was written with the job, so the run time recorded is the one observed, not what the plan
+    (refitted since) says its poll before would have been."""
+    async with rig(tmp_path, extra={"poll_stats_refresh_s": 10.0}) as r:  # typical 40 s: the prior
+        job = await r.add()
+        await r.driver.run_until(lambda: r.clock() >= T0 + 39)  # done upstream at 40 s, not yet seen done
+        seen_at = (await r.job(job.id)).seen_running_at
+        await record_jobs(r.db, "neta-lumina", r.clock(), median_s=33.0)  # other jobs: a plan unlike the prior
+        await r.restart()  # what this process remembered of its polls is gone; the new one fits the new plan
+        await r.run_until_finished(job.id)
+        seen = [tuple(row) for row in await r.db.fetch_all(
+            "SELECT seen_running_s, done_s FROM job_run_times WHERE job_id = ?", (job.id,)
+        )]  # fmt: skip
+    polls = r.provider.poll_times("r1")
+    assert seen_at == polls[-2]
+    assert seen == [(pytest.approx(polls[-2] - T0), pytest.approx(polls[-1] - T0))]

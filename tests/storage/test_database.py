@@ -54,7 +54,7 @@ async def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_pat
 
 
 async def test_a_migration_another_process_applied_while_we_waited_is_not_applied_again(tmp_path):
-    # Another process holds the write lock while it applies 0006 (which rebuilds the ledger) and 0007; we start
+    # Another process holds the write lock while it applies 0006 (which rebuilds the ledger) onwards; we start
     # at version 5 and wait for the lock. Reading the version before the lock re-applied 0006 over its work: the
     # purchase's entitlement id was lost and the version went back to 6.
     path = tmp_path / "upgrade.sqlite3"
