@@ -177,25 +177,15 @@ def _to_body(request: GenerationRequest, *, model_name: str | None = None) -> di
             msg("Luma video takes no reference images. Give a start frame (and optionally an end frame) instead."),
         )
 
-    body: dict[str, Any] = {
-        "user_prompt": request.prompt,
-        "aspect_ratio": request.aspect_ratio or DEFAULT_ASPECT_RATIO,  # required by the doc
-        "loop": bool(request.loop),  # required by the doc, though its own example omits it
-    }
-    if request.enhance_prompt is not None:
-        body["expand_prompt"] = request.enhance_prompt
+    body = _shared_fields(request)
+    body["aspect_ratio"] = request.aspect_ratio or DEFAULT_ASPECT_RATIO  # required by the doc
+    body["loop"] = bool(request.loop)  # required by the doc, though its own example omits it
     if request.duration_s is not None:
         body["duration"] = f"{request.duration_s}s"
     if request.resolution is not None:
         body["resolution"] = request.resolution
-    if request.start_frame is not None:
-        body["image_url"] = request.start_frame.data_uri()
-    if request.end_frame is not None:
-        body["image_end_url"] = request.end_frame.data_uri()
     if model_name is not None:
         body["model_name"] = model_name
-    if request.callback_url is not None:
-        body["notify_hook"] = request.callback_url
     return body
 
 
@@ -204,6 +194,11 @@ def _extend_body(request: GenerationRequest) -> dict[str, Any]:
     the shape, length and resolution of the one it continues)."""
     if not request.prompt.strip():
         raise _refuse("empty prompt", _EMPTY_EXTEND_PROMPT_MESSAGE)
+    return _shared_fields(request)
+
+
+def _shared_fields(request: GenerationRequest) -> dict[str, Any]:
+    """The fields a generation and an extension take alike: the prompt, its enhancement, the frames, the callback."""
     body: dict[str, Any] = {"user_prompt": request.prompt}
     if request.enhance_prompt is not None:
         body["expand_prompt"] = request.enhance_prompt
