@@ -292,7 +292,7 @@ async def _delete(interaction: discord.Interaction[Bot], job_id: int) -> None:
         return
     message_id = interaction.message.id if interaction.message is not None else None
     try:
-        await services.engine.jobs.delete_message(job.id, message_id, interaction.delete_original_response)
+        await services.engine.jobs.delete_message(job, message_id, interaction.delete_original_response)
     except discord.Forbidden:
         await send_ephemeral(
             interaction,

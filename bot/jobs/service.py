@@ -344,15 +344,16 @@ class JobService:
         self._engine.wake(DISCORD_LANE)
         return True
 
-    async def delete_message(self, job_id: int, message_id: int | None, delete: Callable[[], Awaitable[None]]) -> None:
+    async def delete_message(
+        self, job: JobRecord, message_id: int | None, delete: Callable[[], Awaitable[None]]
+    ) -> None:
         """Delete a message showing the job with ``delete``. The job's own message is marked deleted first, so
         nothing sends it again once it is gone, even after a crash between the two (its Delete button still works
         then); if Discord refuses the delete (4xx), the mark is taken back. Any other failure (a 5xx, the
         connection, a cancel) leaves the outcome unknown: the mark stays, so a message that is gone is never posted
         again. A copy of the result (e.g. in DMs) is only deleted."""
-        job = await self._jobs.get(job_id)
         stamp = None
-        if job is not None and message_id is not None and message_id == job.message_id:
+        if message_id is not None and message_id == job.message_id:
             stamp = self._clock()
             await self._jobs.mark_message_deleted(job.id, stamp)
         try:
@@ -361,5 +362,5 @@ class JobService:
             return  # already gone
         except discord.HTTPException as exc:
             if stamp is not None and exc.status < 500:  # refused; after a 5xx the outcome is unknown
-                await self._jobs.unmark_message_deleted(job_id, stamp)
+                await self._jobs.unmark_message_deleted(job.id, stamp)
             raise

@@ -252,7 +252,7 @@ async def test_a_delete_whose_outcome_is_unknown_keeps_the_mark_and_can_be_click
         job = await started(fake_discord, bot, {"prompt": "goes"})
         for unknown, error in ((connection_lost, ConnectionResetError), (server_error, discord.DiscordServerError)):
             with pytest.raises(error):
-                await bot.services.engine.jobs.delete_message(job.id, job.message_id, unknown)
+                await bot.services.engine.jobs.delete_message(job, job.message_id, unknown)
             marked = await bot.services.job_records.get(job.id)
             assert marked is not None
             assert marked.message_deleted_at is not None  # nothing sends a message that may be gone
